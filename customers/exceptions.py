@@ -1,0 +1,7 @@
+"""Domain errors of the customers app."""
+
+from django.core.exceptions import ValidationError
+
+
+class InsufficientPoints(ValidationError):
+    pass

@@ -1,0 +1,1 @@
+"""Forecast runs, forecasts, accuracy and reorder suggestions (built with the forecasting issue)."""

@@ -1,0 +1,12 @@
+"""/api/v1/: each app contributes its routes."""
+
+from django.urls import include, path
+
+app_name = "api"
+
+urlpatterns = [
+    path("", include("inventory.api.urls")),
+    path("", include("sales.api.urls")),
+    path("", include("customers.api.urls")),
+    path("", include("forecasting.api.urls")),
+]

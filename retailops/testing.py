@@ -1,0 +1,58 @@
+"""Test helpers shared by every app's tests: the permission-matrix vocabulary. Imports no app.
+
+Each app declares the expected status of each of its URLs, per role, in `<app>/tests/url_access.py`:
+
+    URL_ACCESS = {
+        "inventory:product_list": Access(),
+        "inventory:stockcount_detail": Access(kwargs=lambda w: {"pk": w.obj["count_own"].pk},
+                                              kwargs_other=lambda w: {"pk": w.obj["count_other"].pk},
+                                              staff_other=404, accountant=403),
+    }
+    def build(world): ...   # optional: create the objects the kwargs need, in world.obj
+
+retailops/tests/test_url_matrix.py walks every URL the project resolves and fails for any URL name
+that no app declared, so a new page joins the matrix by being registered, not by being remembered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+LOGIN = 302  # anonymous page request → redirect to the login page
+UNAUTH = 401  # anonymous API request
+
+
+@dataclass
+class Access:
+    anon: int = LOGIN
+    staff: int = 200
+    owner: int = 200
+    accountant: int = 200
+    # Status when the staff member asks for another store's object (kwargs_other / query_other).
+    staff_other: int | None = None
+    kwargs: Callable[[Any], dict] | None = None
+    kwargs_other: Callable[[Any], dict] | None = None
+    query: str | Callable[[Any], str] = ""
+    query_other: str | Callable[[Any], str] | None = None
+    method: str = "get"
+    data: dict | Callable[[Any], dict] | None = None
+    # Extra text that must (not) appear for a role, e.g. costs hidden from staff: {"staff": ["Cost"]}.
+    must_not_contain: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class World:
+    """The people and stores every matrix run has; apps add their objects to `obj`."""
+
+    store_own: Any
+    store_other: Any
+    staff: Any
+    owner: Any
+    accountant: Any
+    obj: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve(value, world):
+    return value(world) if callable(value) else value

@@ -1,0 +1,27 @@
+"""Top-level URLs: pages per app, the API under /api/v1/, its schema and docs, the admin."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from . import views
+
+admin.site.site_header = "RetailOps administration"
+admin.site.site_title = "RetailOps admin"
+admin.site.index_title = "Back office"
+
+urlpatterns = [
+    path("", views.HomeView.as_view(), name="home"),
+    path("accounts/login/", views.RateLimitedLoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz/", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("inventory/", include("inventory.urls")),
+    path("sales/", include("sales.urls")),
+    path("customers/", include("customers.urls")),
+    path("forecasting/", include("forecasting.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    path("api/v1/", include("retailops.api_urls")),
+]

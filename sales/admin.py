@@ -1,0 +1,49 @@
+from django.contrib import admin
+
+from retailops.admin_mixins import LedgerAdmin
+
+from .models import ColumnMapping, ImportBatch, ImportRowError, Sale, SaleLine
+
+
+@admin.register(ColumnMapping)
+class ColumnMappingAdmin(admin.ModelAdmin):
+    list_display = ["name", "date_format", "created_at"]
+
+
+class RowErrorInline(admin.TabularInline):
+    model = ImportRowError
+    extra = 0
+    can_delete = False
+    readonly_fields = ["line_number", "column", "value", "message"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ImportBatch)
+class ImportBatchAdmin(LedgerAdmin):
+    list_display = ["pk", "source_name", "source", "status", "rows_read", "rows_accepted", "rows_rejected", "created_at"]
+    list_filter = ["status", "source"]
+    inlines = [RowErrorInline]
+
+
+class SaleLineInline(admin.TabularInline):
+    model = SaleLine
+    extra = 0
+    can_delete = False
+    readonly_fields = [
+        "line_no", "product", "quantity", "unit_mrp", "unit_price", "price_type", "discount", "unit_cost", "line_total"
+    ]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Sale)
+class SaleAdmin(LedgerAdmin):
+    list_display = ["occurred_at", "store", "pos_reference", "kind", "payment_method", "total", "customer"]
+    list_filter = ["kind", "payment_method", "store"]
+    search_fields = ["pos_reference"]
+    list_select_related = ["store", "customer"]
+    date_hierarchy = "occurred_at"
+    inlines = [SaleLineInline]

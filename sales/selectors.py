@@ -1,0 +1,34 @@
+"""Read queries over the rollups, shared by pages, the API and tasks."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db.models import Sum
+from django.utils import timezone
+
+from inventory.selectors import stores_visible
+
+from .models import StoreDaily
+
+
+def store_takings(*, user, today: date | None = None) -> list[dict]:
+    """Per visible store: revenue and receipts today and this week (Monday to today), from StoreDaily."""
+    today = today or timezone.localdate()
+    week_start = today - timedelta(days=today.weekday())
+    stores = list(stores_visible(user=user).filter(active=True).order_by("code"))
+    rows = (
+        StoreDaily.objects.filter(store__in=stores, date__gte=week_start, date__lte=today)
+        .values("store_id", "date")
+        .annotate(revenue=Sum("revenue"), transactions=Sum("transactions"))
+    )
+    totals = {s.pk: {"today": Decimal("0"), "today_tx": 0, "week": Decimal("0"), "week_tx": 0} for s in stores}
+    for row in rows:
+        t = totals[row["store_id"]]
+        t["week"] += row["revenue"] or 0
+        t["week_tx"] += row["transactions"] or 0
+        if row["date"] == today:
+            t["today"] += row["revenue"] or 0
+            t["today_tx"] += row["transactions"] or 0
+    return [{"store": s, **totals[s.pk]} for s in stores]
