@@ -27,21 +27,31 @@ def require_redis():
     return url
 
 
-@pytest.fixture
-def world(db):
+def build_world():
     from inventory.tests.factories import StoreFactory, make_user
+    from retailops.testing import World
 
     store_own = StoreFactory(code="OWN", name="Own Street")
     store_other = StoreFactory(code="OTH", name="Other Road")
-    from retailops.testing import World
-
     return World(
         store_own=store_own,
         store_other=store_other,
-        staff=make_user("staff", stores=[store_own], username="sam_staff"),
-        owner=make_user("owner", username="olivia_owner"),
-        accountant=make_user("accountant", username="adam_accountant"),
+        staff=make_user("staff", stores=[store_own], username="sam_staff", first_name="Sam"),
+        owner=make_user("owner", username="olivia_owner", first_name="Olivia"),
+        accountant=make_user("accountant", username="adam_accountant", first_name="Adam"),
     )
+
+
+@pytest.fixture
+def world(db):
+    """Two stores; a staff member of the first; an owner; an accountant (password: factories.PASSWORD)."""
+    return build_world()
+
+
+@pytest.fixture
+def world_tx(transactional_db):
+    """The same world, committed, for tests with a live server or other threads / processes."""
+    return build_world()
 
 
 def pytest_configure(config):

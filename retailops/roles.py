@@ -56,9 +56,7 @@ def role_permissions() -> dict[str, set[str]]:
             content_type__app_label__in=PROJECT_APPS + OWNER_EXTRA_APPS
         )
     }
-    project_views = {
-        p for p in all_perms if p.split(".")[0] in PROJECT_APPS and p.split(".")[1].startswith("view_")
-    }
+    project_views = {p for p in all_perms if p.split(".")[0] in PROJECT_APPS and p.split(".")[1].startswith("view_")}
     staff = {p for p in STAFF_PERMS if p in all_perms}
     accountant = (project_views | set(ACCOUNTANT_EXTRA)) - ACCOUNTANT_EXCLUDE
     owner = set(all_perms)
@@ -74,8 +72,7 @@ def roles_sync(verbosity: int = 0) -> None:
     from django.contrib.auth.models import Group, Permission
 
     lookup = {
-        f"{p.content_type.app_label}.{p.codename}": p
-        for p in Permission.objects.select_related("content_type").all()
+        f"{p.content_type.app_label}.{p.codename}": p for p in Permission.objects.select_related("content_type").all()
     }
     for name, codes in role_permissions().items():
         group, _ = Group.objects.get_or_create(name=name)

@@ -5,6 +5,7 @@ declares fails the test: new pages join the matrix by being registered.
 """
 
 import importlib
+import pkgutil
 
 import pytest
 from django.apps import apps
@@ -39,12 +40,19 @@ def declared() -> tuple[dict, list]:
         if config.name not in {"retailops", "inventory", "customers", "sales", "forecasting"}:
             continue
         try:
-            module = importlib.import_module(f"{config.name}.tests.url_access")
+            tests_pkg = importlib.import_module(f"{config.name}.tests")
         except ModuleNotFoundError:
             continue
-        table.update(module.URL_ACCESS)
-        if hasattr(module, "build"):
-            builders.append(module.build)
+        # url_access.py, url_access_dashboards.py, …: one module per area keeps apps' files apart.
+        for info in pkgutil.iter_modules(tests_pkg.__path__):
+            if not info.name.startswith("url_access"):
+                continue
+            module = importlib.import_module(f"{config.name}.tests.{info.name}")
+            overlap = set(module.URL_ACCESS) & set(table)
+            assert not overlap, f"URLs declared twice: {overlap}"
+            table.update(module.URL_ACCESS)
+            if hasattr(module, "build"):
+                builders.append(module.build)
     return table, builders
 
 

@@ -1,0 +1,88 @@
+"""Login, the role-aware home page and the navigation each role sees."""
+
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.urls import reverse
+
+from inventory.tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def login(client, user):
+    assert client.login(username=user.username, password=PASSWORD)
+
+
+def nav_labels(response) -> list[str]:
+    return [item["label"] for item in response.context["nav_items"]]
+
+
+def test_home_differs_by_role(client, world):
+    login(client, world.staff)
+    staff_home = client.get(reverse("home"))
+    assert staff_home.status_code == 200
+    assert b"Count stock" in staff_home.content
+    assert b"Exports for the books" not in staff_home.content
+    assert "Profit" not in nav_labels(staff_home)
+    assert "Admin" not in nav_labels(staff_home)
+
+    client.logout()
+    login(client, world.accountant)
+    accountant_home = client.get(reverse("home"))
+    assert b"Count stock" not in accountant_home.content
+    assert "Admin" not in nav_labels(accountant_home)
+
+    client.logout()
+    login(client, world.owner)
+    owner_home = client.get(reverse("home"))
+    assert b"Reconcile counts" in owner_home.content
+    assert "Admin" in nav_labels(owner_home)
+
+
+def test_staff_sees_only_own_stores(client, world):
+    login(client, world.staff)
+    response = client.get(reverse("inventory:store_list"))
+    assert list(response.context["stores"]) == [world.store_own]
+    takings = client.get(reverse("sales:store_takings"))
+    assert [r["store"] for r in takings.context["rows"]] == [world.store_own]
+
+
+def test_owner_sees_every_store(client, world):
+    login(client, world.owner)
+    response = client.get(reverse("inventory:store_list"))
+    assert set(response.context["stores"]) == {world.store_own, world.store_other}
+
+
+def test_login_is_rate_limited(client, world, settings):
+    settings.LOGIN_RATE_LIMIT_ATTEMPTS = 3
+    cache.clear()
+    url = reverse("login")
+    for _ in range(3):
+        assert client.post(url, {"username": world.owner.username, "password": "wrong"}).status_code == 200
+    blocked = client.post(url, {"username": world.owner.username, "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert b"Too many failed sign-ins" in blocked.content
+    cache.clear()
+
+
+def test_deploy_checks_pass_with_production_settings():
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "RETAILOPS_PRODUCTION": "1",
+        "DJANGO_SECRET_KEY": "k" * 20 + "production-test-secret-0123456789abcdef",
+        "DJANGO_ALLOWED_HOSTS": "shop.example.com",
+        "RETAILOPS_VAR_DIR": str(settings.VAR_DIR),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,3 @@
+"""Dashboards, profit, cash flow and the accountant's exports (included by sales/urls.py)."""
+
+urlpatterns: list = []
