@@ -10,6 +10,8 @@ from .models import (
     ProductPrice,
     PurchaseOrder,
     PurchaseOrderLine,
+    StockCount,
+    StockCountLine,
     StockLevel,
     StockMovement,
     Store,
@@ -144,3 +146,210 @@ class ReceiptLineInline(admin.TabularInline):
 class GoodsReceiptAdmin(LedgerAdmin):
     list_display = ["pk", "order", "received_at", "received_by"]
     inlines = [ReceiptLineInline]
+
+
+# --- stock counts: owners reconcile here (DESIGN §4.3) ---------------------------------------------
+
+
+class StockCountLineInline(admin.TabularInline):
+    """Lines with expected / counted / variance / value; only the reason and note are editable, and
+    only while the count is submitted (the services refuse anything else)."""
+
+    model = StockCountLine
+    extra = 0
+    can_delete = False
+    fields = [
+        "item",
+        "counted_at",
+        "expected_qty",
+        "first_count_qty",
+        "counted_qty",
+        "variance",
+        "variance_value",
+        "reason",
+        "note",
+    ]
+    readonly_fields = [f for f in fields if f not in {"reason", "note"}]
+    ordering = ["variance_value", "id"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("product")
+
+    @admin.display(description="product")
+    def item(self, line):
+        if line.product_id is None:
+            return f"unknown “{line.unknown_code}”"
+        return f"{line.product.sku} · {line.product.name[:28]}"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return bool(
+            obj is not None
+            and obj.status == StockCount.Status.SUBMITTED
+            and request.user.has_perm("inventory.reconcile_stockcount")
+        )
+
+
+@admin.register(StockCount)
+class StockCountAdmin(admin.ModelAdmin):
+    list_display = [
+        "pk",
+        "store",
+        "status",
+        "scope",
+        "blind",
+        "line_total",
+        "variance_total",
+        "created_by",
+        "submitted_at",
+        "approved_by",
+        "reconciled_at",
+    ]
+    list_filter = ["status", "scope", "store"]
+    list_select_related = ["store", "created_by", "approved_by"]
+    date_hierarchy = "created_at"
+    search_fields = ["pk", "store__code", "store__name", "note"]
+    inlines = [StockCountLineInline]
+    readonly_fields = [
+        "store",
+        "scope",
+        "category",
+        "blind",
+        "status",
+        "recount_units_threshold",
+        "recount_value_threshold",
+        "created_by",
+        "created_at",
+        "submitted_by",
+        "submitted_at",
+        "approved_by",
+        "reconciled_at",
+    ]
+    fields = readonly_fields[:7] + ["note"] + readonly_fields[7:]
+    actions = ["approve_counts", "reject_counts", "cancel_counts"]
+    change_form_template = "inventory/admin/stockcount_change_form.html"
+
+    def get_queryset(self, request):
+        from django.db.models import Count, Sum
+
+        from .selectors import stores_visible
+
+        return (
+            super()
+            .get_queryset(request)
+            .filter(store__in=stores_visible(user=request.user))
+            .annotate(_lines=Count("lines"), _variance=Sum("lines__variance_value"))
+        )
+
+    @admin.display(description="lines", ordering="_lines")
+    def line_total(self, obj):
+        return obj._lines
+
+    @admin.display(description="variance at cost", ordering="_variance")
+    def variance_total(self, obj):
+        from retailops.money import format_money
+
+        return format_money(obj._variance) if obj._variance is not None else "–"
+
+    def has_add_permission(self, request):
+        return False  # counts are opened on the count pages, where their lines are planned
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.status != StockCount.Status.SUBMITTED:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_reconcile_permission(self, request):
+        return request.user.has_perm("inventory.reconcile_stockcount")
+
+    def save_model(self, request, obj, form, change):
+        # The count itself takes only its note here; status and quantities move through the services.
+        StockCount.objects.filter(pk=obj.pk, status=StockCount.Status.SUBMITTED).update(note=obj.note)
+
+    def save_formset(self, request, form, formset, change):
+        from django.contrib import messages
+        from django.core.exceptions import ValidationError
+
+        from .services import stock_count_line_annotate
+
+        # The admin's change message reads these; the lines are saved by the service below.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for line_form in formset.forms:
+            if not line_form.has_changed() or line_form.instance.pk is None:
+                continue
+            try:
+                stock_count_line_annotate(
+                    line=line_form.instance,
+                    reason=line_form.cleaned_data.get("reason", ""),
+                    note=line_form.cleaned_data.get("note", ""),
+                    actor=request.user,
+                )
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+
+    def response_change(self, request, obj):
+        if "_approve" in request.POST:
+            self._approve(request, [obj])
+            from django.shortcuts import redirect
+
+            return (
+                redirect("admin:inventory_stockcount_change", obj.pk)
+                if obj.status == "submitted"
+                else redirect("admin:inventory_stockcount_changelist")
+            )
+        return super().response_change(request, obj)
+
+    def _approve(self, request, counts):
+        from django.contrib import messages
+        from django.core.exceptions import ValidationError
+
+        from .services import stock_count_reconcile
+
+        for count in counts:
+            try:
+                movements = stock_count_reconcile(count=count, actor=request.user)
+            except ValidationError as exc:
+                self.message_user(request, f"Count #{count.pk}: {' '.join(exc.messages)}", messages.ERROR)
+                continue
+            count.refresh_from_db()
+            if movements:
+                self.message_user(
+                    request,
+                    f"Count #{count.pk} approved: {len(movements)} count correction(s) posted.",
+                    messages.SUCCESS,
+                )
+            elif count.status == StockCount.Status.RECONCILED and count.approved_by_id != request.user.pk:
+                self.message_user(request, f"Count #{count.pk} was already reconciled: nothing posted.", messages.INFO)
+            else:
+                self.message_user(request, f"Count #{count.pk} is reconciled: no variance to post.", messages.SUCCESS)
+
+    @admin.action(description="Approve: post one count correction per line with a variance", permissions=["reconcile"])
+    def approve_counts(self, request, queryset):
+        self._approve(request, list(queryset.order_by("pk")))
+
+    def _close(self, request, queryset, status):
+        from django.contrib import messages
+        from django.core.exceptions import ValidationError
+
+        from .services import stock_count_close
+
+        for count in queryset.order_by("pk"):
+            try:
+                stock_count_close(count=count, actor=request.user, status=status)
+            except ValidationError as exc:
+                self.message_user(request, f"Count #{count.pk}: {' '.join(exc.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, f"Count #{count.pk} {status}: nothing posted.", messages.SUCCESS)
+
+    @admin.action(description="Reject the selected submitted counts (nothing is posted)", permissions=["reconcile"])
+    def reject_counts(self, request, queryset):
+        self._close(request, queryset, StockCount.Status.REJECTED)
+
+    @admin.action(description="Cancel the selected counts (nothing is posted)", permissions=["reconcile"])
+    def cancel_counts(self, request, queryset):
+        self._close(request, queryset, StockCount.Status.CANCELLED)

@@ -12,11 +12,17 @@ class StoreNotAllowed(InventoryError):
 
 
 class CountNotOpen(InventoryError):
-    pass
+    """The count is submitted, reconciled, rejected or cancelled: it takes no more changes (API: 409)."""
+
+    http_status = 409
 
 
-class CountAlreadyReconciled(InventoryError):
-    pass
+class CountAlreadyReconciled(CountNotOpen):
+    http_status = 409
+
+
+class UnknownCode(InventoryError):
+    """A scanned code matched no product."""
 
 
 class ReceiptRejected(InventoryError):

@@ -160,6 +160,9 @@ class ProductPrice(models.Model):
         ordering = ["product", "-valid_from"]
         get_latest_by = "valid_from"
 
+    def __str__(self) -> str:
+        return f"{self.product_id} from {self.valid_from:%Y-%m-%d}: {self.mrp}"
+
 
 class StockLevel(models.Model):
     """Book stock of one product in one store. Invariant: on_hand == Σ StockMovement.quantity."""
@@ -391,6 +394,9 @@ class PurchaseOrderLine(models.Model):
             models.CheckConstraint(condition=Q(unit_cost__gte=0), name="po_line_cost_ge_0"),
         ]
 
+    def __str__(self) -> str:
+        return f"PO #{self.order_id} · {self.product_id} × {self.quantity_ordered}"
+
     @property
     def quantity_open(self) -> Decimal:
         return max(self.quantity_ordered - self.quantity_received, Decimal("0"))
@@ -405,6 +411,9 @@ class GoodsReceipt(models.Model):
     class Meta:
         ordering = ["-received_at"]
 
+    def __str__(self) -> str:
+        return f"Receipt #{self.pk} for PO #{self.order_id}"
+
 
 class GoodsReceiptLine(models.Model):
     receipt = models.ForeignKey(GoodsReceipt, on_delete=models.CASCADE, related_name="lines")
@@ -414,3 +423,6 @@ class GoodsReceiptLine(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="receipt_line_qty_gt_0")]
+
+    def __str__(self) -> str:
+        return f"{self.order_line_id} × {self.quantity}"

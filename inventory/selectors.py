@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from django.db.models import F, QuerySet
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
 
-from .models import Product, StockLevel, Store
+from django.db.models import F, OuterRef, QuerySet, Sum
+from django.utils import timezone
+
+from .models import Product, StockCount, StockCountLine, StockLevel, StockMovement, Store
+
+ZERO = Decimal("0")
 
 
 def stores_visible(*, user) -> QuerySet[Store]:
@@ -47,3 +54,360 @@ def stock_alerts(*, user, limit: int = 20) -> QuerySet[StockLevel]:
         .select_related("store", "product")
         .order_by("on_hand", "store__code", "product__sku")[:limit]
     )
+
+
+# --- stock levels, counts and shrinkage (DESIGN §4) ----------------------------------------------
+
+COVER_WINDOW_DAYS = 28  # days of cover use the trailing 28-day average of daily units sold
+# ABC cycle counting: A items (80 % of the usage value at cost) are counted monthly, B every two
+# months, C twice a year — the usual retail rule of thumb, so fast, valuable lines drift least.
+ABC_SHARES = (("A", Decimal("0.80")), ("B", Decimal("0.95")), ("C", Decimal("1.00")))
+ABC_INTERVAL_DAYS = {"A": 30, "B": 60, "C": 180}
+ABC_USAGE_DAYS = 90
+
+
+def _sales_daily_model():
+    """SalesDaily, looked up at call time: inventory is a master app and must not import sales.
+
+    Days of cover read the gold rollup through the app registry (a subquery on sales_salesdaily),
+    so the dependency stays a runtime lookup by name; when the sales app is absent there is no cover.
+    """
+    from django.apps import apps
+
+    try:
+        return apps.get_model("sales", "SalesDaily")
+    except LookupError:
+        return None
+
+
+def stock_level_list(
+    *,
+    user,
+    store_id: int | None = None,
+    search: str = "",
+    category_id: int | None = None,
+    status: str = "",
+    sort: str = "sku",
+    today: date | None = None,
+) -> QuerySet[StockLevel]:
+    """Stock levels of active stocked products in the stores the user may see.
+
+    Each row carries `units_28` (units sold in the trailing 28 days, from SalesDaily), `avg_daily`,
+    `days_cover` (on hand ÷ average daily units; None when nothing sold) and `value` (on hand at
+    average cost, falling back to the product's cost price). status: low | negative | out | short.
+    """
+    from django.db.models import Case, DecimalField, ExpressionWrapper, Q, Subquery, Value, When
+    from django.db.models.functions import Coalesce, NullIf
+
+    today = today or timezone.localdate()
+    qs = StockLevel.objects.filter(
+        store__in=stores_visible(user=user), product__active=True, product__kind=Product.Kind.GOODS
+    ).select_related("store", "product", "product__category", "product__category__parent")
+    if store_id:
+        qs = qs.filter(store_id=store_id)
+    if search:
+        qs = qs.filter(
+            Q(product__sku__icontains=search) | Q(product__name__icontains=search) | Q(product__barcode=search)
+        )
+    if category_id:
+        qs = qs.filter(Q(product__category_id=category_id) | Q(product__category__parent_id=category_id))
+    qty_field = DecimalField(max_digits=14, decimal_places=3)
+    SalesDaily = _sales_daily_model()
+    if SalesDaily is not None:
+        units = (
+            SalesDaily.objects.filter(
+                store_id=OuterRef("store_id"),
+                product_id=OuterRef("product_id"),
+                date__gt=today - timedelta(days=COVER_WINDOW_DAYS),
+                date__lte=today,
+            )
+            .order_by()
+            .values("store_id")
+            .annotate(total=Sum("units"))
+            .values("total")
+        )
+        qs = qs.annotate(
+            units_28=Coalesce(Subquery(units, output_field=qty_field), Value(ZERO), output_field=qty_field)
+        )
+    else:
+        qs = qs.annotate(units_28=Value(ZERO, output_field=qty_field))
+    money_field = DecimalField(max_digits=20, decimal_places=4)
+    qs = qs.annotate(
+        unit_value=Coalesce(NullIf("average_cost", Value(ZERO)), F("product__cost_price"), output_field=money_field),
+    ).annotate(
+        value=ExpressionWrapper(F("on_hand") * F("unit_value"), output_field=money_field),
+        # on_hand / (units_28 / 28); NULL when nothing sold (division by NULL)
+        cover_sort=ExpressionWrapper(
+            F("on_hand") * Value(COVER_WINDOW_DAYS) / NullIf(F("units_28"), Value(ZERO)), output_field=money_field
+        ),
+    )
+    if status == "negative":
+        qs = qs.filter(on_hand__lt=0)
+    elif status == "out":
+        qs = qs.filter(on_hand__lte=0)
+    elif status == "low":
+        qs = qs.filter(Q(on_hand__lt=0) | Q(min_qty__isnull=False, on_hand__lte=F("min_qty")))
+    elif status == "short":  # less than a week of cover at the recent selling rate
+        qs = qs.filter(units_28__gt=0, cover_sort__lt=7)
+    orders = {
+        "sku": ["product__sku", "store__code"],
+        "store": ["store__code", "product__sku"],
+        "on_hand": ["on_hand", "product__sku"],
+        "cover": [F("cover_sort").asc(nulls_last=True), "product__sku"],
+        "value": ["-value", "product__sku"],
+    }
+    qs = qs.annotate(
+        low=Case(
+            When(Q(on_hand__lt=0) | Q(min_qty__isnull=False, on_hand__lte=F("min_qty")), then=Value(True)),
+            default=Value(False),
+        )
+    )
+    return qs.order_by(*orders.get(sort, orders["sku"]))
+
+
+def stock_level_row_extras(level: StockLevel) -> dict:
+    """Average daily units and days of cover of one annotated row, as exact Decimals."""
+    avg = (level.units_28 or ZERO) / COVER_WINDOW_DAYS
+    cover = None
+    if avg > 0:
+        cover = (max(level.on_hand, ZERO) / avg).quantize(Decimal("0.1"))
+    return {"avg_daily": avg.quantize(Decimal("0.01")), "days_cover": cover}
+
+
+@dataclass(frozen=True)
+class CyclePlanRow:
+    product: Product
+    abc_class: str
+    usage_value: Decimal
+    last_counted: date | None
+    due_in_days: int  # ≤ 0: due (or overdue by that many days)
+
+    @property
+    def due(self) -> bool:
+        return self.due_in_days <= 0
+
+
+def cycle_count_plan(*, store: Store, today: date | None = None) -> list[CyclePlanRow]:
+    """ABC cycle-count plan for one store: every carried product with its class and when it is due.
+
+    Usage value = units sold in the last 90 days at their cost, read from the store's own ledger
+    (sale movements), so the plan needs no other app. Products never counted are due now. Sorted:
+    due first (A before B before C, most overdue first), then by how soon they fall due.
+    """
+    from django.db.models import Max, Q
+
+    today = today or timezone.localdate()
+    since = timezone.now() - timedelta(days=ABC_USAGE_DAYS)
+    levels = list(
+        StockLevel.objects.filter(store=store, product__active=True, product__kind=Product.Kind.GOODS)
+        .select_related("product")
+        .order_by("product__sku")
+    )
+    usage = {
+        row["product_id"]: -(row["value"] or ZERO)
+        for row in StockMovement.objects.filter(store=store, kind="sale", occurred_at__gte=since)
+        .values("product_id")
+        .annotate(value=Sum(F("quantity") * F("unit_cost")))
+    }
+    last = {
+        row["product_id"]: row["last"]
+        for row in StockCountLine.objects.filter(
+            count__store=store, count__status=StockCount.Status.RECONCILED, counted_at__isnull=False
+        )
+        .filter(~Q(product=None))
+        .values("product_id")
+        .annotate(last=Max("counted_at"))
+    }
+    ranked = sorted(levels, key=lambda lvl: (-usage.get(lvl.product_id, ZERO), lvl.product.sku))
+    total = sum((max(usage.get(lvl.product_id, ZERO), ZERO) for lvl in levels), ZERO)
+    rows, running = [], ZERO
+    for lvl in ranked:
+        value = max(usage.get(lvl.product_id, ZERO), ZERO)
+        share_before = running / total if total else Decimal("1")
+        running += value
+        abc = next((name for name, cut in ABC_SHARES if share_before < cut and value > 0), "C")
+        counted = last.get(lvl.product_id)
+        counted_day = timezone.localtime(counted, store.tz).date() if counted else None
+        due_in = (counted_day + timedelta(days=ABC_INTERVAL_DAYS[abc]) - today).days if counted_day else 0
+        rows.append(CyclePlanRow(lvl.product, abc, value.quantize(Decimal("0.01")), counted_day, due_in))
+    rows.sort(key=lambda r: (not r.due, r.abc_class if r.due else "", r.due_in_days, r.product.sku))
+    return rows
+
+
+def stock_count_list(*, user, status: str = "") -> QuerySet[StockCount]:
+    from django.db.models import Count, Q
+
+    qs = (
+        StockCount.objects.filter(store__in=stores_visible(user=user))
+        .select_related("store", "category", "created_by", "submitted_by", "approved_by")
+        .annotate(
+            line_count=Count("lines"),
+            counted_count=Count("lines", filter=Q(lines__counted_at__isnull=False)),
+            recount_count=Count("lines", filter=Q(lines__needs_recount=True, lines__counted_at__isnull=True)),
+        )
+        .order_by("-created_at", "-pk")
+    )
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def stock_count_lines(*, count: StockCount) -> dict:
+    """The count page's lines in three groups: waiting for a recount, counted (latest first), not yet counted.
+
+    Each line carries `book_qty` (today's book on-hand, for non-blind counts).
+    """
+    from django.db.models import Subquery
+
+    book = StockLevel.objects.filter(store_id=count.store_id, product_id=OuterRef("product_id")).values("on_hand")[:1]
+    lines = list(count.lines.select_related("product", "counted_by").annotate(book_qty=Subquery(book)).order_by("id"))
+    recount = [ln for ln in lines if ln.needs_recount and ln.counted_at is None]
+    counted = sorted((ln for ln in lines if ln.counted_at is not None), key=lambda ln: ln.counted_at, reverse=True)
+    pending = [ln for ln in lines if ln.counted_at is None and not ln.needs_recount]
+    return {
+        "recount": recount,
+        "counted": counted,
+        "pending": pending,
+        "total": len(lines),
+        "units": sum((ln.counted_qty for ln in counted), ZERO),
+    }
+
+
+def _reconciled_lines(*, user, date_from: date, date_to: date, store_id: int | None = None):
+    qs = StockCountLine.objects.filter(
+        count__status=StockCount.Status.RECONCILED,
+        count__store__in=stores_visible(user=user),
+        product__isnull=False,
+        counted_at__date__gte=date_from,
+        counted_at__date__lte=date_to,
+    )
+    if store_id:
+        qs = qs.filter(count__store_id=store_id)
+    return qs
+
+
+def shrinkage_lines(*, user, date_from: date, date_to: date, store_id: int | None = None):
+    """Every reconciled count line in the period (for the export), oldest first."""
+    return (
+        _reconciled_lines(user=user, date_from=date_from, date_to=date_to, store_id=store_id)
+        .select_related("count__store", "product__category__parent", "counted_by", "count__approved_by")
+        .order_by("counted_at", "id")
+    )
+
+
+def _sales_cost(*, user, date_from: date, date_to: date, store_id: int | None, key: str | None) -> dict:
+    """Cost of goods sold in the period from the SalesDaily rollup (looked up by name, see above)."""
+    from django.db.models.functions import TruncMonth
+
+    SalesDaily = _sales_daily_model()
+    if SalesDaily is None:
+        return {}
+    qs = SalesDaily.objects.filter(store__in=stores_visible(user=user), date__gte=date_from, date__lte=date_to)
+    if store_id:
+        qs = qs.filter(store_id=store_id)
+    if key is None:
+        return {None: qs.aggregate(total=Sum("cost"))["total"] or ZERO}
+    if key == "month":
+        qs = qs.annotate(month=TruncMonth("date"))
+    rows = qs.order_by().values(key).annotate(total=Sum("cost"))
+    return {row[key]: row["total"] or ZERO for row in rows}
+
+
+def shrinkage_report(
+    *, user, date_from: date, date_to: date, store_id: int | None = None, tolerance: Decimal = ZERO
+) -> dict:
+    """Discrepancy analytics of reconciled counts in a period (counted_at within [date_from, date_to]).
+
+    Loss = Σ of negative variance values at cost, shown positive; found = Σ of positive ones; net =
+    Σ variance value. Shrinkage % = loss ÷ cost of goods sold (SalesDaily.cost) of the same slice.
+    Accuracy = share of counted lines whose |variance| ≤ tolerance units. Repeat offenders: store ×
+    product short in two or more counts. Gap per count: the POS book vs the shelf found by each count.
+    """
+    from django.db.models import Case, Count, Q, When
+    from django.db.models import DecimalField as DField
+    from django.db.models.functions import TruncMonth
+
+    lines = _reconciled_lines(user=user, date_from=date_from, date_to=date_to, store_id=store_id)
+    value_field = DField(max_digits=16, decimal_places=2)
+    loss = Sum(Case(When(variance_value__lt=0, then=-F("variance_value")), default=ZERO, output_field=value_field))
+    found = Sum(Case(When(variance_value__gt=0, then=F("variance_value")), default=ZERO, output_field=value_field))
+    accurate = Q(variance__lte=tolerance, variance__gte=-tolerance)
+    measures = {
+        "loss": loss,
+        "found": found,
+        "net": Sum("variance_value"),
+        "units": Sum("variance"),
+        "lines": Count("id"),
+        "accurate": Count("id", filter=accurate),
+    }
+
+    def finish(row: dict, sales_cost) -> dict:
+        row = {**row}
+        for k in ("loss", "found", "net", "units"):
+            row[k] = row.get(k) or ZERO
+        row["sales_cost"] = sales_cost
+        row["loss_pct"] = (row["loss"] / sales_cost) if sales_cost else None
+        row["accuracy"] = (Decimal(row["accurate"]) / row["lines"]) if row["lines"] else None
+        return row
+
+    def grouped(fields: list[str], key: str | None, sales_key: str | None, order: str = "-loss", limit=None):
+        qs = lines.order_by().values(*fields).annotate(**measures).order_by(order)
+        if limit:
+            qs = qs[:limit]
+        sales = _sales_cost(user=user, date_from=date_from, date_to=date_to, store_id=store_id, key=sales_key)
+        return [finish(row, sales.get(row[key]) if key else None) for row in qs]
+
+    total = lines.aggregate(**measures)
+    total_sales = _sales_cost(user=user, date_from=date_from, date_to=date_to, store_id=store_id, key=None)
+    by_month = list(
+        lines.annotate(month=TruncMonth("counted_at")).order_by().values("month").annotate(**measures).order_by("month")
+    )
+    month_sales = _sales_cost(user=user, date_from=date_from, date_to=date_to, store_id=store_id, key="month")
+    month_sales = {(m.date() if hasattr(m, "date") else m): v for m, v in month_sales.items()}
+    by_month = [finish(row, month_sales.get(_as_date(row["month"]))) for row in by_month]
+    for row in by_month:
+        row["month"] = _as_date(row["month"])
+
+    counts = (
+        StockCount.objects.filter(pk__in=lines.values("count_id"))
+        .select_related("store", "approved_by")
+        .annotate(
+            lines_n=Count("lines", filter=Q(lines__product__isnull=False)),
+            book=Sum("lines__expected_qty"),
+            shelf=Sum("lines__counted_qty", filter=Q(lines__product__isnull=False)),
+            gap_units=Sum("lines__variance"),
+            gap_value=Sum("lines__variance_value"),
+            accurate_n=Count("lines", filter=Q(lines__variance__lte=tolerance, lines__variance__gte=-tolerance)),
+        )
+        .order_by("-reconciled_at", "-pk")
+    )
+    repeat = (
+        lines.filter(variance__lt=0)
+        .order_by()
+        .values("count__store__code", "product__sku", "product__name")
+        .annotate(times=Count("count", distinct=True), units=Sum("variance"), loss=-Sum("variance_value"))
+        .filter(times__gte=2)
+        .order_by("-loss", "product__sku")[:20]
+    )
+    return {
+        "total": finish(total, total_sales.get(None)),
+        "by_store": grouped(
+            ["count__store_id", "count__store__code", "count__store__name"], "count__store_id", "store_id"
+        ),
+        "by_category": grouped(
+            ["product__category_id", "product__category__name", "product__category__parent__name"],
+            "product__category_id",
+            "product__category_id",
+        ),
+        "by_product": grouped(["product_id", "product__sku", "product__name"], "product_id", "product_id", limit=25),
+        "by_reason": grouped(["reason"], None, None),
+        "by_month": by_month,
+        "counts": list(counts[:50]),
+        "repeat_offenders": list(repeat),
+    }
+
+
+def _as_date(value):
+    from datetime import datetime
+
+    return value.date() if isinstance(value, datetime) else value

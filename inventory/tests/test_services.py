@@ -157,3 +157,37 @@ def test_twenty_concurrent_posts_keep_on_hand_equal_to_the_ledger(require_postgr
     assert StockLevel.objects.get(store=store, product=product).on_hand == expected
     assert ledger_sum(store, product) == expected
     assert StockMovement.objects.filter(kind="sale").count() == 20
+
+
+@pytest.mark.parametrize(
+    ("mrp", "dp", "cost", "message"),
+    [
+        ("-1.00", "0.50", "0.20", "negative"),
+        ("5.00", "6.00", "2.00", "cannot be above the list price"),
+        ("5.00", "4.00", "-0.01", "negative"),
+    ],
+)
+def test_bad_prices_are_refused_and_history_unchanged(mrp, dp, cost, message):
+    from inventory.services import product_price_change
+
+    product = ProductFactory(mrp=Decimal("10.00"), dp=Decimal("9.00"), cost_price=Decimal("6.00"))
+
+    with pytest.raises(ValidationError, match=message):
+        product_price_change(product=product, mrp=Decimal(mrp), dp=Decimal(dp), cost_price=Decimal(cost))
+
+    product.refresh_from_db()
+    assert (product.mrp, product.dp, product.cost_price) == (Decimal("10.00"), Decimal("9.00"), Decimal("6.00"))
+    assert product.price_history.count() == 0
+
+
+def test_price_change_keeps_history():
+    from inventory.services import product_price_change
+
+    product = ProductFactory(mrp=Decimal("10.00"), dp=Decimal("9.00"), cost_price=Decimal("6.00"))
+    product_price_change(product=product, mrp=Decimal("12.00"), dp=Decimal("10.00"), cost_price=Decimal("7.00"))
+    product.refresh_from_db()
+    assert product.mrp == Decimal("12.00")
+    assert list(product.price_history.values_list("mrp", "dp", "cost_price")) == [
+        (Decimal("12.00"), Decimal("10.00"), Decimal("7.00")),
+        (Decimal("10.00"), Decimal("9.00"), Decimal("6.00")),
+    ]
