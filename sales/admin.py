@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from retailops.admin_mixins import LedgerAdmin
 
-from .models import ColumnMapping, ImportBatch, ImportRowError, Sale, SaleLine
+from .models import ColumnMapping, ImportBatch, ImportRowError, Sale, SaleLine, StockAdjustment, StockAdjustmentLine
 
 
 @admin.register(ColumnMapping)
@@ -22,7 +22,16 @@ class RowErrorInline(admin.TabularInline):
 
 @admin.register(ImportBatch)
 class ImportBatchAdmin(LedgerAdmin):
-    list_display = ["pk", "source_name", "source", "status", "rows_read", "rows_accepted", "rows_rejected", "created_at"]
+    list_display = [
+        "pk",
+        "source_name",
+        "source",
+        "status",
+        "rows_read",
+        "rows_accepted",
+        "rows_rejected",
+        "created_at",
+    ]
     list_filter = ["status", "source"]
     inlines = [RowErrorInline]
 
@@ -32,7 +41,15 @@ class SaleLineInline(admin.TabularInline):
     extra = 0
     can_delete = False
     readonly_fields = [
-        "line_no", "product", "quantity", "unit_mrp", "unit_price", "price_type", "discount", "unit_cost", "line_total"
+        "line_no",
+        "product",
+        "quantity",
+        "unit_mrp",
+        "unit_price",
+        "price_type",
+        "discount",
+        "unit_cost",
+        "line_total",
     ]
 
     def has_add_permission(self, request, obj=None):
@@ -47,3 +64,23 @@ class SaleAdmin(LedgerAdmin):
     list_select_related = ["store", "customer"]
     date_hierarchy = "occurred_at"
     inlines = [SaleLineInline]
+
+
+class StockAdjustmentLineInline(admin.TabularInline):
+    model = StockAdjustmentLine
+    extra = 0
+    can_delete = False
+    readonly_fields = ["line_no", "product", "quantity", "reason", "source_line"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StockAdjustment)
+class StockAdjustmentAdmin(LedgerAdmin):
+    """Stock adjustments found in POS exports (write-offs, "found"): read-only, posted by the importer."""
+
+    list_display = ["occurred_at", "store", "pos_reference", "import_batch"]
+    list_filter = ["store"]
+    search_fields = ["pos_reference"]
+    inlines = [StockAdjustmentLineInline]

@@ -58,6 +58,9 @@ class ImportBatch(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Breakdown for the batch page: returns, adjustments, fee lines, products / customers / stores created,
+    # the encoding and sheet read, the phase ("reading", "posting"), seconds spent per phase.
+    stats = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -83,6 +86,9 @@ class ImportRowError(models.Model):
 
     class Meta:
         ordering = ["batch", "line_number", "id"]
+
+    def __str__(self) -> str:
+        return f"line {self.line_number}: {self.message}"
 
 
 class Sale(models.Model):
@@ -117,7 +123,9 @@ class Sale(models.Model):
     points_redeemed = models.BigIntegerField(default=0)
     # A digest of the receipt's content: the same reference with other content is a conflict, not a duplicate.
     content_hash = models.CharField(max_length=64)
-    import_batch = models.ForeignKey(ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="sales")
+    import_batch = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="sales"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -150,6 +158,8 @@ class SaleLine(models.Model):
     discount = models.DecimalField(**MONEY, default=Decimal("0"))
     unit_cost = models.DecimalField(**COST)
     line_total = models.DecimalField(**MONEY)
+    # The line of the imported file this sale line came from (None for API and till posts).
+    source_line = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["sale", "line_no"]
@@ -158,6 +168,52 @@ class SaleLine(models.Model):
             models.CheckConstraint(condition=~Q(quantity=0), name="sale_line_qty_not_zero"),
             models.CheckConstraint(condition=Q(unit_price__gte=0), name="sale_line_price_ge_0"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.sale_id}#{self.line_no}"
+
+
+class StockAdjustment(models.Model):
+    """A stock adjustment found in a POS export (e.g. "damaged", "found"): no money, only stock.
+
+    Like a Sale it is idempotent on (store, POS reference); its lines post adjustment / write-off
+    movements to the stock ledger, one per line, sourced to StockAdjustmentLine.
+    """
+
+    store = models.ForeignKey("inventory.Store", on_delete=models.PROTECT, related_name="+")
+    pos_reference = models.CharField(max_length=64)
+    occurred_at = models.DateTimeField()
+    content_hash = models.CharField(max_length=64)
+    import_batch = models.ForeignKey(
+        ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="adjustments"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        constraints = [models.UniqueConstraint(fields=["store", "pos_reference"], name="uniq_adjustment_pos_reference")]
+
+    def __str__(self) -> str:
+        return f"{self.store_id}/{self.pos_reference} (adjustment)"
+
+
+class StockAdjustmentLine(models.Model):
+    adjustment = models.ForeignKey(StockAdjustment, on_delete=models.CASCADE, related_name="lines")
+    line_no = models.PositiveIntegerField()
+    product = models.ForeignKey("inventory.Product", on_delete=models.PROTECT, related_name="+")
+    quantity = models.DecimalField(**QTY)
+    reason = models.CharField(max_length=200, blank=True)
+    source_line = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["adjustment", "line_no"]
+        constraints = [
+            models.UniqueConstraint(fields=["adjustment", "line_no"], name="uniq_adjustment_line_no"),
+            models.CheckConstraint(condition=~Q(quantity=0), name="adjustment_line_qty_not_zero"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.adjustment_id}#{self.line_no}"
 
 
 class SalesDaily(models.Model):
@@ -185,6 +241,9 @@ class SalesDaily(models.Model):
         constraints = [models.UniqueConstraint(fields=["store", "product", "date"], name="uniq_sales_daily")]
         indexes = [models.Index(fields=["date", "store"], name="salesdaily_date_store")]
 
+    def __str__(self) -> str:
+        return f"{self.store_id}/{self.product_id} {self.date}"
+
 
 class StoreDaily(models.Model):
     """Rollup: store × local day × payment method — receipts, takings, discounts, returns."""
@@ -202,7 +261,8 @@ class StoreDaily(models.Model):
 
     class Meta:
         verbose_name_plural = "store daily"
-        constraints = [
-            models.UniqueConstraint(fields=["store", "date", "payment_method"], name="uniq_store_daily")
-        ]
+        constraints = [models.UniqueConstraint(fields=["store", "date", "payment_method"], name="uniq_store_daily")]
         indexes = [models.Index(fields=["date", "store"], name="storedaily_date_store")]
+
+    def __str__(self) -> str:
+        return f"{self.store_id} {self.date} {self.payment_method}"

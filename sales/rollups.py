@@ -52,6 +52,47 @@ def store_daily_add(rows: Iterable[tuple]) -> None:
     _upsert(StoreDaily._meta.db_table, ("store_id", "date", "payment_method"), STORE_DAILY_SUMS, sorted(rows))
 
 
+def _sales_daily_select(where: str) -> str:
+    return f"""
+        SELECT s.store_id, l.product_id, s.local_date,
+               SUM(l.quantity),
+               SUM(l.line_total),
+               SUM(ROUND(l.quantity * l.unit_cost, 2)),
+               SUM(l.discount),
+               SUM(CASE WHEN l.price_type = 'mrp' THEN l.quantity ELSE 0 END),
+               SUM(CASE WHEN l.price_type = 'mrp' THEN l.line_total ELSE 0 END),
+               SUM(CASE WHEN s.kind = 'return' THEN -l.quantity ELSE 0 END),
+               SUM(CASE WHEN s.kind = 'return' THEN -l.line_total ELSE 0 END),
+               COUNT(DISTINCT CASE WHEN s.kind = 'sale' THEN s.id END)
+        FROM sales_saleline l JOIN sales_sale s ON s.id = l.sale_id
+        {where}
+        GROUP BY s.store_id, l.product_id, s.local_date
+    """
+
+
+def _store_daily_select(where: str) -> str:
+    # Units per sale come from a sub-select limited by the same filter, so a partial refresh reads
+    # only the lines of the sales it touches.
+    return f"""
+        SELECT s.store_id, s.local_date, s.payment_method,
+               SUM(CASE WHEN s.kind = 'sale' THEN 1 ELSE 0 END),
+               SUM(s.total),
+               SUM(s.cost_total),
+               SUM(s.discount_total),
+               SUM(u.units),
+               SUM(CASE WHEN s.kind = 'return' THEN -s.total ELSE 0 END),
+               SUM(CASE WHEN s.kind = 'sale' AND s.customer_id IS NOT NULL THEN 1 ELSE 0 END)
+        FROM sales_sale s
+        JOIN (SELECT l.sale_id, SUM(l.quantity) AS units
+              FROM sales_saleline l JOIN sales_sale s ON s.id = l.sale_id
+              {where}
+              GROUP BY l.sale_id) u
+          ON u.sale_id = s.id
+        {where}
+        GROUP BY s.store_id, s.local_date, s.payment_method
+    """
+
+
 def rollups_rebuild(*, store_ids: Iterable[int] | None = None, dates: Iterable[date] | None = None) -> None:
     """Recompute the rollups from sale lines for the given stores / days (all when None). Atomic."""
     where, params = [], []
@@ -74,40 +115,47 @@ def rollups_rebuild(*, store_ids: Iterable[int] | None = None, dates: Iterable[d
         cursor.execute(f"DELETE FROM {sd} {delete_where}", params)
         cursor.execute(f"DELETE FROM {st} {delete_where}", params)
         cursor.execute(
-            f"""
-            INSERT INTO {sd} (store_id, product_id, date, {", ".join(SALES_DAILY_SUMS)})
-            SELECT s.store_id, l.product_id, s.local_date,
-                   SUM(l.quantity),
-                   SUM(l.line_total),
-                   SUM(ROUND(l.quantity * l.unit_cost, 2)),
-                   SUM(l.discount),
-                   SUM(CASE WHEN l.price_type = 'mrp' THEN l.quantity ELSE 0 END),
-                   SUM(CASE WHEN l.price_type = 'mrp' THEN l.line_total ELSE 0 END),
-                   SUM(CASE WHEN s.kind = 'return' THEN -l.quantity ELSE 0 END),
-                   SUM(CASE WHEN s.kind = 'return' THEN -l.line_total ELSE 0 END),
-                   COUNT(DISTINCT CASE WHEN s.kind = 'sale' THEN s.id END)
-            FROM sales_saleline l JOIN sales_sale s ON s.id = l.sale_id
-            {sale_where}
-            GROUP BY s.store_id, l.product_id, s.local_date
-            """,
+            f"INSERT INTO {sd} (store_id, product_id, date, {', '.join(SALES_DAILY_SUMS)}) "
+            + _sales_daily_select(sale_where),
             params,
         )
         cursor.execute(
-            f"""
-            INSERT INTO {st} (store_id, date, payment_method, {", ".join(STORE_DAILY_SUMS)})
-            SELECT s.store_id, s.local_date, s.payment_method,
-                   SUM(CASE WHEN s.kind = 'sale' THEN 1 ELSE 0 END),
-                   SUM(s.total),
-                   SUM(s.cost_total),
-                   SUM(s.discount_total),
-                   SUM(u.units),
-                   SUM(CASE WHEN s.kind = 'return' THEN -s.total ELSE 0 END),
-                   SUM(CASE WHEN s.kind = 'sale' AND s.customer_id IS NOT NULL THEN 1 ELSE 0 END)
-            FROM sales_sale s
-            JOIN (SELECT sale_id, SUM(quantity) AS units FROM sales_saleline GROUP BY sale_id) u
-              ON u.sale_id = s.id
-            {sale_where}
-            GROUP BY s.store_id, s.local_date, s.payment_method
-            """,
-            params,
+            f"INSERT INTO {st} (store_id, date, payment_method, {', '.join(STORE_DAILY_SUMS)}) "
+            + _store_daily_select(sale_where),
+            params + params,
         )
+
+
+def rollups_add_sales(*, sale_ids: list[int]) -> None:
+    """Add the deltas of freshly posted sales to both rollups, set-based (INSERT … SELECT … ON CONFLICT).
+
+    The same sums as rollups_rebuild, added onto existing rows, so the incremental refresh and a full
+    rebuild agree. Call in the transaction that wrote the sales; each sale must be added exactly once.
+    """
+    if not sale_ids:
+        return
+    ids = sorted(sale_ids)
+    sd, st = SalesDaily._meta.db_table, StoreDaily._meta.db_table
+    sd_update = ", ".join(f"{c} = {sd}.{c} + excluded.{c}" for c in SALES_DAILY_SUMS)
+    st_update = ", ".join(f"{c} = {st}.{c} + excluded.{c}" for c in STORE_DAILY_SUMS)
+    if connection.vendor == "postgresql":
+        groups = [(["WHERE s.id = ANY(%s)"], [ids])]
+    else:  # SQLite: keep well under its limit of bound variables
+        groups = [
+            ([f"WHERE s.id IN ({', '.join(['%s'] * len(part))})"], part)
+            for part in (ids[i : i + 500] for i in range(0, len(ids), 500))
+        ]
+    with connection.cursor() as cursor:
+        for (where,), params in groups:
+            cursor.execute(
+                f"INSERT INTO {sd} (store_id, product_id, date, {', '.join(SALES_DAILY_SUMS)}) "
+                + _sales_daily_select(where)
+                + f" ON CONFLICT (store_id, product_id, date) DO UPDATE SET {sd_update}",
+                params,
+            )
+            cursor.execute(
+                f"INSERT INTO {st} (store_id, date, payment_method, {', '.join(STORE_DAILY_SUMS)}) "
+                + _store_daily_select(where)
+                + f" ON CONFLICT (store_id, date, payment_method) DO UPDATE SET {st_update}",
+                params + params,
+            )

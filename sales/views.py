@@ -1,11 +1,30 @@
-"""Sales pages."""
+"""Sales pages: the store-takings panel, POS file imports (upload → task → progress → result), receipts."""
 
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
-from django.views.generic import TemplateView
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.generic import DetailView, ListView, TemplateView
 
+from inventory.selectors import stores_visible, user_can_see_costs
+from retailops.exports import export_response
 from retailops.permissions import RolePermissionMixin
 
+from .filters import SaleFilter, import_batches_visible, sales_visible
+from .forms import ImportUploadForm, size_text
+from .models import ImportBatch
 from .selectors import store_takings
+from .services import import_batch_create
+from .tasks import import_sales_enqueue
+
+ERRORS_SHOWN = 200
 
 
 class StoreTakingsPartialView(RolePermissionMixin, TemplateView):
@@ -21,4 +40,209 @@ class StoreTakingsPartialView(RolePermissionMixin, TemplateView):
         context["total_today"] = sum(r["today"] for r in rows)
         context["total_week"] = sum(r["week"] for r in rows)
         context["now"] = timezone.localtime()
+        return context
+
+
+# --- imports ------------------------------------------------------------------------------------------
+
+
+class ImportBatchListView(RolePermissionMixin, ListView):
+    permission_required = "sales.view_importbatch"
+    template_name = "sales/import_list.html"
+    context_object_name = "batches"
+    paginate_by = 25
+
+    def get_queryset(self):
+        return import_batches_visible(user=self.request.user)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        if self.request.user.has_perm("sales.import_sales"):
+            context["form"] = ImportUploadForm(stores=stores_visible(user=self.request.user))
+        context["max_upload"] = size_text(settings.RETAILOPS["MAX_UPLOAD_BYTES"])
+        return context
+
+
+class _SizeLimitHandler(FileUploadHandler):
+    """Stops reading an upload as soon as it passes RETAILOPS["MAX_UPLOAD_BYTES"] (no 200 MB temp file)."""
+
+    def __init__(self, request=None):
+        super().__init__(request)
+        self.limit = settings.RETAILOPS["MAX_UPLOAD_BYTES"]
+
+    def receive_data_chunk(self, raw_data, start):
+        if start + len(raw_data) > self.limit:
+            self.request.upload_too_big = True
+            raise StopUpload(connection_reset=False)
+        return raw_data
+
+    def file_complete(self, file_size):
+        return None
+
+
+@method_decorator(csrf_exempt, name="dispatch")  # CSRF is checked in post(), after the upload handlers are set
+class ImportBatchCreateView(RolePermissionMixin, View):
+    permission_required = "sales.import_sales"
+    template_name = "sales/import_new.html"
+
+    def get(self, request):
+        return self._render(ImportUploadForm(stores=stores_visible(user=request.user)))
+
+    def post(self, request):
+        limit = settings.RETAILOPS["MAX_UPLOAD_BYTES"]
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        if length > limit + 1024 * 1024:  # the form around the file is far below 1 MB
+            return self._too_big(request, length, limit)
+        request.upload_handlers.insert(0, _SizeLimitHandler(request))
+        return csrf_protect(self._post)(request)
+
+    def _post(self, request):
+        limit = settings.RETAILOPS["MAX_UPLOAD_BYTES"]
+        form = ImportUploadForm(request.POST, request.FILES, stores=stores_visible(user=request.user))
+        if getattr(request, "upload_too_big", False):
+            return self._too_big(request, int(request.META.get("CONTENT_LENGTH") or 0), limit)
+        if not form.is_valid():
+            return self._render(form, status=400)
+        upload = form.cleaned_data["file"]
+        try:
+            batch = import_batch_create(
+                source=ImportBatch.Source.FILE,
+                source_name=upload.name,
+                content=upload.read(),
+                mapping=form.cleaned_data["mapping"],
+                store=form.cleaned_data["store"],
+                options=form.options(),
+                actor=request.user,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            return self._render(form, status=400)
+        if import_sales_enqueue(batch_id=batch.pk):
+            messages.success(request, f"“{upload.name}” was uploaded; the import runs in the background.")
+        else:
+            messages.error(
+                request,
+                "The file was saved, but the import could not be started: the task queue is not reachable. "
+                "Press “Run again” when it is back.",
+            )
+        return HttpResponseRedirect(reverse("sales:importbatch_detail", kwargs={"pk": batch.pk}))
+
+    def _too_big(self, request, length, limit):
+        form = ImportUploadForm(stores=stores_visible(user=request.user))
+        message = f"The upload is {size_text(length)}; the limit is {size_text(limit)}. Compress it (.gz) or split it."
+        return self._render(form, status=413, too_big=message)
+
+    def _render(self, form, status=200, too_big=""):
+        from django.shortcuts import render
+
+        context = {
+            "form": form,
+            "too_big": too_big,
+            "max_upload": size_text(settings.RETAILOPS["MAX_UPLOAD_BYTES"]),
+        }
+        return render(self.request, self.template_name, context, status=status)
+
+
+class ImportBatchDetailView(RolePermissionMixin, DetailView):
+    """The batch page; polled by HTMX (the same URL returns only the status partial) while it runs."""
+
+    permission_required = "sales.view_importbatch"
+    template_name = "sales/import_detail.html"
+    context_object_name = "batch"
+
+    def get_queryset(self):
+        return import_batches_visible(user=self.request.user)
+
+    def get_template_names(self):
+        if self.request.htmx and not self.request.htmx.boosted:
+            return ["sales/partials/_import_status.html"]
+        return [self.template_name]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        batch = self.object
+        context["running"] = batch.status in (ImportBatch.Status.PENDING, ImportBatch.Status.RUNNING) and not (
+            batch.status == ImportBatch.Status.PENDING and batch.message
+        )
+        context["errors"] = list(batch.row_errors.all()[:ERRORS_SHOWN]) if not context["running"] else []
+        context["errors_shown"] = ERRORS_SHOWN
+        context["can_run"] = self.request.user.has_perm("sales.import_sales") and not context["running"]
+        context["stats"] = batch.stats or {}
+        return context
+
+
+class ImportBatchErrorsView(RolePermissionMixin, View):
+    """Every rejected row of a batch as CSV (formula-safe)."""
+
+    permission_required = "sales.view_importbatch"
+
+    def get(self, request, pk):
+        batch = get_object_or_404(import_batches_visible(user=request.user), pk=pk)
+        rows = batch.row_errors.values_list("line_number", "column", "value", "message").iterator()
+        return export_response(
+            filename=f"import-{batch.pk}-errors",
+            fmt="csv",
+            header=["line", "column", "value", "reason"],
+            rows=rows,
+        )
+
+
+class ImportBatchRunView(RolePermissionMixin, View):
+    """Queue a batch again (after a broker outage or a stopped run). Safe: the import is idempotent."""
+
+    permission_required = "sales.import_sales"
+
+    def post(self, request, pk):
+        batch = get_object_or_404(import_batches_visible(user=request.user), pk=pk)
+        url = reverse("sales:importbatch_detail", kwargs={"pk": batch.pk})
+        if batch.status == ImportBatch.Status.DONE:
+            messages.info(request, "This import is finished; running it again would change nothing.")
+            return HttpResponseRedirect(url)
+        ImportBatch.objects.filter(pk=batch.pk).update(status=ImportBatch.Status.PENDING, message="", progress=0)
+        if import_sales_enqueue(batch_id=batch.pk):
+            messages.success(request, "The import was queued again.")
+        else:
+            messages.error(request, "The task queue is still not reachable; the file stays saved. Try again later.")
+        return HttpResponseRedirect(url)
+
+
+# --- receipts -----------------------------------------------------------------------------------------
+
+
+class SaleListView(RolePermissionMixin, ListView):
+    permission_required = "sales.view_sale"
+    template_name = "sales/sale_list.html"
+    context_object_name = "sales"
+    paginate_by = 50
+
+    def get_queryset(self):
+        self.filterset = SaleFilter(self.request.GET or None, queryset=sales_visible(user=self.request.user))
+        return self.filterset.qs if self.filterset.is_bound and self.filterset.is_valid() else self.filterset.queryset
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["filter"] = self.filterset
+        context["stores"] = stores_visible(user=self.request.user).order_by("code")
+        return context
+
+
+class SaleDetailView(RolePermissionMixin, DetailView):
+    permission_required = "sales.view_sale"
+    template_name = "sales/sale_detail.html"
+    context_object_name = "sale"
+
+    def get_queryset(self):
+        return sales_visible(user=self.request.user).select_related("import_batch", "original")
+
+    def get_object(self, queryset=None):
+        try:
+            return super().get_object(queryset)
+        except Http404:
+            raise Http404("No such receipt in your stores.") from None
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["lines"] = self.object.lines.select_related("product").order_by("line_no")
+        context["show_costs"] = user_can_see_costs(user=self.request.user)
+        context["show_pii"] = self.request.user.has_perm("customers.view_customer_pii")
         return context

@@ -1,0 +1,44 @@
+"""Celery tasks of the sales app: thin, idempotent wrappers over sales.services, passing ids."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+logger = logging.getLogger("retailops.sales")
+
+
+@shared_task(name="sales.import_sales", acks_late=True)
+def import_sales_task(batch_id: int) -> str:
+    """Run an import batch. Safe to retry: a finished batch is left alone, a stopped one resumes."""
+    from .services import sales_import
+
+    batch = sales_import(batch_id=batch_id)
+    return batch.status
+
+
+@shared_task(name="sales.watch_folder_scan")
+def watch_folder_scan_task() -> list[int]:
+    """Beat task: import files dropped into settings.RETAILOPS["WATCH_FOLDER"] (no-op when unset)."""
+    from .services import watch_folder_scan
+
+    return watch_folder_scan()
+
+
+def import_sales_enqueue(*, batch_id: int) -> bool:
+    """Queue the import of a batch. False (and the batch says why) when the broker cannot be reached."""
+    from kombu.exceptions import OperationalError
+
+    from .models import ImportBatch
+
+    try:
+        import_sales_task.apply_async(args=[batch_id], retry=True, retry_policy={"max_retries": 2, "interval_start": 0})
+    except (OperationalError, OSError, ConnectionError) as exc:
+        logger.warning("import batch %s could not be queued: %s", batch_id, exc)
+        ImportBatch.objects.filter(pk=batch_id).update(
+            message="The import could not be queued: the task queue (broker) is not reachable. Your file is "
+            "saved with this batch; press “Run again” once the worker and broker are back."
+        )
+        return False
+    return True
