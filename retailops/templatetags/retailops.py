@@ -30,9 +30,16 @@ def qty(value):
 
 @register.filter
 def pct(value, digits=1):
-    if value is None:
+    """0.125 → "12.5%"; a dash for a share that cannot be computed (None, NaN, infinity, not a number)."""
+    if value is None or value == "":
         return "–"
-    return f"{Decimal(value) * 100:.{int(digits)}f}%"
+    try:
+        d = Decimal(str(value))
+    except (InvalidOperation, TypeError, ValueError):
+        return "–"
+    if not d.is_finite():
+        return "–"
+    return f"{d * 100:.{int(digits)}f}%"
 
 
 @register.simple_tag(takes_context=True)

@@ -1,0 +1,251 @@
+"""The dashboard pages and partials through the test client: figures shown, roles, HTMX, bad input."""
+
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from inventory.tests.factories import PASSWORD
+from sales.forms_dashboard import MAX_DAYS
+from sales.tests.factories import post_sale
+from sales.tests.test_dashboard_numbers import WEEK, build_chain
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def chain(world):
+    """The hand-computed chain of test_dashboard_numbers."""
+    return build_chain(world)
+
+
+def client_for(user) -> Client:
+    client = Client()
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+def get(user, name, query=WEEK, htmx=False, **kwargs):
+    headers = {"HX-Request": "true"} if htmx else {}
+    return client_for(user).get(f"{reverse(name, kwargs=kwargs or None)}?{query}", headers=headers)
+
+
+def test_owner_sees_the_chain_figures_on_the_sales_dashboard(chain):
+    response = get(chain.owner, "sales:dashboard")
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-testid="kpi-revenue">£22.90<' in body
+    assert 'data-testid="kpi-basket">£6.73<' in body
+    assert 'data-testid="kpi-gross-profit">£12.70<' in body
+    assert "last year £4.00" in body
+    assert "<html" in body and 'data-chart="{&quot;type&quot;: &quot;line&quot;' in body
+
+
+def test_staff_see_their_store_and_no_margins(chain):
+    response = get(chain.staff, "sales:dashboard")
+
+    body = response.content.decode()
+    assert 'data-testid="kpi-revenue">£12.90<' in body
+    assert "Other Road" not in body and "£22.90" not in body
+    for hidden in ("Margin", "Gross profit", "Cost", "at cost"):
+        assert hidden not in body
+
+
+def test_htmx_filter_request_gets_only_the_body(chain):
+    response = get(chain.owner, "sales:dashboard", query=f"{WEEK}&store={chain.store_other.pk}", htmx=True)
+
+    body = response.content.decode()
+    assert "<html" not in body
+    assert 'data-testid="kpi-revenue">£10.00<' in body
+    # the KPIs poll their own URL with the same filters
+    assert 'hx-trigger="every 10s"' in body
+    assert f"{reverse('sales:dashboard_kpis')}?period=custom&amp;start=2025-06-02&amp;end=2025-06-08&amp;store=" in body
+
+
+def test_a_sale_posted_now_shows_on_the_next_kpi_poll(chain):
+    before = get(chain.owner, "sales:dashboard_kpis", query="period=today").content.decode()
+    post_sale(store=chain.store_own, lines=[(chain.obj["tea"], 3, None)])
+
+    after = get(chain.owner, "sales:dashboard_kpis", query="period=today").content.decode()
+
+    assert 'data-testid="kpi-revenue">£0.00<' in before
+    assert 'data-testid="kpi-revenue">£12.00<' in after
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["sales:dashboard_trend", "sales:dashboard_stores", "sales:dashboard_categories", "sales:dashboard_products"],
+)
+def test_each_partial_has_a_chart_or_table_with_the_figures(chain, name):
+    body = get(chain.owner, name).content.decode()
+
+    assert "<html" not in body
+    assert "<table" in body
+    assert "£10.40" in body or "£12.90" in body or "£15.40" in body or "£12.40" in body
+
+
+def test_reversed_range_is_swapped_with_a_message(chain):
+    response = get(chain.owner, "sales:dashboard", query="period=custom&start=2025-06-08&end=2025-06-02")
+
+    body = response.content.decode()
+    assert "the two were swapped" in body
+    assert 'data-testid="kpi-revenue">£22.90<' in body
+
+
+def test_empty_range_falls_back_with_a_message(chain):
+    response = get(chain.owner, "sales:dashboard", query="period=custom&start=&end=")
+
+    assert response.status_code == 200
+    assert "The date range was empty" in response.content.decode()
+
+
+def test_unreadable_date_gets_a_message(chain):
+    response = get(chain.owner, "sales:dashboard", query="period=custom&start=2025-13-45&end=2025-06-08")
+
+    assert response.status_code == 200
+    assert "could not be read" in response.content.decode()
+
+
+def test_ten_year_range_is_capped(chain):
+    response = get(chain.owner, "sales:dashboard", query="period=custom&start=2015-06-01&end=2025-06-08")
+
+    f = response.context["f"]
+    assert f.days == MAX_DAYS and f.end.isoformat() == "2025-06-08"
+    assert f"limited to {MAX_DAYS} days" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "name", ["sales:dashboard", "sales:dashboard_kpis", "sales:inventory_dashboard", "sales:dashboard_products"]
+)
+def test_a_store_the_user_may_not_see_is_404(chain, name):
+    response = get(chain.staff, name, query=f"{WEEK}&store={chain.store_other.pk}")
+
+    assert response.status_code == 404
+
+
+def test_an_unknown_store_is_404_for_owners_too(chain):
+    assert get(chain.owner, "sales:dashboard", query=f"{WEEK}&store=999999").status_code == 404
+
+
+def test_a_store_that_is_not_a_number_is_ignored_with_a_message(chain):
+    response = get(chain.staff, "sales:dashboard", query=f"{WEEK}&store=abc")
+
+    body = response.content.decode()
+    assert "is not a store" in body
+    assert 'data-testid="kpi-revenue">£12.90<' in body
+
+
+def test_a_chain_of_another_store_shows_nothing_of_it(chain):
+    chain.store_other.chain = "South"
+    chain.store_other.save()
+
+    body = get(chain.staff, "sales:dashboard", query=f"{WEEK}&chain=South").content.decode()
+
+    assert "No chain" in body and "£10.00" not in body
+
+
+def test_a_period_with_no_sales(chain):
+    response = get(chain.owner, "sales:dashboard", query="period=custom&start=2020-01-01&end=2020-01-31")
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "No sales in this period" in body
+    assert 'data-testid="kpi-revenue">£0.00<' in body
+
+
+def test_inventory_dashboard_hides_value_from_staff(chain):
+    owner = get(chain.owner, "sales:inventory_dashboard").content.decode()
+    staff = get(chain.staff, "sales:inventory_dashboard").content.decode()
+
+    assert 'data-testid="inv-value">£467.30<' in owner
+    assert 'data-testid="inv-stockout">14.3%<' in owner  # 5 of 35 store × product days
+    assert "inv-value" not in staff and "£" not in staff.split('id="dash-inventory"')[1]
+    assert 'data-testid="inv-units">' in staff
+
+
+def test_profit_page_for_the_accountant(chain):
+    body = get(chain.accountant, "sales:profit").content.decode()
+
+    assert 'data-testid="profit-revenue">£22.90<' in body
+    assert 'data-testid="profit-gross">£12.70<' in body
+    assert 'data-testid="profit-shrink-counts">£4.00<' in body
+    assert 'data-testid="profit-after-shrink">£8.30<' in body
+    assert 'data-testid="profit-mrp-share">74.2%<' in body  # 17.00 / 22.90
+
+
+def test_cash_flow_page(chain):
+    body = get(chain.owner, "sales:cashflow").content.decode()
+
+    assert 'data-testid="cash-in">£22.90<' in body
+    assert 'data-testid="cash-out">£40.00<' in body
+    assert 'data-testid="cash-net">-£17.10<' in body
+    assert 'data-testid="cash-reinvest">174.7%<' in body
+    assert "until a forecast exists" in body
+
+
+def test_staff_may_not_open_profit_or_cash_flow(chain):
+    assert get(chain.staff, "sales:profit").status_code == 403
+    assert get(chain.staff, "sales:cashflow_periods").status_code == 403
+
+
+def test_default_periods_render_for_every_page(chain):
+    today = timezone.localdate()
+    post_sale(store=chain.store_own, lines=[(chain.obj["tea"], 1, None)])
+    for name in ("sales:dashboard", "sales:inventory_dashboard", "sales:profit", "sales:cashflow"):
+        response = get(chain.owner, name, query="")
+        assert response.status_code == 200, name
+        assert response.context["f"].end == today
+
+    kpis = get(chain.owner, "sales:dashboard", query="period=today").context["kpis"]
+
+    assert kpis["current"]["revenue"] == Decimal("4.00")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sales:dashboard",
+        "sales:inventory_dashboard",
+        "sales:profit",
+        "sales:cashflow",
+        "sales:export_pack",
+    ],
+)
+def test_queries_do_not_grow_with_stores_and_products(chain, name):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from inventory.services import stock_movement_post
+    from inventory.tests.factories import ProductFactory, StoreFactory
+
+    client = client_for(chain.owner)
+    url = f"{reverse(name)}?{WEEK}"
+    with CaptureQueriesContext(connection) as before:
+        assert client.get(url).status_code == 200
+    for n in range(3):
+        store = StoreFactory(code=f"EXTRA{n}")
+        product = ProductFactory(sku=f"EXTRA{n}")
+        stock_movement_post(store=store, product=product, quantity=Decimal("5"), kind="opening")
+        post_sale(store=store, lines=[(product, 1, None), (chain.obj["tea"], 1, None)], when=chain.obj["order"].paid_at)
+
+    with CaptureQueriesContext(connection) as after:
+        assert client.get(url).status_code == 200
+
+    assert len(after.captured_queries) == len(before.captured_queries)
+
+
+@pytest.mark.parametrize("name", ["sales:dashboard", "sales:inventory_dashboard"])
+def test_staff_without_a_store_get_an_empty_page_not_an_error(chain, name):
+    from inventory.tests.factories import make_user
+
+    newcomer = make_user("staff", username="new_staff")
+
+    response = get(newcomer, name)
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "you are not assigned to a store yet" in body
+    assert "£22.90" not in body and "£12.90" not in body
