@@ -1,1 +1,226 @@
-"""Forecast runs, forecasts, accuracy and reorder suggestions (built with the forecasting issue)."""
+"""Forecast runs and their chunks, frozen daily forecasts, backtest accuracy, and reorder suggestions."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+QTY = {"max_digits": 12, "decimal_places": 3}
+
+
+class ForecastRun(models.Model):
+    """One forecast of a scope of series: what was asked, progress, timings and which series failed."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "waiting for a worker"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        PARTIAL = "partial", "done, some series failed"
+        FAILED = "failed", "failed"
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    horizon_days = models.PositiveSmallIntegerField(default=28)
+    model_names = models.JSONField(default=list, help_text="Candidate models; each series gets its backtest winner.")
+    backtest_windows = models.PositiveSmallIntegerField(default=2)
+    store_ids = models.JSONField(default=list, blank=True, help_text="Empty = every active store.")
+    history_end = models.DateField(help_text="Last day of history used; forecasts start the day after.")
+    chunk_size = models.PositiveIntegerField(default=100)
+    series_total = models.PositiveIntegerField(default=0)
+    series_done = models.PositiveIntegerField(default=0)
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    failed_series = models.JSONField(default=dict, blank=True, help_text='{"store:product": "why"}')
+    message = models.TextField(blank=True)
+    trigger = models.CharField(max_length=20, default="manual")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("receive_forecast_digest", "Receives the daily stock-alert e-mail")]
+
+    def __str__(self) -> str:
+        return f"Forecast run #{self.pk} · {self.get_status_display()}"
+
+    @property
+    def progress(self) -> int:
+        if not self.chunks_total:
+            return 100 if self.status in {self.Status.DONE, self.Status.PARTIAL} else 0
+        return int(100 * self.chunks_done / self.chunks_total)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.DONE, self.Status.PARTIAL, self.Status.FAILED}
+
+
+class ForecastChunk(models.Model):
+    """A slice of a run's series. A chunk writes all its results in one transaction, then is done."""
+
+    run = models.ForeignKey(ForecastRun, on_delete=models.CASCADE, related_name="chunks")
+    number = models.PositiveIntegerField()
+    series = models.JSONField(help_text="[[store_id, product_id], …]")
+    done = models.BooleanField(default=False)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    failed_series = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "number"]
+        constraints = [models.UniqueConstraint(fields=["run", "number"], name="uniq_forecast_chunk")]
+
+    def __str__(self) -> str:
+        return f"Run #{self.run_id} chunk {self.number}"
+
+
+class DemandForecast(models.Model):
+    """A frozen daily forecast: run × store × product × day, with its 80 % interval."""
+
+    run = models.ForeignKey(ForecastRun, on_delete=models.CASCADE, related_name="forecasts")
+    store = models.ForeignKey("inventory.Store", on_delete=models.CASCADE, related_name="+")
+    product = models.ForeignKey("inventory.Product", on_delete=models.CASCADE, related_name="+")
+    date = models.DateField()
+    yhat = models.FloatField()
+    lo = models.FloatField()
+    hi = models.FloatField()
+    model = models.CharField(max_length=20)
+
+    class Meta:
+        ordering = ["run", "store", "product", "date"]
+        constraints = [models.UniqueConstraint(fields=["run", "store", "product", "date"], name="uniq_demand_forecast")]
+        indexes = [models.Index(fields=["store", "product", "date"], name="forecast_sp_date")]
+
+    def __str__(self) -> str:
+        return f"{self.date}: {self.yhat:.1f} ({self.lo:.1f}–{self.hi:.1f})"
+
+
+class ForecastAccuracy(models.Model):
+    """Backtest accuracy of one model on one series in one run; `chosen` marks the winner."""
+
+    run = models.ForeignKey(ForecastRun, on_delete=models.CASCADE, related_name="accuracies")
+    store = models.ForeignKey("inventory.Store", on_delete=models.CASCADE, related_name="+")
+    product = models.ForeignKey("inventory.Product", on_delete=models.CASCADE, related_name="+")
+    model = models.CharField(max_length=20)
+    mase = models.FloatField(null=True, blank=True)
+    wmape = models.FloatField(null=True, blank=True)
+    bias = models.FloatField(null=True, blank=True)
+    rmse = models.FloatField(null=True, blank=True, help_text="Daily forecast error, used for safety stock.")
+    chosen = models.BooleanField(default=False)
+    reason = models.CharField(max_length=300, blank=True)
+    history_days = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "forecast accuracies"
+        ordering = ["run", "store", "product", "model"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "store", "product", "model"], name="uniq_forecast_accuracy")
+        ]
+        indexes = [models.Index(fields=["run", "chosen"], name="accuracy_run_chosen")]
+
+    def __str__(self) -> str:
+        return f"{self.model} on {self.store_id}:{self.product_id}"
+
+
+class ReorderSuggestion(models.Model):
+    """What to buy (or move between stores) for one store × product, and why."""
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase", "buy from supplier"
+        TRANSFER = "transfer", "move from another store"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "open"
+        ACCEPTED = "accepted", "accepted"
+        ORDERED = "ordered", "on a draft purchase order"
+        DISMISSED = "dismissed", "dismissed"
+        SUPERSEDED = "superseded", "replaced by a newer suggestion"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PURCHASE)
+    run = models.ForeignKey(ForecastRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    store = models.ForeignKey("inventory.Store", on_delete=models.CASCADE, related_name="+")
+    product = models.ForeignKey("inventory.Product", on_delete=models.CASCADE, related_name="+")
+    supplier = models.ForeignKey(
+        "inventory.Supplier", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source_store = models.ForeignKey(
+        "inventory.Store",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="For a transfer: the store with the surplus.",
+    )
+    on_hand = models.DecimalField(**QTY, default=Decimal("0"))
+    on_order = models.DecimalField(**QTY, default=Decimal("0"))
+    lead_time_days = models.PositiveSmallIntegerField(default=0)
+    review_period_days = models.PositiveSmallIntegerField(default=7)
+    service_level = models.DecimalField(max_digits=5, decimal_places=4, default=Decimal("0.95"))
+    forecast_lead_time = models.DecimalField("forecast over lead time", **QTY, default=Decimal("0"))
+    forecast_review = models.DecimalField("forecast over review period", **QTY, default=Decimal("0"))
+    forecast_error = models.FloatField(default=0, help_text="Daily RMSE of the backtest.")
+    safety_stock = models.DecimalField(**QTY, default=Decimal("0"))
+    reorder_point = models.DecimalField(**QTY, default=Decimal("0"))
+    order_up_to = models.DecimalField(**QTY, default=Decimal("0"))
+    raw_quantity = models.DecimalField(**QTY, default=Decimal("0"))
+    suggested_qty = models.DecimalField(**QTY, default=Decimal("0"))
+    quantity = models.DecimalField("quantity to order", **QTY, default=Decimal("0"))
+    unit_cost = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal("0"))
+    cash_needed = models.DecimalField(**MONEY, default=Decimal("0"))
+    margin_at_risk = models.DecimalField("expected lost margin if not ordered", **MONEY, default=Decimal("0"))
+    in_budget = models.BooleanField(default=True)
+    explanation = models.JSONField(default=list, help_text="Lines of plain text: how the quantity was reached.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN, db_index=True)
+    edit_reason = models.CharField(max_length=200, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    purchase_order = models.ForeignKey(
+        "inventory.PurchaseOrder", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["store", "-margin_at_risk", "product"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="suggestion_qty_ge_0"),
+        ]
+        indexes = [models.Index(fields=["status", "store"], name="suggestion_status_store")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.quantity} × {self.product_id} → {self.store_id}"
+
+
+class StockAlert(models.Model):
+    """A current alert for one store × product, rebuilt with each set of reorder suggestions."""
+
+    class Kind(models.TextChoices):
+        STOCKOUT_RISK = "stockout_risk", "stockout risk within lead time"
+        LOW_STOCK = "low_stock", "low stock"
+        OVERSTOCK = "overstock", "overstock"
+        DEAD_STOCK = "dead_stock", "dead stock"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    severity = models.PositiveSmallIntegerField(default=2, help_text="1 = act now, 2 = soon, 3 = review.")
+    store = models.ForeignKey("inventory.Store", on_delete=models.CASCADE, related_name="+")
+    product = models.ForeignKey("inventory.Product", on_delete=models.CASCADE, related_name="+")
+    message = models.CharField(max_length=300)
+    on_hand = models.DecimalField(**QTY, default=Decimal("0"))
+    days_of_cover = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["severity", "store", "product"]
+        constraints = [models.UniqueConstraint(fields=["kind", "store", "product"], name="uniq_stock_alert")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.product_id}@{self.store_id}"

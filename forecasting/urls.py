@@ -1,3 +1,23 @@
+"""Forecasting pages: forecasts, accuracy, runs, reorder suggestions and the home-page alerts panel."""
+
+from django.urls import path
+
+from . import views
+
 app_name = "forecasting"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.ForecastOverviewView.as_view(), name="forecast_overview"),
+    path(
+        "stores/<int:store_pk>/products/<int:product_pk>/", views.ForecastDetailView.as_view(), name="forecast_detail"
+    ),
+    path("accuracy/", views.AccuracyOverviewView.as_view(), name="accuracy_overview"),
+    path("runs/start/", views.RunStartView.as_view(), name="run_start"),
+    path("runs/<int:pk>/", views.RunDetailView.as_view(), name="run_detail"),
+    path("reorder/", views.SuggestionListView.as_view(), name="suggestion_list"),
+    path("reorder/refresh/", views.SuggestionsBuildView.as_view(), name="suggestions_build"),
+    path("reorder/budget/", views.SuggestionBudgetView.as_view(), name="suggestion_budget"),
+    path("reorder/<int:pk>/decide/", views.SuggestionDecideView.as_view(), name="suggestion_decide"),
+    path("reorder/purchase-orders/", views.PurchaseOrdersCreateView.as_view(), name="purchase_orders_create"),
+    path("partials/alerts/", views.AlertsPartialView.as_view(), name="alerts_panel"),
+]

@@ -1,0 +1,47 @@
+"""Admin for forecast runs (with their chunks), accuracy and reorder suggestions. The nightly schedule
+itself is a django-celery-beat PeriodicTask, edited under “Periodic tasks”."""
+
+from django.contrib import admin
+
+from .models import ForecastAccuracy, ForecastChunk, ForecastRun, ReorderSuggestion, StockAlert
+
+
+class ForecastChunkInline(admin.TabularInline):
+    model = ForecastChunk
+    fields = ["number", "done", "attempts", "seconds", "error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(ForecastRun)
+class ForecastRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "status", "trigger", "history_end", "horizon_days", "series_total", "chunks_done",
+                    "chunks_total", "created_at", "finished_at"]  # fmt: skip
+    list_filter = ["status", "trigger"]
+    readonly_fields = ["series_total", "series_done", "chunks_total", "chunks_done", "failed_series", "started_at",
+                       "finished_at"]  # fmt: skip
+    inlines = [ForecastChunkInline]
+
+
+@admin.register(ForecastAccuracy)
+class ForecastAccuracyAdmin(admin.ModelAdmin):
+    list_display = ["run", "store", "product", "model", "chosen", "mase", "wmape", "bias"]
+    list_filter = ["chosen", "model"]
+    list_select_related = ["run", "store", "product"]
+    raw_id_fields = ["run", "store", "product"]
+
+
+@admin.register(ReorderSuggestion)
+class ReorderSuggestionAdmin(admin.ModelAdmin):
+    list_display = ["store", "product", "kind", "quantity", "suggested_qty", "status", "cash_needed", "created_at"]
+    list_filter = ["status", "kind", "store"]
+    list_select_related = ["store", "product"]
+    raw_id_fields = ["run", "store", "product", "supplier", "source_store", "purchase_order", "decided_by"]
+
+
+@admin.register(StockAlert)
+class StockAlertAdmin(admin.ModelAdmin):
+    list_display = ["kind", "severity", "store", "product", "message", "created_at"]
+    list_filter = ["kind", "store"]
+    list_select_related = ["store", "product"]

@@ -1,0 +1,287 @@
+"""Read queries for forecasting: demand history frames for the engine, forecasts, accuracy, suggestions."""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections import defaultdict
+from datetime import date, timedelta
+
+import pandas as pd
+from django.db.models import Avg, Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from inventory.models import Product, PurchaseOrder, PurchaseOrderLine, StockLevel, StockMovement, Store
+from inventory.selectors import stores_visible
+from sales.models import SalesDaily
+
+from .models import DemandForecast, ForecastAccuracy, ForecastRun, ReorderSuggestion, StockAlert
+
+
+def series_id(store_id: int, product_id: int) -> str:
+    return f"{store_id}:{product_id}"
+
+
+def series_split(uid: str) -> tuple[int, int]:
+    store, product = uid.split(":")
+    return int(store), int(product)
+
+
+def series_in_scope(*, store_ids: list[int] | None = None) -> list[tuple[int, int]]:
+    """Store × product pairs to forecast: stocked, active products with sales or a stock level in an
+    active store."""
+    stores = Store.objects.filter(active=True)
+    if store_ids:
+        stores = stores.filter(pk__in=store_ids)
+    store_ids = list(stores.values_list("pk", flat=True))
+    goods = Product.objects.filter(active=True, kind=Product.Kind.GOODS).values("pk")
+    pairs = set(
+        SalesDaily.objects.filter(store_id__in=store_ids, product_id__in=goods)
+        .values_list("store_id", "product_id")
+        .distinct()
+    )
+    pairs |= set(
+        StockLevel.objects.filter(store_id__in=store_ids, product_id__in=goods).values_list("store_id", "product_id")
+    )
+    return sorted(pairs)
+
+
+def demand_history_frame(*, pairs: list[tuple[int, int]], end: date, days: int | None = None) -> pd.DataFrame:
+    """Units sold per store × product × day (``unique_id, ds, y``) up to ``end``, from SalesDaily."""
+    qs = SalesDaily.objects.filter(date__lte=end)
+    if days:
+        qs = qs.filter(date__gt=end - timedelta(days=days))
+    store_ids = sorted({s for s, _ in pairs})
+    product_ids = sorted({p for _, p in pairs})
+    qs = qs.filter(store_id__in=store_ids, product_id__in=product_ids)
+    wanted = set(pairs)
+    rows = [
+        (series_id(s, p), d, float(u))
+        for s, p, d, u in qs.values_list("store_id", "product_id", "date", "units").iterator(chunk_size=5000)
+        if (s, p) in wanted
+    ]
+    return pd.DataFrame(rows, columns=["unique_id", "ds", "y"])
+
+
+def stock_delta_frame(*, pairs: list[tuple[int, int]], end: date) -> pd.DataFrame:
+    """Net stock movement per store × product × local day (``unique_id, ds, delta``) up to ``end``;
+    the running sum is the closing on-hand, so a day ending at ≤ 0 is a stockout."""
+    wanted = set(pairs)
+    by_tz = defaultdict(list)
+    for store in Store.objects.filter(pk__in={s for s, _ in pairs}).only("pk", "timezone"):
+        by_tz[store.timezone].append(store.pk)
+    rows = []
+    for tz, store_ids in by_tz.items():
+        qs = (
+            StockMovement.objects.filter(store_id__in=store_ids, product_id__in={p for _, p in pairs})
+            .annotate(day=TruncDate("occurred_at", tzinfo=zoneinfo.ZoneInfo(tz)))
+            .values("store_id", "product_id", "day")
+            .annotate(delta=Sum("quantity"))
+        )
+        for r in qs.iterator(chunk_size=5000):
+            if (r["store_id"], r["product_id"]) in wanted and r["day"] <= end:
+                rows.append((series_id(r["store_id"], r["product_id"]), r["day"], float(r["delta"])))
+    return pd.DataFrame(rows, columns=["unique_id", "ds", "delta"])
+
+
+def latest_run(*, finished: bool = True) -> ForecastRun | None:
+    qs = ForecastRun.objects.all()
+    if finished:
+        qs = qs.filter(status__in=[ForecastRun.Status.DONE, ForecastRun.Status.PARTIAL])
+    return qs.order_by("-created_at", "-pk").first()
+
+
+def run_list(*, limit: int = 20) -> QuerySet[ForecastRun]:
+    return ForecastRun.objects.select_related("created_by").order_by("-created_at", "-pk")[:limit]
+
+
+def chosen_accuracy_list(*, user, run: ForecastRun, store_id=None, category_id=None, search="") -> QuerySet:
+    qs = ForecastAccuracy.objects.filter(run=run, chosen=True, store__in=stores_visible(user=user)).select_related(
+        "store", "product", "product__category"
+    )
+    if store_id:
+        qs = qs.filter(store_id=store_id)
+    if category_id:
+        qs = qs.filter(Q(product__category_id=category_id) | Q(product__category__parent_id=category_id))
+    if search:
+        qs = qs.filter(Q(product__sku__icontains=search) | Q(product__name__icontains=search))
+    return qs.order_by("store__code", "product__sku")
+
+
+def series_detail(*, run: ForecastRun | None, store: Store, product: Product, history_days: int = 120) -> dict:
+    """History, the forecast of the latest run, and the accuracy of every model tried for one series."""
+    end = run.history_end if run else timezone.localdate()
+    history = list(
+        SalesDaily.objects.filter(store=store, product=product, date__gt=end - timedelta(days=history_days))
+        .order_by("date")
+        .values_list("date", "units")
+    )
+    forecasts = list(
+        DemandForecast.objects.filter(run=run, store=store, product=product).order_by("date")
+        if run
+        else DemandForecast.objects.none()
+    )
+    accuracies = list(
+        ForecastAccuracy.objects.filter(run=run, store=store, product=product).order_by("-chosen", "mase")
+        if run
+        else ForecastAccuracy.objects.none()
+    )
+    return {"history": history, "forecasts": forecasts, "accuracies": accuracies, "end": end}
+
+
+def accuracy_overview(*, user, run: ForecastRun) -> dict:
+    """Backtest accuracy of the chosen models, grouped by category, store and model."""
+    base = ForecastAccuracy.objects.filter(run=run, chosen=True, store__in=stores_visible(user=user))
+    metrics = {"series": Count("id"), "mase": Avg("mase"), "wmape": Avg("wmape"), "bias": Avg("bias")}
+    return {
+        "by_category": list(base.values("product__category__name").annotate(**metrics).order_by("-series")),
+        "by_store": list(base.values("store__code", "store__name").annotate(**metrics).order_by("store__code")),
+        "by_model": list(base.values("model").annotate(**metrics).order_by("-series")),
+    }
+
+
+def accuracy_over_time(*, user, runs: int = 8, days: int = 7) -> list[dict]:
+    """Past frozen forecasts scored against what really sold: wMAPE and bias of each run's first days."""
+    store_ids = list(stores_visible(user=user).values_list("pk", flat=True))
+    out = []
+    for run in ForecastRun.objects.filter(status__in=[ForecastRun.Status.DONE, ForecastRun.Status.PARTIAL]).order_by(
+        "-created_at"
+    )[:runs]:
+        start, stop = run.history_end + timedelta(days=1), run.history_end + timedelta(days=days)
+        fc = pd.DataFrame(
+            DemandForecast.objects.filter(run=run, store_id__in=store_ids, date__gte=start, date__lte=stop).values_list(
+                "store_id", "product_id", "date", "yhat"
+            ),
+            columns=["store_id", "product_id", "date", "yhat"],
+        )
+        if fc.empty:
+            continue
+        actual = pd.DataFrame(
+            SalesDaily.objects.filter(store_id__in=store_ids, date__gte=start, date__lte=stop).values_list(
+                "store_id", "product_id", "date", "units"
+            ),
+            columns=["store_id", "product_id", "date", "units"],
+        )
+        last_actual = actual["date"].max() if not actual.empty else None
+        if last_actual is None:
+            continue
+        fc = fc[fc["date"] <= last_actual]
+        merged = fc.merge(actual, on=["store_id", "product_id", "date"], how="left").fillna({"units": 0})
+        merged["units"] = merged["units"].astype(float)
+        total = merged["units"].abs().sum()
+        if not total:
+            continue
+        err = merged["yhat"] - merged["units"]
+        out.append(
+            {
+                "run": run,
+                "days": int(merged["date"].nunique()),
+                "wmape": float(err.abs().sum() / total),
+                "bias": float(err.sum() / total),
+            }
+        )
+    return out
+
+
+def top_sellers(*, user, run: ForecastRun, days: int = 7, limit: int = 15) -> list[dict]:
+    """Products with the most units forecast over the next `days` days in the visible stores."""
+    stop = run.history_end + timedelta(days=days)
+    return list(
+        DemandForecast.objects.filter(run=run, store__in=stores_visible(user=user), date__lte=stop)
+        .values("product_id", "product__sku", "product__name")
+        .annotate(units=Sum("yhat"), low=Sum("lo"), high=Sum("hi"))
+        .order_by("-units", "product__sku")[:limit]
+    )
+
+
+def forecast_daily_map(*, run: ForecastRun, store_ids: list[int]) -> dict[tuple[int, int], list[float]]:
+    """(store, product) → daily point forecasts of a run, in date order."""
+    out: dict[tuple[int, int], list[float]] = defaultdict(list)
+    for s, p, y in (
+        DemandForecast.objects.filter(run=run, store_id__in=store_ids)
+        .order_by("store_id", "product_id", "date")
+        .values_list("store_id", "product_id", "yhat")
+        .iterator(chunk_size=10000)
+    ):
+        out[(s, p)].append(y)
+    return out
+
+
+def forecast_error_map(*, run: ForecastRun, store_ids: list[int]) -> dict[tuple[int, int], float]:
+    return {
+        (s, p): rmse or 0.0
+        for s, p, rmse in ForecastAccuracy.objects.filter(run=run, chosen=True, store_id__in=store_ids).values_list(
+            "store_id", "product_id", "rmse"
+        )
+    }
+
+
+def on_order_map(*, store_ids: list[int]) -> dict[tuple[int, int], float]:
+    """Open quantities of ordered (not draft, not cancelled) purchase-order lines per store × product."""
+    open_status = [PurchaseOrder.Status.ORDERED, PurchaseOrder.Status.PARTLY_RECEIVED]
+    out: dict[tuple[int, int], float] = defaultdict(float)
+    for s, p, ordered, received in PurchaseOrderLine.objects.filter(
+        order__store_id__in=store_ids, order__status__in=open_status
+    ).values_list("order__store_id", "product_id", "quantity_ordered", "quantity_received"):
+        out[(s, p)] += float(max(ordered - received, 0))
+    return out
+
+
+def last_sale_map(*, store_ids: list[int]) -> dict[tuple[int, int], date]:
+    from django.db.models import Max
+
+    return {
+        (r["store_id"], r["product_id"]): r["last"]
+        for r in SalesDaily.objects.filter(store_id__in=store_ids, units__gt=0)
+        .values("store_id", "product_id")
+        .annotate(last=Max("date"))
+    }
+
+
+def suggestion_list(*, user, status: str = "open", store_id=None, kind: str = "") -> QuerySet[ReorderSuggestion]:
+    qs = ReorderSuggestion.objects.filter(store__in=stores_visible(user=user)).select_related(
+        "store", "product", "supplier", "source_store", "purchase_order"
+    )
+    if status == "open":
+        qs = qs.filter(status__in=[ReorderSuggestion.Status.OPEN, ReorderSuggestion.Status.ACCEPTED])
+    elif status:
+        qs = qs.filter(status=status)
+    if store_id:
+        qs = qs.filter(store_id=store_id)
+    if kind:
+        qs = qs.filter(kind=kind)
+    return qs.order_by("kind", "store__code", "-margin_at_risk", "product__sku")
+
+
+def alert_list(*, user, limit: int | None = 50) -> QuerySet[StockAlert]:
+    qs = (
+        StockAlert.objects.filter(store__in=stores_visible(user=user))
+        .select_related("store", "product")
+        .order_by("severity", "store__code", "product__sku")
+    )
+    return qs[:limit] if limit else qs
+
+
+def digest_recipients() -> list:
+    """Owners: users holding the digest permission (or the count-reconcile one), with an e-mail."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    perms = Permission.objects.filter(
+        Q(content_type__app_label="forecasting", codename="receive_forecast_digest")
+        | Q(content_type__app_label="inventory", codename="reconcile_stockcount")
+    )
+    User = get_user_model()
+    users = User.objects.filter(Q(user_permissions__in=perms) | Q(groups__permissions__in=perms) | Q(is_superuser=True))
+    return list(users.filter(is_active=True).exclude(email="").distinct().order_by("pk"))
+
+
+def sales_trend(*, store_ids: list[int], product_id: int | None, days: int, end: date | None = None) -> list[dict]:
+    end = end or timezone.localdate()
+    qs = SalesDaily.objects.filter(store_id__in=store_ids, date__gt=end - timedelta(days=days), date__lte=end)
+    if product_id:
+        qs = qs.filter(product_id=product_id)
+    return [
+        {"date": r["date"], "units": float(r["units"] or 0), "revenue": r["revenue"] or 0}
+        for r in qs.values("date").annotate(units=Sum("units"), revenue=Sum("revenue")).order_by("date")
+    ]

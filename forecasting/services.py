@@ -1,0 +1,766 @@
+"""Writes of the forecasting app: runs and their chunks, reorder suggestions, draft purchase orders,
+alerts and the owners' digest. Every function is keyword-only and atomic where it writes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import F, Max, Sum
+from django.utils import timezone
+
+from inventory.models import Product, PurchaseOrder, PurchaseOrderLine, StockLevel, Store
+from sales.models import SalesDaily
+
+from . import engine, policy, selectors
+from .models import (
+    DemandForecast,
+    ForecastAccuracy,
+    ForecastChunk,
+    ForecastRun,
+    ReorderSuggestion,
+    StockAlert,
+)
+
+log = logging.getLogger(__name__)
+ZERO = Decimal("0")
+DEFAULT_LEAD_TIME = 7
+OVERSTOCK_DAYS = 90
+DEAD_STOCK_DAYS = 60
+
+
+def _enqueue(task, *args) -> bool:
+    """Send a task after commit; False (and a log line) when the broker cannot be reached."""
+    try:
+        task.delay(*args)
+        return True
+    except Exception:  # noqa: BLE001 — a down broker must not break the page that asked
+        log.warning("could not enqueue %s%s", task.name, args, exc_info=True)
+        return False
+
+
+# --------------------------------------------------------------------------------------------------
+# Forecast runs
+# --------------------------------------------------------------------------------------------------
+
+
+def _history_end(store_ids: list[int] | None) -> date:
+    qs = SalesDaily.objects.all()
+    if store_ids:
+        qs = qs.filter(store_id__in=store_ids)
+    last = qs.aggregate(last=Max("date"))["last"]
+    return last or timezone.localdate() - timedelta(days=1)
+
+
+def forecast_run_start(
+    *,
+    actor=None,
+    horizon_days: int = 28,
+    store_ids: list[int] | None = None,
+    models: list[str] | None = None,
+    chunk_size: int = 100,
+    backtest_windows: int = engine.DEFAULT_WINDOWS,
+    history_end: date | None = None,
+    trigger: str = "manual",
+    dispatch: bool = True,
+) -> ForecastRun:
+    """Create a run and its chunks (atomic), then fan the chunks out to the workers after commit."""
+    try:
+        horizon_days = engine.validate_horizon(horizon_days)
+    except engine.EngineError as exc:
+        raise ValidationError(str(exc)) from exc
+    if backtest_windows < 2:
+        raise ValidationError("A rolling-origin backtest needs at least two windows.")
+    models = list(models or engine.FAST_MODELS)
+    unknown = [m for m in models if m not in engine.MODEL_LABELS or m in {"mean", "zero"}]
+    if unknown:
+        raise ValidationError(f"Unknown model(s): {', '.join(unknown)}.")
+    if store_ids:
+        known = set(Store.objects.filter(pk__in=store_ids).values_list("pk", flat=True))
+        if missing := sorted(set(store_ids) - known):
+            raise ValidationError(f"Unknown store id(s): {missing}.")
+    chunk_size = max(1, min(int(chunk_size), 2000))
+    pairs = selectors.series_in_scope(store_ids=store_ids)
+    with transaction.atomic():
+        run = ForecastRun.objects.create(
+            horizon_days=horizon_days,
+            model_names=models,
+            backtest_windows=backtest_windows,
+            store_ids=sorted(store_ids or []),
+            history_end=history_end or _history_end(store_ids),
+            chunk_size=chunk_size,
+            series_total=len(pairs),
+            trigger=trigger,
+            created_by=actor,
+        )
+        chunks = [
+            ForecastChunk(run=run, number=n, series=[list(p) for p in pairs[i : i + chunk_size]])
+            for n, i in enumerate(range(0, len(pairs), chunk_size), start=1)
+        ]
+        ForecastChunk.objects.bulk_create(chunks)
+        run.chunks_total = len(chunks)
+        if not chunks:
+            run.status = ForecastRun.Status.DONE
+            run.message = "Nothing to forecast: no product has sales or stock in the chosen stores."
+            run.started_at = run.finished_at = timezone.now()
+        run.save(update_fields=["chunks_total", "status", "message", "started_at", "finished_at"])
+        if chunks and dispatch:
+            transaction.on_commit(lambda: forecast_run_dispatch(run_id=run.pk))
+    return run
+
+
+def forecast_run_dispatch(*, run_id: int) -> int:
+    """Send one task per chunk not yet done (also resumes a run whose messages were lost)."""
+    from .tasks import forecast_chunk_task
+
+    pending = list(ForecastChunk.objects.filter(run_id=run_id, done=False).values_list("pk", flat=True))
+    sent = sum(_enqueue(forecast_chunk_task, pk) for pk in pending)
+    if pending and not sent:
+        ForecastRun.objects.filter(pk=run_id).update(
+            message="The background worker could not be reached; the run will start when it is back "
+            "(or resume it with `manage.py forecast_run --resume`)."
+        )
+    return sent
+
+
+def _chunk_compute(run: ForecastRun, chunk: ForecastChunk) -> tuple[engine.ForecastResult, dict]:
+    pairs = [tuple(p) for p in chunk.series]
+    days = (engine.DEFAULT_HISTORY_DAYS or 364) + run.backtest_windows * engine.BACKTEST_HORIZON_MAX + 14
+    sales = selectors.demand_history_frame(pairs=pairs, end=run.history_end, days=days)
+    stock = selectors.stock_delta_frame(pairs=pairs, end=run.history_end)
+    demand = engine.prepare_demand(sales, stock=stock, end=run.history_end)
+    if not demand.empty:
+        demand = demand[demand["ds"] > demand["ds"].max() - timedelta(days=days)]
+    result = engine.forecast_frame(
+        demand, horizon=run.horizon_days, models=run.model_names, windows=run.backtest_windows
+    )
+    known = set(demand["unique_id"]) if not demand.empty else set()
+    for s, p in pairs:
+        uid = selectors.series_id(s, p)
+        if uid not in known and uid not in result.failed:
+            # In scope (a stock level) but never sold and no ledger: forecast zero, honestly labelled.
+            result.chosen[uid] = {
+                "model": "zero",
+                "reason": "No sales and no stock history yet: forecast zero.",
+                "rmse": 0.0,
+                "history_days": 0,
+            }
+    return result, {"stockout_days": int(demand["stockout"].sum()) if not demand.empty else 0}
+
+
+def forecast_chunk_process(*, chunk_id: int) -> ForecastChunk:
+    """Forecast one chunk and write all of it in one transaction. Idempotent: a chunk already done is
+    skipped, so a task delivered twice (worker killed, acks_late) writes nothing twice."""
+    chunk = ForecastChunk.objects.select_related("run").get(pk=chunk_id)
+    if chunk.done:
+        return chunk
+    run = chunk.run
+    if run.status == ForecastRun.Status.PENDING:
+        ForecastRun.objects.filter(pk=run.pk, status=ForecastRun.Status.PENDING).update(
+            status=ForecastRun.Status.RUNNING, started_at=timezone.now()
+        )
+    ForecastChunk.objects.filter(pk=chunk.pk).update(attempts=F("attempts") + 1)
+    began = time.monotonic()
+    result, _info = _chunk_compute(run, chunk)
+    forecasts, accuracies = _result_rows(run, result)
+    with transaction.atomic():
+        locked = ForecastChunk.objects.select_for_update().get(pk=chunk.pk)
+        if locked.done:  # another delivery finished it while this one computed
+            return locked
+        DemandForecast.objects.bulk_create(forecasts, batch_size=2000)
+        ForecastAccuracy.objects.bulk_create(accuracies, batch_size=2000)
+        locked.done = True
+        locked.failed_series = result.failed
+        locked.seconds = round(time.monotonic() - began, 3)
+        locked.finished_at = timezone.now()
+        locked.save(update_fields=["done", "failed_series", "seconds", "finished_at"])
+        ForecastRun.objects.filter(pk=run.pk).update(
+            chunks_done=F("chunks_done") + 1, series_done=F("series_done") + len(chunk.series)
+        )
+    forecast_run_finalize(run_id=run.pk)
+    return locked
+
+
+def forecast_chunk_fail(*, chunk_id: int, error: str) -> None:
+    """Give up on a chunk after its retries: every series in it is reported failed, the run goes on."""
+    with transaction.atomic():
+        chunk = ForecastChunk.objects.select_for_update().get(pk=chunk_id)
+        if chunk.done:
+            return
+        chunk.done = True
+        chunk.error = error[:2000]
+        chunk.failed_series = {selectors.series_id(s, p): error[:200] for s, p in chunk.series}
+        chunk.finished_at = timezone.now()
+        chunk.save(update_fields=["done", "error", "failed_series", "finished_at"])
+        ForecastRun.objects.filter(pk=chunk.run_id).update(
+            chunks_done=F("chunks_done") + 1, series_done=F("series_done") + len(chunk.series)
+        )
+    forecast_run_finalize(run_id=chunk.run_id)
+
+
+def _result_rows(run: ForecastRun, result: engine.ForecastResult):
+    forecasts = []
+    fc = result.forecasts
+    if not fc.empty:
+        ids = fc["unique_id"].map(selectors.series_split)
+        for (s, p), ds, yhat, lo, hi, model in zip(
+            ids, fc["ds"], fc["yhat"], fc["lo"], fc["hi"], fc["model"], strict=True
+        ):
+            forecasts.append(
+                DemandForecast(
+                    run=run,
+                    store_id=s,
+                    product_id=p,
+                    date=ds.date(),
+                    yhat=round(float(yhat), 4),
+                    lo=round(float(lo), 4),
+                    hi=round(float(hi), 4),
+                    model=model,
+                )
+            )
+    accuracies = []
+    seen = set()
+
+    def _num(v):
+        return None if v is None or v != v else float(v)  # NaN → None
+
+    for row in result.accuracy.itertuples(index=False) if not result.accuracy.empty else []:
+        s, p = selectors.series_split(row.unique_id)
+        info = result.chosen.get(row.unique_id, {})
+        seen.add(row.unique_id)
+        accuracies.append(
+            ForecastAccuracy(
+                run=run,
+                store_id=s,
+                product_id=p,
+                model=row.model,
+                mase=_num(row.mase),
+                wmape=_num(row.wmape),
+                bias=_num(row.bias),
+                rmse=_num(row.rmse),
+                chosen=bool(row.chosen),
+                reason=info.get("reason", "")[:300] if row.chosen else "",
+                history_days=info.get("history_days") or 0,
+            )
+        )
+    for uid, info in result.chosen.items():
+        if uid in seen:
+            continue
+        s, p = selectors.series_split(uid)
+        accuracies.append(
+            ForecastAccuracy(
+                run=run,
+                store_id=s,
+                product_id=p,
+                model=info["model"],
+                rmse=_num(info.get("rmse")),
+                chosen=True,
+                reason=info["reason"][:300],
+                history_days=info.get("history_days") or 0,
+            )
+        )
+    return forecasts, accuracies
+
+
+def forecast_run_finalize(*, run_id: int) -> ForecastRun:
+    """Close the run once every chunk is done (idempotent; the last chunk to finish does it)."""
+    with transaction.atomic():
+        run = ForecastRun.objects.select_for_update().get(pk=run_id)
+        if run.is_finished or ForecastChunk.objects.filter(run=run, done=False).exists():
+            return run
+        failed = {}
+        for chunk_failed in ForecastChunk.objects.filter(run=run).values_list("failed_series", flat=True):
+            failed.update(chunk_failed or {})
+        run.failed_series = failed
+        run.status = ForecastRun.Status.PARTIAL if failed else ForecastRun.Status.DONE
+        run.finished_at = timezone.now()
+        run.started_at = run.started_at or run.finished_at
+        done = run.series_total - len(failed)
+        run.message = f"{done} of {run.series_total} series forecast" + (
+            f"; {len(failed)} failed: " + ", ".join(sorted(failed)[:20]) if failed else "."
+        )
+        run.save(update_fields=["failed_series", "status", "finished_at", "started_at", "message"])
+        from .tasks import suggestions_build_task
+
+        transaction.on_commit(lambda: _enqueue(suggestions_build_task, run.pk))
+    return run
+
+
+# --------------------------------------------------------------------------------------------------
+# Reorder plan (read-only computation) and suggestions (persisted)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PlanLine:
+    store_id: int
+    product_id: int
+    kind: str
+    result: policy.PolicyResult
+    supplier_id: int | None
+    lead_time: int
+    review: int
+    unit_cost: Decimal
+    on_hand: Decimal
+    on_order: Decimal
+    forecast_error: float
+    source_store_id: int | None = None
+    in_budget: bool = True
+    quantity: Decimal = ZERO
+    explanation: list[str] = field(default_factory=list)
+
+    @property
+    def cash(self) -> Decimal:
+        return (self.quantity * self.unit_cost).quantize(Decimal("0.01"))
+
+
+@dataclass
+class Plan:
+    lines: list[PlanLine]
+    alerts: list[dict]
+    messages: list[str]
+    run: ForecastRun | None
+
+
+def _service_level_for(level: StockLevel, abc: dict) -> tuple[Decimal | None, str]:
+    if level.service_level is not None:
+        return level.service_level, "set on the stock level"
+    category = level.product.category
+    if category is not None:
+        if category.service_level is not None:
+            return category.service_level, f"category {category.name}"
+        if category.parent_id and category.parent.service_level is not None:
+            return category.parent.service_level, f"category {category.parent.name}"
+    klass = abc.get(level.product_id, "C")
+    return policy.ABC_SERVICE_LEVEL[klass], f"ABC class {klass} (share of the last 90 days' revenue)"
+
+
+def reorder_plan(*, store_ids: list[int], run: ForecastRun | None = None, budget: Decimal | None = None) -> Plan:
+    """What to buy or move for the stores, from the latest forecast; writes nothing."""
+    run = run or selectors.latest_run()
+    messages = []
+    if run is None:
+        messages.append("No forecast yet: start a forecast run first. Suggestions below assume zero demand.")
+    levels = list(
+        StockLevel.objects.filter(
+            store_id__in=store_ids, store__active=True, product__active=True, product__kind=Product.Kind.GOODS
+        )
+        .select_related("store", "product", "product__category", "product__category__parent", "product__supplier")
+        .order_by("store_id", "product_id")
+    )
+    if not levels:
+        messages.append("These stores hold no stock levels yet (a new store?): nothing to suggest.")
+        return Plan([], [], messages, run)
+    daily = selectors.forecast_daily_map(run=run, store_ids=store_ids) if run else {}
+    errors = selectors.forecast_error_map(run=run, store_ids=store_ids) if run else {}
+    on_order = selectors.on_order_map(store_ids=store_ids)
+    last_sale = selectors.last_sale_map(store_ids=store_ids)
+    end = run.history_end if run else timezone.localdate()
+    revenue = dict(
+        SalesDaily.objects.filter(date__gt=end - timedelta(days=90), date__lte=end)
+        .values_list("product_id")
+        .annotate(r=Sum("revenue"))
+        .values_list("product_id", "r")
+    )
+    abc = policy.abc_classes(revenue)
+    lines, alerts, capped = [], [], 0
+    for level in levels:
+        key = (level.store_id, level.product_id)
+        product = level.product
+        lead = level.lead_time_override_days
+        if lead is None:
+            lead = product.supplier.lead_time_days if product.supplier_id else DEFAULT_LEAD_TIME
+        service, service_source = _service_level_for(level, abc)
+        unit_cost = level.average_cost or product.cost_price
+        result = policy.reorder_policy(
+            policy.PolicyInput(
+                on_hand=level.on_hand,
+                on_order=Decimal(str(on_order.get(key, 0))),
+                daily_forecast=daily.get(key, []),
+                forecast_error=errors.get(key, 0.0),
+                lead_time_days=lead,
+                review_period_days=level.review_period_days,
+                service_level=service,
+                case_pack=product.case_pack,
+                min_order_qty=Decimal(product.case_pack),
+                unit_cost=unit_cost,
+                unit_price=product.mrp,
+                manual_min=level.min_qty,
+                manual_max=level.max_qty,
+            )
+        )
+        capped += bool(result.messages)
+        explanation = [f"Service level {result.service_level:.1%} from {service_source}."] + result.messages
+        if key not in daily:
+            explanation.append("No forecast for this product in this store yet: demand taken as zero.")
+        lines.append(
+            PlanLine(
+                store_id=level.store_id,
+                product_id=level.product_id,
+                kind=ReorderSuggestion.Kind.PURCHASE,
+                result=result,
+                supplier_id=product.supplier_id,
+                lead_time=lead,
+                review=level.review_period_days,
+                unit_cost=unit_cost,
+                on_hand=level.on_hand,
+                on_order=Decimal(str(on_order.get(key, 0))),
+                forecast_error=errors.get(key, 0.0),
+                quantity=result.quantity,
+                explanation=explanation + result.explanation,
+            )
+        )
+        alerts.extend(_alerts_for(level, result, lead, daily.get(key, []), last_sale.get(key), end))
+    if capped:
+        messages.append(f"{capped} line(s) asked for a 100 % service level; capped at {policy.MAX_SERVICE_LEVEL:.1%}.")
+    lines = _with_transfers(lines)
+    if budget is not None:
+        budget = Decimal(budget)
+        if budget < 0:
+            raise ValidationError("A budget cannot be negative.")
+        buys = [ln for ln in lines if ln.kind == ReorderSuggestion.Kind.PURCHASE and ln.quantity > 0]
+        picked, msg = policy.budget_pick([(i, ln.cash, ln.result.margin_at_risk) for i, ln in enumerate(buys)], budget)
+        for i, ln in enumerate(buys):
+            ln.in_budget = i in picked
+        messages.append(msg)
+    return Plan(lines, alerts, messages, run)
+
+
+def _with_transfers(lines: list[PlanLine]) -> list[PlanLine]:
+    """Before buying: move surplus stock of a product from stores above their order-up-to level."""
+    by_product = defaultdict(list)
+    for ln in lines:
+        by_product[ln.product_id].append(ln)
+    out = list(lines)
+    for product_id, group in by_product.items():
+        if len(group) < 2 or not any(ln.quantity > 0 for ln in group):
+            continue
+        needs = [
+            policy.StoreNeed(
+                store_id=ln.store_id,
+                on_hand=ln.on_hand,
+                order_up_to=ln.result.order_up_to,
+                need=ln.result.raw_quantity if ln.quantity > 0 else ZERO,
+            )
+            for ln in group
+        ]
+        by_store = {ln.store_id: ln for ln in group}
+        for from_store, to_store, qty in policy.rebalance(needs):
+            buyer = by_store[to_store]
+            giver = by_store[from_store]
+            out.append(
+                PlanLine(
+                    store_id=to_store,
+                    product_id=product_id,
+                    kind=ReorderSuggestion.Kind.TRANSFER,
+                    result=buyer.result,
+                    supplier_id=None,
+                    lead_time=0,
+                    review=buyer.review,
+                    unit_cost=ZERO,
+                    on_hand=buyer.on_hand,
+                    on_order=buyer.on_order,
+                    forecast_error=buyer.forecast_error,
+                    source_store_id=from_store,
+                    quantity=qty,
+                    explanation=[
+                        f"Store #{from_store} holds {giver.on_hand:.0f}, above its order-up-to level "
+                        f"{giver.result.order_up_to:.0f}: move {qty:.0f} here before buying."
+                    ],
+                )
+            )
+            left = max(buyer.result.raw_quantity - qty, ZERO)
+            case = Decimal(Product.objects.only("case_pack").get(pk=product_id).case_pack)
+            new_qty = (left / case).to_integral_value(rounding="ROUND_CEILING") * case if left > 0 else ZERO
+            buyer.explanation.append(
+                f"{qty:.0f} come from store #{from_store} by transfer: "
+                f"buy {new_qty:.0f} instead of {buyer.quantity:.0f}."
+            )
+            buyer.quantity = new_qty
+    return out
+
+
+def _alerts_for(level, result, lead, daily, last_sale, end) -> list[dict]:
+    alerts = []
+    week = daily[:7]
+    per_day = sum(week) / len(week) if week else 0.0
+    on_hand = level.on_hand
+    cover = float(on_hand) / per_day if per_day > 0 else None
+    common = {"store_id": level.store_id, "product_id": level.product_id, "on_hand": on_hand, "days_of_cover": cover}
+    if result.forecast_lead_time > 0 and result.position < result.forecast_lead_time:
+        run_out = "now" if cover is None else "within a day" if cover < 1 else f"in about {cover:.0f} days"
+        alerts.append(
+            {
+                **common,
+                "kind": StockAlert.Kind.STOCKOUT_RISK,
+                "severity": 1,
+                "message": f"Runs out {run_out}; a new order takes {lead} days to arrive.",
+            }
+        )
+    elif result.forecast_lead_time > 0 and result.position <= result.reorder_point:
+        alerts.append(
+            {
+                **common,
+                "kind": StockAlert.Kind.LOW_STOCK,
+                "severity": 2,
+                "message": f"Position {result.position:.0f} at or below the reorder point {result.reorder_point:.0f}.",
+            }
+        )
+    if on_hand > 0 and (last_sale is None or (end - last_sale).days > DEAD_STOCK_DAYS):
+        since = f"since {last_sale:%d %b %Y}" if last_sale else "ever"
+        alerts.append(
+            {
+                **common,
+                "kind": StockAlert.Kind.DEAD_STOCK,
+                "severity": 3,
+                "message": f"{on_hand:.0f} on the shelf and no sale {since}.",
+            }
+        )
+    elif cover is not None and cover > OVERSTOCK_DAYS and on_hand > 2 * result.order_up_to:
+        alerts.append(
+            {
+                **common,
+                "kind": StockAlert.Kind.OVERSTOCK,
+                "severity": 3,
+                "message": f"{cover:.0f} days of cover (more than {OVERSTOCK_DAYS}).",
+            }
+        )
+    return alerts
+
+
+def reorder_suggestions_build(*, store_ids: list[int] | None = None, run: ForecastRun | None = None) -> dict:
+    """Replace the open suggestions and the alerts of the stores with a fresh plan (atomic).
+
+    Accepted suggestions and those already on a purchase order are kept; a pair with an accepted line
+    gets no new one."""
+    if store_ids is None:
+        store_ids = list(Store.objects.filter(active=True).values_list("pk", flat=True))
+    plan = reorder_plan(store_ids=store_ids, run=run)
+    with transaction.atomic():
+        ReorderSuggestion.objects.filter(store_id__in=store_ids, status=ReorderSuggestion.Status.OPEN).update(
+            status=ReorderSuggestion.Status.SUPERSEDED
+        )
+        accepted = set(
+            ReorderSuggestion.objects.filter(
+                store_id__in=store_ids, status=ReorderSuggestion.Status.ACCEPTED
+            ).values_list("store_id", "product_id", "kind")
+        )
+        rows = []
+        for ln in plan.lines:
+            if ln.quantity <= 0 or (ln.store_id, ln.product_id, ln.kind) in accepted:
+                continue
+            rows.append(_suggestion_from(ln, plan.run))
+        ReorderSuggestion.objects.bulk_create(rows)
+        StockAlert.objects.filter(store_id__in=store_ids).delete()
+        StockAlert.objects.bulk_create([StockAlert(**a) for a in plan.alerts], ignore_conflicts=True)
+    return {"suggestions": len(rows), "alerts": len(plan.alerts), "messages": plan.messages}
+
+
+def _suggestion_from(ln: PlanLine, run) -> ReorderSuggestion:
+    r = ln.result
+    return ReorderSuggestion(
+        kind=ln.kind,
+        run=run,
+        store_id=ln.store_id,
+        product_id=ln.product_id,
+        supplier_id=ln.supplier_id,
+        source_store_id=ln.source_store_id,
+        on_hand=ln.on_hand,
+        on_order=ln.on_order,
+        lead_time_days=ln.lead_time,
+        review_period_days=ln.review,
+        service_level=r.service_level,
+        forecast_lead_time=r.forecast_lead_time,
+        forecast_review=r.forecast_review,
+        forecast_error=ln.forecast_error,
+        safety_stock=r.safety_stock,
+        reorder_point=r.reorder_point,
+        order_up_to=r.order_up_to,
+        raw_quantity=r.raw_quantity,
+        suggested_qty=ln.quantity,
+        quantity=ln.quantity,
+        unit_cost=ln.unit_cost,
+        cash_needed=ln.cash,
+        margin_at_risk=r.margin_at_risk if ln.kind == ReorderSuggestion.Kind.PURCHASE else ZERO,
+        in_budget=ln.in_budget,
+        explanation=ln.explanation,
+    )
+
+
+def suggestions_budget_apply(*, store_ids: list[int], budget: Decimal) -> str:
+    """Mark which open purchase suggestions fit a cash budget (most margin protected per unit of cash)."""
+    budget = Decimal(budget)
+    if budget < 0:
+        raise ValidationError("A budget cannot be negative.")
+    with transaction.atomic():
+        open_rows = list(
+            ReorderSuggestion.objects.select_for_update().filter(
+                store_id__in=store_ids, kind=ReorderSuggestion.Kind.PURCHASE, status=ReorderSuggestion.Status.OPEN
+            )
+        )
+        picked, message = policy.budget_pick([(s.pk, s.cash_needed, s.margin_at_risk) for s in open_rows], budget)
+        ReorderSuggestion.objects.filter(pk__in=[s.pk for s in open_rows]).update(in_budget=False)
+        ReorderSuggestion.objects.filter(pk__in=picked).update(in_budget=True)
+    return message
+
+
+def _decide(suggestion: ReorderSuggestion, allowed: set[str]) -> ReorderSuggestion:
+    locked = ReorderSuggestion.objects.select_for_update().get(pk=suggestion.pk)
+    if locked.status not in allowed:
+        raise ValidationError(f"This suggestion is already {locked.get_status_display()}.")
+    return locked
+
+
+def suggestion_accept(*, suggestion: ReorderSuggestion, actor) -> ReorderSuggestion:
+    with transaction.atomic():
+        s = _decide(suggestion, {ReorderSuggestion.Status.OPEN})
+        if s.quantity <= 0:
+            raise ValidationError("A line with quantity 0 cannot be accepted; dismiss it instead.")
+        s.status, s.decided_by, s.decided_at = ReorderSuggestion.Status.ACCEPTED, actor, timezone.now()
+        s.save(update_fields=["status", "decided_by", "decided_at"])
+    return s
+
+
+def suggestion_edit(*, suggestion: ReorderSuggestion, actor, quantity, reason: str) -> ReorderSuggestion:
+    """Change the quantity (a reason is required) and accept the line."""
+    try:
+        quantity = Decimal(str(quantity))
+    except Exception as exc:  # noqa: BLE001
+        raise ValidationError("Enter a quantity as a number.") from exc
+    if quantity <= 0 or quantity != quantity.to_integral_value():
+        raise ValidationError("The quantity must be a whole number above 0 (dismiss the line to order nothing).")
+    if quantity > 1_000_000:
+        raise ValidationError("That quantity is not plausible.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError("Say why you changed the quantity.")
+    with transaction.atomic():
+        s = _decide(suggestion, {ReorderSuggestion.Status.OPEN, ReorderSuggestion.Status.ACCEPTED})
+        s.quantity = quantity
+        s.cash_needed = (quantity * s.unit_cost).quantize(Decimal("0.01"))
+        s.edit_reason = reason[:200]
+        s.status, s.decided_by, s.decided_at = ReorderSuggestion.Status.ACCEPTED, actor, timezone.now()
+        s.save(update_fields=["quantity", "cash_needed", "edit_reason", "status", "decided_by", "decided_at"])
+    return s
+
+
+def suggestion_dismiss(*, suggestion: ReorderSuggestion, actor, reason: str = "") -> ReorderSuggestion:
+    with transaction.atomic():
+        s = _decide(suggestion, {ReorderSuggestion.Status.OPEN, ReorderSuggestion.Status.ACCEPTED})
+        s.status, s.decided_by, s.decided_at = ReorderSuggestion.Status.DISMISSED, actor, timezone.now()
+        s.edit_reason = (reason or "").strip()[:200] or s.edit_reason
+        s.save(update_fields=["status", "decided_by", "decided_at", "edit_reason"])
+    return s
+
+
+def purchase_orders_from_suggestions(*, actor, store_ids: list[int]) -> list[PurchaseOrder]:
+    """Turn accepted purchase suggestions into draft purchase orders, one per supplier × store (atomic).
+
+    Each suggestion is locked and moved to ORDERED with its order, so a double click creates nothing twice."""
+    with transaction.atomic():
+        accepted = list(
+            ReorderSuggestion.objects.select_for_update(of=("self",))
+            .filter(
+                store_id__in=store_ids, kind=ReorderSuggestion.Kind.PURCHASE, status=ReorderSuggestion.Status.ACCEPTED
+            )
+            .select_related("product", "supplier")
+            .order_by("store_id", "product_id")
+        )
+        if not accepted:
+            raise ValidationError("No accepted purchase line to order: accept or edit some suggestions first.")
+        groups = defaultdict(list)
+        no_supplier = []
+        for s in accepted:
+            supplier_id = s.supplier_id or s.product.supplier_id
+            if supplier_id is None:
+                no_supplier.append(s.product.sku)
+                continue
+            groups[(supplier_id, s.store_id)].append(s)
+        if no_supplier:
+            raise ValidationError(
+                f"These products have no supplier, so no order can be drafted: {', '.join(no_supplier)}."
+            )
+        orders = []
+        today = timezone.localdate()
+        for (supplier_id, store_id), items in sorted(groups.items()):
+            lead = max(s.lead_time_days for s in items)
+            order = PurchaseOrder.objects.create(
+                supplier_id=supplier_id,
+                store_id=store_id,
+                status=PurchaseOrder.Status.DRAFT,
+                created_by=actor,
+                expected_date=today + timedelta(days=lead),
+                note="Drafted from reorder suggestions.",
+            )
+            merged = defaultdict(lambda: ZERO)
+            costs = {}
+            for s in items:
+                merged[s.product_id] += s.quantity
+                costs[s.product_id] = s.unit_cost or s.product.cost_price
+            PurchaseOrderLine.objects.bulk_create(
+                [
+                    PurchaseOrderLine(order=order, product_id=pid, quantity_ordered=qty, unit_cost=costs[pid])
+                    for pid, qty in sorted(merged.items())
+                ]
+            )
+            ReorderSuggestion.objects.filter(pk__in=[s.pk for s in items]).update(
+                status=ReorderSuggestion.Status.ORDERED, purchase_order=order
+            )
+            orders.append(order)
+    return orders
+
+
+def purchase_order_warnings(*, orders: list[PurchaseOrder]) -> list[str]:
+    """Orders below their supplier's minimum order value."""
+    out = []
+    for order in orders:
+        total = sum((ln.quantity_ordered * ln.unit_cost for ln in order.lines.all()), ZERO)
+        minimum = order.supplier.min_order_value
+        if minimum and total < minimum:
+            out.append(
+                f"PO #{order.pk} to {order.supplier} is {total:.2f}, below the supplier's minimum of {minimum:.2f}."
+            )
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# On-demand forecast (API predict beyond a run) and the owners' digest
+# --------------------------------------------------------------------------------------------------
+
+
+def series_forecast_now(*, store: Store, product: Product, horizon: int, end: date | None = None):
+    """Forecast one series now with the fast models (no write): for horizons a run does not cover."""
+    horizon = engine.validate_horizon(horizon)
+    end = end or _history_end([store.pk])
+    pairs = [(store.pk, product.pk)]
+    sales = selectors.demand_history_frame(pairs=pairs, end=end, days=engine.DEFAULT_HISTORY_DAYS + 80)
+    stock = selectors.stock_delta_frame(pairs=pairs, end=end)
+    demand = engine.prepare_demand(sales, stock=stock, end=end)
+    return engine.forecast_frame(demand, horizon=horizon), end
+
+
+def alerts_digest_send() -> int:
+    """E-mail each owner the current alerts (Django e-mail; console backend by default). Returns sent."""
+    recipients = selectors.digest_recipients()
+    alerts = list(StockAlert.objects.select_related("store", "product").order_by("severity", "store__code"))
+    if not alerts or not recipients:
+        return 0
+    counts = defaultdict(int)
+    for a in alerts:
+        counts[a.get_kind_display()] += 1
+    lines = [f"{k}: {n}" for k, n in counts.items()] + [""]
+    lines += [f"[{a.store.code}] {a.product.sku} {a.product.name}: {a.message}" for a in alerts[:100]]
+    if len(alerts) > 100:
+        lines.append(f"… and {len(alerts) - 100} more on the reorder page.")
+    subject = f"RetailOps stock alerts: {len(alerts)} to look at"
+    sent = 0
+    for user in recipients:
+        sent += send_mail(subject, "\n".join(lines), None, [user.email], fail_silently=False)
+    return sent

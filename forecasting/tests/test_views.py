@@ -1,0 +1,177 @@
+"""Pages and API of forecasting and reorder: decisions, draft purchase orders, budget, alerts, digest."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+
+from forecasting import services
+from forecasting.models import ForecastRun, ReorderSuggestion, StockAlert
+from inventory.models import PurchaseOrder
+from inventory.tests.factories import PASSWORD, CategoryFactory, ProductFactory, StoreFactory, SupplierFactory
+
+from .factories import finished_run, open_suggestion, sales_days, stock_level
+
+END = date(2025, 3, 31)
+
+
+def client_for(user):
+    c = Client()
+    assert c.login(username=user.username, password=PASSWORD)
+    return c
+
+
+@pytest.fixture
+def shop(world):
+    sup_a, sup_b = SupplierFactory(lead_time_days=4), SupplierFactory(lead_time_days=2)
+    tea = ProductFactory(
+        sku="TEA", supplier=sup_a, case_pack=12, cost_price=Decimal("2.50"), mrp=Decimal("4.00"), dp=Decimal("3.50")
+    )
+    jam = ProductFactory(sku="JAM", supplier=sup_a, case_pack=6)
+    oil = ProductFactory(sku="OIL", supplier=sup_b, case_pack=1)
+    store = world.store_own
+    for p in (tea, jam, oil):
+        stock_level(store=store, product=p, on_hand=5, review_period_days=5)
+    run = finished_run(pairs=[(store, p) for p in (tea, jam, oil)], end=END, daily=10.0, rmse=2.0)
+    return {"store": store, "tea": tea, "jam": jam, "oil": oil, "run": run, "sup_a": sup_a, "sup_b": sup_b}
+
+
+def test_suggestions_explain_themselves(shop):
+    summary = services.reorder_suggestions_build(store_ids=[shop["store"].pk], run=shop["run"])
+    assert summary["suggestions"] == 3
+    tea = ReorderSuggestion.objects.get(product=shop["tea"])
+    # lead 4 + review 5 = 9 days, forecast 10/day, σ 2 → S = 90 + SS; position 5
+    assert tea.forecast_lead_time == Decimal("40.000")
+    assert tea.quantity % 12 == 0 and tea.quantity >= tea.order_up_to - 5
+    assert any("Safety stock" in line for line in tea.explanation)
+    assert StockAlert.objects.filter(product=shop["tea"], kind=StockAlert.Kind.STOCKOUT_RISK).exists()
+
+
+def test_service_level_of_100_percent_is_capped_and_said(shop):
+    cat = CategoryFactory(service_level=Decimal("1.0000"))
+    shop["tea"].category = cat
+    shop["tea"].save()
+    plan = services.reorder_plan(store_ids=[shop["store"].pk], run=shop["run"])
+    assert any("capped at 99.9%" in m for m in plan.messages)
+
+
+def test_a_new_store_gets_a_clear_message(shop):
+    plan = services.reorder_plan(store_ids=[StoreFactory(code="NEW").pk], run=shop["run"])
+    assert plan.lines == []
+    assert "new store" in plan.messages[0]
+
+
+def test_accept_edit_dismiss_then_draft_purchase_orders_grouped_by_supplier(world, shop):
+    owner = client_for(world.owner)
+    services.reorder_suggestions_build(store_ids=[shop["store"].pk], run=shop["run"])
+    tea, jam, oil = (ReorderSuggestion.objects.get(product=shop[k], status="open") for k in ("tea", "jam", "oil"))
+    decide = lambda s, **d: owner.post(reverse("forecasting:suggestion_decide", args=[s.pk]), d)  # noqa: E731
+    # an edit without a reason changes nothing
+    response = decide(jam, action="edit", quantity="30")
+    assert response.status_code == 302
+    jam.refresh_from_db()
+    assert jam.status == "open"
+    decide(jam, action="edit", quantity="30", reason="promotion next week")
+    decide(tea, action="accept")
+    decide(oil, action="accept")
+    jam.refresh_from_db()
+    assert (jam.status, jam.quantity, jam.edit_reason) == ("accepted", Decimal(30), "promotion next week")
+    # when the owner clicks once
+    response = owner.post(reverse("forecasting:purchase_orders_create"), {})
+    assert response.status_code == 302
+    orders = PurchaseOrder.objects.order_by("supplier_id")
+    assert [(o.supplier_id, o.status, o.lines.count()) for o in orders] == [
+        (shop["sup_a"].pk, "draft", 2),
+        (shop["sup_b"].pk, "draft", 1),
+    ]
+    assert orders[0].lines.get(product=shop["jam"]).quantity_ordered == Decimal(30)
+    assert set(ReorderSuggestion.objects.values_list("status", flat=True)) == {"ordered"}
+    # a second click creates nothing
+    owner.post(reverse("forecasting:purchase_orders_create"), {})
+    assert PurchaseOrder.objects.count() == 2
+
+
+def test_dismiss_via_htmx_returns_the_row(world, shop):
+    s = open_suggestion(store=shop["store"], product=shop["tea"])
+    response = client_for(world.owner).post(
+        reverse("forecasting:suggestion_decide", args=[s.pk]), {"action": "dismiss"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    assert b"dismissed" in response.content
+    s.refresh_from_db()
+    assert s.status == "dismissed"
+
+
+def test_budget_zero_and_budget_picks(world, shop):
+    services.reorder_suggestions_build(store_ids=[shop["store"].pk], run=shop["run"])
+    assert services.suggestions_budget_apply(store_ids=[shop["store"].pk], budget=Decimal(0)).startswith(
+        "A budget of 0 buys nothing"
+    )
+    assert not ReorderSuggestion.objects.filter(status="open", in_budget=True).exists()
+    response = client_for(world.owner).post(reverse("forecasting:suggestion_budget"), {"budget": "abc"}, follow=True)
+    assert b"Enter the budget as an amount" in response.content
+
+
+def test_pages_render_for_the_owner(world, shop):
+    services.reorder_suggestions_build(store_ids=[shop["store"].pk], run=shop["run"])
+    c = client_for(world.owner)
+    sales_days(store=shop["store"], product=shop["tea"], units=[3, 4, 5], end=END)
+    for url in [
+        reverse("forecasting:forecast_overview"),
+        reverse("forecasting:forecast_detail", args=[shop["store"].pk, shop["tea"].pk]),
+        reverse("forecasting:accuracy_overview"),
+        reverse("forecasting:suggestion_list"),
+        reverse("forecasting:alerts_panel"),
+        reverse("forecasting:run_detail", args=[shop["run"].pk]),
+    ]:
+        assert c.get(url).status_code == 200, url
+    detail = c.get(reverse("forecasting:forecast_detail", args=[shop["store"].pk, shop["tea"].pk]))
+    assert b'data-testid="trust">high' in detail.content
+
+
+def test_api_train_predict_optimize_trend(world, shop):
+    c = client_for(world.owner)
+    response = c.post(reverse("api:forecastrun-list"), {"horizon_days": 14}, content_type="application/json")
+    assert response.status_code == 201
+    run = ForecastRun.objects.get(pk=response.json()["id"])
+    assert (run.horizon_days, response.json()["progress"]) == (14, 0)
+    bad = c.post(reverse("api:forecastrun-list"), {"horizon_days": 0}, content_type="application/json")
+    assert bad.status_code == 400
+    predict = c.get(reverse("api:forecast-predict"), {"store": shop["store"].pk, "product": shop["tea"].pk})
+    assert predict.status_code == 200
+    body = predict.json()
+    assert (body["source"], body["model"], len(body["days"]), body["trust"]) == ("run", "ets", 28, "high")
+    optimize = c.get(reverse("api:reorder-optimize"), {"store": shop["store"].pk, "budget": "0"})
+    assert optimize.status_code == 200
+    assert any("buys nothing" in m for m in optimize.json()["messages"])
+    assert not any(line["in_budget"] for line in optimize.json()["lines"] if line["kind"] == "purchase")
+    png = c.get(reverse("api:sales-trend-png"))
+    assert png["Content-Type"] == "image/png" and png.content[:4] == b"\x89PNG"
+    trend = c.get(reverse("api:sales-trend"), {"store": shop["store"].pk, "days": 30})
+    assert trend.status_code == 200
+
+
+def test_api_predict_a_year_for_a_new_product_on_demand(world, shop):
+    fresh = ProductFactory(sku="NEWP")
+    sales_days(store=shop["store"], product=fresh, units=[2], end=END)
+    response = client_for(world.owner).get(
+        reverse("api:forecast-predict"), {"store": shop["store"].pk, "product": fresh.pk, "horizon": 366}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["source"], body["model"], len(body["days"])) == ("on demand", "mean", 366)
+    assert body["days"][0]["yhat"] == 2.0
+
+
+def test_daily_digest_goes_to_owners(world, shop):
+    world.owner.email = "owner@example.com"
+    world.owner.save()
+    world.staff.email = "staff@example.com"
+    world.staff.save()
+    services.reorder_suggestions_build(store_ids=[shop["store"].pk], run=shop["run"])
+    assert services.alerts_digest_send() == 1
+    assert mail.outbox[0].to == ["owner@example.com"]
+    assert "stock alerts" in mail.outbox[0].subject

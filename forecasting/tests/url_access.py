@@ -1,0 +1,79 @@
+"""Expected access to the forecasting pages and API (see retailops.testing)."""
+
+from datetime import date
+
+from inventory.tests.factories import ProductFactory
+from retailops.testing import UNAUTH, Access
+
+from .factories import finished_run, open_suggestion, stock_level
+
+END = date(2025, 3, 31)
+
+
+def build(world):
+    if "fc_product" in world.obj:
+        return
+    product = ProductFactory(sku="FC-1", name="Forecast tea")
+    for store in (world.store_own, world.store_other):
+        stock_level(store=store, product=product, on_hand=3)
+    run = finished_run(pairs=[(world.store_own, product), (world.store_other, product)], end=END)
+    world.obj.update(
+        fc_product=product,
+        fc_run=run,
+        sugg_own=open_suggestion(store=world.store_own, product=product),
+        sugg_other=open_suggestion(store=world.store_other, product=product),
+    )
+
+
+def _series(store_key):
+    return lambda w: {"store_pk": getattr(w, store_key).pk, "product_pk": w.obj["fc_product"].pk}
+
+
+POST_OWNER_ONLY = {"method": "post", "staff": 403, "owner": 302, "accountant": 403}
+API = {"anon": UNAUTH}
+
+URL_ACCESS = {
+    "forecasting:forecast_overview": Access(),
+    "forecasting:forecast_detail": Access(
+        kwargs=_series("store_own"), kwargs_other=_series("store_other"), staff_other=404
+    ),
+    "forecasting:accuracy_overview": Access(),
+    "forecasting:run_detail": Access(kwargs=lambda w: {"pk": w.obj["fc_run"].pk}),
+    "forecasting:run_start": Access(**POST_OWNER_ONLY, data={"horizon": "0"}),
+    "forecasting:suggestion_list": Access(must_not_contain={"staff": ["Margin protected", "Cash"]}),
+    "forecasting:suggestions_build": Access(**POST_OWNER_ONLY),
+    "forecasting:suggestion_budget": Access(**POST_OWNER_ONLY, data={"budget": "100"}),
+    "forecasting:suggestion_decide": Access(
+        **POST_OWNER_ONLY, kwargs=lambda w: {"pk": w.obj["sugg_own"].pk}, data={"action": "accept"}
+    ),
+    "forecasting:purchase_orders_create": Access(**POST_OWNER_ONLY),
+    "forecasting:alerts_panel": Access(),
+    "api:forecastrun-list": Access(**API),
+    "api:forecastrun-detail": Access(**API, kwargs=lambda w: {"pk": w.obj["fc_run"].pk}),
+    "api:reordersuggestion-list": Access(**API),
+    "api:reordersuggestion-detail": Access(
+        **API,
+        kwargs=lambda w: {"pk": w.obj["sugg_own"].pk},
+        kwargs_other=lambda w: {"pk": w.obj["sugg_other"].pk},
+        staff_other=404,
+    ),
+    "api:forecast-predict": Access(
+        **API,
+        query=lambda w: f"store={w.store_own.pk}&product={w.obj['fc_product'].pk}",
+        query_other=lambda w: f"store={w.store_other.pk}&product={w.obj['fc_product'].pk}",
+        staff_other=404,
+    ),
+    "api:reorder-optimize": Access(
+        **API,
+        query=lambda w: f"store={w.store_own.pk}",
+        query_other=lambda w: f"store={w.store_other.pk}",
+        staff_other=404,
+    ),
+    "api:sales-trend": Access(
+        **API,
+        query=lambda w: f"store={w.store_own.pk}",
+        query_other=lambda w: f"store={w.store_other.pk}",
+        staff_other=404,
+    ),
+    "api:sales-trend-png": Access(**API),
+}

@@ -1,0 +1,320 @@
+"""Forecasting pages: overview, one series, accuracy, runs, reorder suggestions and the alerts panel."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views import View
+from django.views.generic import TemplateView
+
+from inventory.models import Product
+from inventory.selectors import stores_visible, user_can_see_costs
+from retailops.api import validation_messages
+from retailops.permissions import RolePermissionMixin
+
+from . import engine, selectors, services
+from .models import ForecastRun, ReorderSuggestion
+
+
+def _is_partial(request) -> bool:
+    return bool(request.htmx) and not request.htmx.boosted
+
+
+def _int(value) -> int | None:
+    return int(value) if str(value or "").isdigit() else None
+
+
+def _stores(request):
+    return stores_visible(user=request.user).filter(active=True).order_by("code")
+
+
+class ForecastOverviewView(RolePermissionMixin, TemplateView):
+    permission_required = "forecasting.view_demandforecast"
+    template_name = "forecasting/forecast_overview.html"
+
+    def get_template_names(self):
+        return ["forecasting/partials/_series_table.html"] if _is_partial(self.request) else [self.template_name]
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        user, get = self.request.user, self.request.GET
+        run = selectors.latest_run()
+        ctx.update(run=run, current=selectors.latest_run(finished=False), stores=_stores(self.request))
+        ctx["store_id"], ctx["q"] = _int(get.get("store")), get.get("q", "").strip()
+        ctx["can_train"] = user.has_perm("forecasting.add_forecastrun")
+        if run:
+            rows = selectors.chosen_accuracy_list(user=user, run=run, store_id=ctx["store_id"], search=ctx["q"])
+            page = Paginator(rows, 50).get_page(get.get("page"))
+            for acc in page:
+                acc.trust, acc.trust_why = engine.trust_badge(
+                    mase=acc.mase, wmape=acc.wmape, history_days=acc.history_days
+                )
+                acc.label = engine.MODEL_LABELS.get(acc.model, acc.model)
+            ctx["page_obj"] = page
+            ctx["top_week"] = selectors.top_sellers(user=user, run=run, days=7)
+            ctx["top_month"] = selectors.top_sellers(user=user, run=run, days=min(30, run.horizon_days))
+        return ctx
+
+
+class ForecastDetailView(RolePermissionMixin, TemplateView):
+    permission_required = "forecasting.view_demandforecast"
+    template_name = "forecasting/forecast_detail.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        store = get_object_or_404(stores_visible(user=self.request.user), pk=kwargs["store_pk"])
+        product = get_object_or_404(Product, pk=kwargs["product_pk"])
+        run = selectors.latest_run()
+        data = selectors.series_detail(run=run, store=store, product=product)
+        chosen = next((a for a in data["accuracies"] if a.chosen), None)
+        trust, trust_why = engine.trust_badge(
+            mase=chosen.mase if chosen else None,
+            wmape=chosen.wmape if chosen else None,
+            history_days=chosen.history_days if chosen else None,
+        )
+        for a in data["accuracies"]:
+            a.label = engine.MODEL_LABELS.get(a.model, a.model)
+        ctx.update(store=store, product=product, run=run, chosen=chosen, trust=trust, trust_why=trust_why, **data)
+        ctx["chart_json"] = json.dumps(_series_chart(data["history"], data["forecasts"]))
+        ctx["fc_total"] = sum(f.yhat for f in data["forecasts"][:7])
+        return ctx
+
+
+def _series_chart(history, forecasts) -> dict:
+    labels = [d.isoformat() for d, _ in history] + [f.date.isoformat() for f in forecasts]
+    n_hist = len(history)
+    pad = [None] * n_hist
+    return {
+        "type": "line",
+        "data": {
+            "labels": labels,
+            "datasets": [
+                {
+                    "label": "Sold",
+                    "data": [float(u) for _, u in history] + [None] * len(forecasts),
+                    "borderColor": "#1d2433",
+                    "pointRadius": 0,
+                    "borderWidth": 1.5,
+                },
+                {
+                    "label": "Forecast",
+                    "data": pad + [round(f.yhat, 2) for f in forecasts],
+                    "borderColor": "#1f6feb",
+                    "pointRadius": 0,
+                    "borderWidth": 2,
+                },
+                {
+                    "label": "80 % low",
+                    "data": pad + [round(f.lo, 2) for f in forecasts],
+                    "borderColor": "rgba(31,111,235,.25)",
+                    "pointRadius": 0,
+                    "borderWidth": 1,
+                    "fill": False,
+                },
+                {
+                    "label": "80 % high",
+                    "data": pad + [round(f.hi, 2) for f in forecasts],
+                    "borderColor": "rgba(31,111,235,.25)",
+                    "backgroundColor": "rgba(31,111,235,.12)",
+                    "pointRadius": 0,
+                    "borderWidth": 1,
+                    "fill": "-1",
+                },
+            ],
+        },
+        "options": {"plugins": {"legend": {"position": "bottom"}}, "scales": {"y": {"beginAtZero": True}}},
+    }
+
+
+class AccuracyOverviewView(RolePermissionMixin, TemplateView):
+    permission_required = "forecasting.view_demandforecast"
+    template_name = "forecasting/accuracy_overview.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        run = selectors.latest_run()
+        ctx["run"] = run
+        if run:
+            ctx.update(selectors.accuracy_overview(user=self.request.user, run=run))
+            for row in ctx["by_model"]:
+                row["label"] = engine.MODEL_LABELS.get(row["model"], row["model"])
+        ctx["over_time"] = selectors.accuracy_over_time(user=self.request.user)
+        return ctx
+
+
+class RunDetailView(RolePermissionMixin, TemplateView):
+    permission_required = "forecasting.view_forecastrun"
+    template_name = "forecasting/run_detail.html"
+
+    def get_template_names(self):
+        return ["forecasting/partials/_run_progress.html"] if _is_partial(self.request) else [self.template_name]
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["run"] = get_object_or_404(ForecastRun, pk=kwargs["pk"])
+        ctx["runs"] = selectors.run_list()
+        return ctx
+
+
+class RunStartView(RolePermissionMixin, View):
+    permission_required = "forecasting.add_forecastrun"
+
+    def post(self, request):
+        horizon = request.POST.get("horizon") or 28
+        try:
+            run = services.forecast_run_start(actor=request.user, horizon_days=horizon)
+        except ValidationError as exc:
+            messages.error(request, " ".join(validation_messages(exc)))
+            return redirect("forecasting:forecast_overview")
+        messages.success(request, f"Forecast run #{run.pk} started: {run.series_total} series.")
+        return redirect("forecasting:run_detail", pk=run.pk)
+
+
+class SuggestionListView(RolePermissionMixin, TemplateView):
+    permission_required = "forecasting.view_reordersuggestion"
+    template_name = "forecasting/suggestion_list.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        user, get = self.request.user, self.request.GET
+        store_id = _int(get.get("store"))
+        status = get.get("status", "open")
+        rows = selectors.suggestion_list(user=user, status=status, store_id=store_id)
+        page = Paginator(rows, 100).get_page(get.get("page"))
+        ctx.update(
+            page_obj=page,
+            stores=_stores(self.request),
+            store_id=store_id,
+            status=status,
+            statuses=[("open", "open & accepted")] + list(ReorderSuggestion.Status.choices),
+            show_costs=user_can_see_costs(user=user),
+            can_decide=user.has_perm("forecasting.change_reordersuggestion"),
+            can_order=user.has_perms(["forecasting.change_reordersuggestion", "inventory.add_purchaseorder"]),
+            alerts=selectors.alert_list(user=user, limit=30),
+            accepted=rows.filter(
+                status=ReorderSuggestion.Status.ACCEPTED, kind=ReorderSuggestion.Kind.PURCHASE
+            ).count(),
+        )
+        return ctx
+
+
+def _visible_store_ids(request, store_id=None) -> list[int]:
+    ids = list(stores_visible(user=request.user).values_list("pk", flat=True))
+    if store_id:
+        if store_id not in ids:
+            raise Http404("No such store.")
+        return [store_id]
+    return ids
+
+
+class SuggestionDecideView(RolePermissionMixin, View):
+    """Accept, edit (quantity + reason) or dismiss one line; HTMX gets the row back."""
+
+    permission_required = "forecasting.change_reordersuggestion"
+
+    def post(self, request, pk):
+        suggestion = get_object_or_404(
+            ReorderSuggestion.objects.filter(store__in=stores_visible(user=request.user)), pk=pk
+        )
+        action, error = request.POST.get("action"), ""
+        try:
+            if action == "accept":
+                suggestion = services.suggestion_accept(suggestion=suggestion, actor=request.user)
+            elif action == "edit":
+                suggestion = services.suggestion_edit(
+                    suggestion=suggestion,
+                    actor=request.user,
+                    quantity=request.POST.get("quantity", ""),
+                    reason=request.POST.get("reason", ""),
+                )
+            elif action == "dismiss":
+                suggestion = services.suggestion_dismiss(
+                    suggestion=suggestion, actor=request.user, reason=request.POST.get("reason", "")
+                )
+            else:
+                raise ValidationError("Choose accept, edit or dismiss.")
+        except ValidationError as exc:
+            error = " ".join(validation_messages(exc))
+        if _is_partial(request):
+            suggestion.refresh_from_db()
+            return render(
+                request,
+                "forecasting/partials/_suggestion_row.html",
+                {
+                    "s": suggestion,
+                    "error": error,
+                    "can_decide": True,
+                    "show_costs": user_can_see_costs(user=request.user),
+                },
+                status=400 if error else 200,
+            )
+        if error:
+            messages.error(request, error)
+        else:
+            messages.success(request, f"{suggestion.product.sku}: {suggestion.get_status_display()}.")
+        return redirect(reverse("forecasting:suggestion_list"))
+
+
+class SuggestionsBuildView(RolePermissionMixin, View):
+    permission_required = "forecasting.add_reordersuggestion"
+
+    def post(self, request):
+        store_ids = _visible_store_ids(request, _int(request.POST.get("store")))
+        summary = services.reorder_suggestions_build(store_ids=store_ids)
+        for msg in summary["messages"]:
+            messages.warning(request, msg)
+        messages.success(request, f"{summary['suggestions']} suggestion(s) and {summary['alerts']} alert(s) refreshed.")
+        return redirect("forecasting:suggestion_list")
+
+
+class SuggestionBudgetView(RolePermissionMixin, View):
+    permission_required = "forecasting.change_reordersuggestion"
+
+    def post(self, request):
+        store_ids = _visible_store_ids(request, _int(request.POST.get("store")))
+        try:
+            budget = Decimal(request.POST.get("budget", "").strip())
+            message = services.suggestions_budget_apply(store_ids=store_ids, budget=budget)
+        except (InvalidOperation, ValueError):
+            messages.error(request, "Enter the budget as an amount, e.g. 2500.")
+        except ValidationError as exc:
+            messages.error(request, " ".join(validation_messages(exc)))
+        else:
+            messages.info(request, message)
+        return redirect("forecasting:suggestion_list")
+
+
+class PurchaseOrdersCreateView(RolePermissionMixin, View):
+    permission_required = ("forecasting.change_reordersuggestion", "inventory.add_purchaseorder")
+
+    def post(self, request):
+        store_ids = _visible_store_ids(request, _int(request.POST.get("store")))
+        try:
+            orders = services.purchase_orders_from_suggestions(actor=request.user, store_ids=store_ids)
+        except ValidationError as exc:
+            messages.error(request, " ".join(validation_messages(exc)))
+            return redirect("forecasting:suggestion_list")
+        refs = ", ".join(f"#{o.pk} ({o.supplier}, {o.store.code})" for o in orders)
+        messages.success(request, f"Draft purchase order(s) created: {refs}.")
+        for warning in services.purchase_order_warnings(orders=orders):
+            messages.warning(request, warning)
+        return redirect(f"{reverse('forecasting:suggestion_list')}?status=ordered")
+
+
+class AlertsPartialView(RolePermissionMixin, TemplateView):
+    """Home-page panel: stockout risk, low stock, overstock and dead stock in the user's stores."""
+
+    permission_required = "forecasting.view_reordersuggestion"
+    template_name = "forecasting/partials/_alerts.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["alerts"] = selectors.alert_list(user=self.request.user, limit=12)
+        return ctx
