@@ -72,6 +72,9 @@ class TierChange(models.Model):
     class Meta:
         ordering = ["-changed_at"]
 
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.from_tier_id} → {self.to_tier_id}"
+
 
 class PointsEntry(AppendOnlyModel):
     """The points ledger. Invariant: Customer.points_balance == Σ points."""
@@ -108,3 +111,72 @@ class PointsEntry(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.points:+} ({self.customer_id})"
+
+
+class CustomerModelRun(models.Model):
+    """One training run of the customer models (future spend, discount likelihood, stock exposure).
+
+    The spend models are trained on the data before `cutoff` and scored on the following
+    `horizon_days`; `metrics` keeps every model's figures, `chosen_model` the one that won; the
+    predictions for the next quarter / year (from all data up to `scored_until`) are CustomerPrediction rows.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "waiting for a worker"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+
+    class Trigger(models.TextChoices):
+        NIGHTLY = "nightly", "nightly schedule"
+        MANUAL = "manual", "started by hand"
+        COMMAND = "command", "command line"
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.MANUAL)
+    progress = models.PositiveSmallIntegerField(default=0)
+    message = models.TextField(blank=True)
+    cutoff = models.DateField(null=True, blank=True, help_text="Training data ends here; the holdout follows.")
+    scored_until = models.DateField(null=True, blank=True, help_text="Last day of data used for the predictions.")
+    horizon_days = models.PositiveSmallIntegerField(default=91)
+    chosen_model = models.CharField(max_length=30, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    n_customers = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("train_customer_models", "Can start a training run of the customer models")]
+
+    def __str__(self) -> str:
+        return f"Customer models #{self.pk} ({self.status})"
+
+
+class CustomerPrediction(models.Model):
+    """One customer's scores from one run: spend, discount likelihood, stock exposure, churn."""
+
+    run = models.ForeignKey(CustomerModelRun, on_delete=models.CASCADE, related_name="predictions")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="predictions")
+    spend_quarter = models.DecimalField(**MONEY, default=Decimal("0"), help_text="By the chosen model.")
+    spend_year = models.DecimalField(**MONEY, default=Decimal("0"))
+    spend_quarter_regression = models.DecimalField(**MONEY, default=Decimal("0"))
+    spend_quarter_probabilistic = models.DecimalField(**MONEY, default=Decimal("0"))
+    expected_purchases_quarter = models.FloatField(default=0)
+    p_alive = models.FloatField(null=True, blank=True)
+    discount_probability = models.FloatField(null=True, blank=True)
+    expected_discount = models.DecimalField(**MONEY, default=Decimal("0"))
+    visits = models.PositiveIntegerField(default=0, help_text="Shopping days in the home store (exposure window).")
+    exposed_visits = models.PositiveIntegerField(default=0, help_text="Of those, days a usual product was out.")
+    products_missed = models.PositiveIntegerField(default=0)
+    revenue_at_risk = models.DecimalField(**MONEY, default=Decimal("0"))
+
+    class Meta:
+        ordering = ["run", "customer"]
+        constraints = [models.UniqueConstraint(fields=["run", "customer"], name="uniq_prediction_run_customer")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} @ run {self.run_id}"

@@ -6,9 +6,11 @@ F() on a row locked by select_for_update(), in the same transaction as the ledge
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -16,7 +18,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from .exceptions import InsufficientPoints
-from .models import Customer, LoyaltyTier, PointsEntry
+from .models import Customer, LoyaltyTier, PointsEntry, TierChange
 
 
 def points_for_amount(*, amount: Decimal, tier: LoyaltyTier | None) -> int:
@@ -124,3 +126,313 @@ def points_adjust(*, customer: Customer, points: int, user, note: str) -> Points
 
 def points_balance_from_ledger(*, customer: Customer) -> int:
     return customer.points_entries.aggregate(total=Sum("points"))["total"] or 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Points expiry (FIFO)
+
+
+@dataclass
+class _Lot:
+    store_id: int | None
+    remaining: int
+    expires_at: datetime | None
+
+
+def points_lots(*, entries, as_of: datetime) -> tuple[list[_Lot], dict[tuple, int]]:
+    """Replay a customer's ledger up to `as_of`, oldest first, spending points first-in first-out.
+
+    Returns the lots still alive at `as_of` and the points that expired without an expiry entry yet,
+    keyed by (store id, expiry month) with the latest expiry time of the key. Credits (earn, positive
+    adjustments) are lots; a lot with expires_at expires at that moment; redemptions and negative
+    adjustments use the oldest live lots; posted expiry entries settle what was due at their store.
+    A redemption that used points already past their date (because no expiry had been posted yet)
+    takes them from the due amount, so they are not expired a second time.
+    """
+    lots: list[_Lot] = []
+    due: dict[tuple, list] = {}  # (store_id, "YYYY-MM") → [points, latest expiry]
+
+    def expire_until(moment):
+        for lot in lots:
+            if lot.remaining > 0 and lot.expires_at is not None and lot.expires_at <= moment:
+                key = (lot.store_id, lot.expires_at.strftime("%Y-%m"))
+                slot = due.setdefault(key, [0, lot.expires_at])
+                slot[0] += lot.remaining
+                slot[1] = max(slot[1], lot.expires_at)
+                lot.remaining = 0
+
+    def take_due(amount, store_id=None):
+        for key in sorted(due, key=lambda k: due[k][1]):
+            if amount <= 0:
+                break
+            if store_id is not None and key[0] != store_id:
+                continue
+            used = min(amount, due[key][0])
+            due[key][0] -= used
+            amount -= used
+        return amount
+
+    def take_lots(amount):
+        for lot in lots:
+            if amount <= 0:
+                break
+            used = min(amount, lot.remaining)
+            lot.remaining -= used
+            amount -= used
+        return amount
+
+    for entry in entries:
+        if entry.occurred_at > as_of:
+            break
+        expire_until(entry.occurred_at)
+        if entry.points > 0:
+            lots.append(_Lot(entry.store_id, entry.points, entry.expires_at))
+        elif entry.kind == PointsEntry.Kind.EXPIRE:
+            left = take_due(-entry.points, entry.store_id)
+            left = take_due(left)
+            take_lots(left)
+        else:
+            take_due(take_lots(-entry.points))
+    expire_until(as_of)
+    return [lot for lot in lots if lot.remaining > 0], {k: v for k, v in due.items() if v[0] > 0}
+
+
+def points_expire(*, as_of: datetime | None = None, customer_ids=None) -> int:
+    """Post expiry entries for earned points past their date that were not spent (FIFO). Idempotent.
+
+    One "expire" entry per customer × issuing store × expiry month, dated at the last expiry it covers,
+    so the liability at any month end is right even if the job did not run for a while. Running it
+    again for the same moment posts nothing. Returns the number of points expired.
+    """
+    as_of = as_of or timezone.now()
+    candidates = PointsEntry.objects.filter(kind=PointsEntry.Kind.EARN, expires_at__lte=as_of)
+    if customer_ids is not None:
+        candidates = candidates.filter(customer_id__in=list(customer_ids))
+    ids = (
+        Customer.objects.filter(
+            pk__in=candidates.values("customer_id"), points_balance__gt=0, anonymised_at__isnull=True
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    total = 0
+    for customer_id in ids:
+        total += _expire_one(customer_id=customer_id, as_of=as_of)
+    return total
+
+
+def _expire_one(*, customer_id: int, as_of: datetime) -> int:
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer_id)
+        entries = PointsEntry.objects.filter(customer_id=customer_id).only(
+            "kind", "points", "store_id", "occurred_at", "expires_at"
+        )
+        _, due = points_lots(entries=entries, as_of=as_of)
+        budget = locked.points_balance
+        rows = []
+        for (store_id, _month), (points, when) in sorted(due.items(), key=lambda kv: kv[1][1]):
+            points = min(points, budget)
+            if points <= 0:
+                continue
+            budget -= points
+            rows.append(
+                PointsEntry(
+                    customer_id=customer_id,
+                    kind=PointsEntry.Kind.EXPIRE,
+                    points=-points,
+                    store_id=store_id,
+                    source_type="customers.expiry",
+                    occurred_at=when,
+                    note=f"Earned points older than {settings.RETAILOPS['POINTS_EXPIRY_DAYS']} days",
+                )
+            )
+        if not rows:
+            return 0
+        PointsEntry.objects.bulk_create(rows)
+        expired = -sum(r.points for r in rows)
+        Customer.objects.filter(pk=customer_id).update(points_balance=F("points_balance") - expired)
+    return expired
+
+
+# --------------------------------------------------------------------------------------------------
+# Loyalty tiers: requalification on a rolling window of spend
+
+
+def tier_window_days() -> int:
+    return int(settings.RETAILOPS.get("TIER_WINDOW_DAYS", 365))
+
+
+def tier_for_spend(*, spend: Decimal, tiers: list[LoyaltyTier]) -> LoyaltyTier | None:
+    """The best tier whose threshold the spend reaches (tiers of any order); None if none qualifies."""
+    eligible = [t for t in tiers if spend >= t.threshold]
+    return max(eligible, key=lambda t: t.rank) if eligible else None
+
+
+def trailing_spend(*, customer_ids=None, as_of: datetime) -> dict[int, Decimal]:
+    """Net spend (sales − returns) per customer over the tier window ending at as_of."""
+    # Sales live in a higher app: read them through the app registry, never by importing sales.
+    Sale = apps.get_model("sales", "Sale")
+    qs = Sale.objects.filter(
+        customer__isnull=False, occurred_at__gt=as_of - timedelta(days=tier_window_days()), occurred_at__lte=as_of
+    )
+    if customer_ids is not None:
+        qs = qs.filter(customer_id__in=list(customer_ids))
+    return {
+        row["customer_id"]: row["spend"] or Decimal("0")
+        for row in qs.values("customer_id").annotate(spend=Sum("total")).order_by()
+    }
+
+
+def tiers_requalify(*, as_of: datetime | None = None, customer_ids=None) -> dict[str, int]:
+    """Move each active customer to the tier their trailing spend earns — up or down — with history.
+
+    Idempotent: a customer already in the right tier is not touched. Each move writes a TierChange
+    (from, to, the spend that decided it) and updates the customer in the same transaction.
+    """
+    as_of = as_of or timezone.now()
+    tiers = list(LoyaltyTier.objects.all())
+    counts = {"upgraded": 0, "downgraded": 0, "unchanged": 0}
+    if not tiers:
+        return counts
+    by_pk = {t.pk: t for t in tiers}
+    spends = trailing_spend(customer_ids=customer_ids, as_of=as_of)
+    customers = Customer.objects.filter(active=True, anonymised_at__isnull=True, merged_into__isnull=True)
+    if customer_ids is not None:
+        customers = customers.filter(pk__in=list(customer_ids))
+    for customer_id, tier_id in customers.values_list("pk", "tier_id").order_by("pk"):
+        # A customer with only returns in the window has negative net spend: they count as zero.
+        spend = max(spends.get(customer_id, Decimal("0")), Decimal("0"))
+        target = tier_for_spend(spend=spend, tiers=tiers)
+        if (target.pk if target else None) == tier_id:
+            counts["unchanged"] += 1
+            continue
+        current = by_pk.get(tier_id)
+        up = (target.rank if target else -1) > (current.rank if current else -1)
+        _tier_move(customer_id=customer_id, target=target, spend=spend, as_of=as_of, up=up)
+        counts["upgraded" if up else "downgraded"] += 1
+    return counts
+
+
+def _tier_move(*, customer_id: int, target: LoyaltyTier | None, spend: Decimal, as_of: datetime, up: bool) -> None:
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer_id)
+        if locked.tier_id == (target.pk if target else None):
+            return
+        TierChange.objects.create(
+            customer=locked,
+            from_tier_id=locked.tier_id,
+            to_tier=target,
+            trailing_spend=spend,
+            changed_at=as_of,
+            reason=f"{'Upgrade' if up else 'Downgrade'}: spend over the last {tier_window_days()} days",
+        )
+        Customer.objects.filter(pk=customer_id).update(tier=target)
+
+
+def tier_requalify(*, customer: Customer, as_of: datetime | None = None) -> Customer:
+    """Requalify one customer now (the nightly job does all of them)."""
+    tiers_requalify(as_of=as_of, customer_ids=[customer.pk])
+    customer.refresh_from_db(fields=["tier"])
+    return customer
+
+
+# --------------------------------------------------------------------------------------------------
+# Merging duplicates and deletion on request
+
+
+def customer_merge(*, source: Customer, target: Customer, actor=None) -> Customer:
+    """Fold a duplicate customer into another, in one transaction.
+
+    The duplicate's sales are re-pointed at the target; its live points move as a pair of ledger
+    entries per lot (−n on the duplicate, +n on the target, same issuing store and expiry date), so
+    both ledgers stay equal to their balances and the points keep their expiry. The duplicate is
+    deactivated and remembers `merged_into`; the target is then requalified for its tier.
+    """
+    if source.pk == target.pk:
+        raise ValidationError("A customer cannot be merged into itself.")
+    now = timezone.now()
+    with transaction.atomic():
+        first, second = sorted([source.pk, target.pk])  # stable lock order: no deadlock between merges
+        locked = {c.pk: c for c in Customer.objects.select_for_update().filter(pk__in=[first, second]).order_by("pk")}
+        src, dst = locked[source.pk], locked[target.pk]
+        for c in (src, dst):
+            if c.anonymised_at:
+                raise ValidationError(f"Customer {c.code} was deleted on request and cannot be merged.")
+            if c.merged_into_id:
+                raise ValidationError(f"Customer {c.code} was already merged into another customer.")
+        # Sales live in a higher app: read them through the app registry, never by importing sales.
+        Sale = apps.get_model("sales", "Sale")
+        moved_sales = Sale.objects.filter(customer=src).update(customer=dst)
+        lots, _ = points_lots(entries=PointsEntry.objects.filter(customer=src), as_of=now)
+        note = f"Merged {src.code} into {dst.code}"
+        out, into = [], []
+        for lot in lots:
+            common = {"store_id": lot.store_id, "occurred_at": now, "user": actor, "note": note}
+            out.append(PointsEntry(customer=src, kind=PointsEntry.Kind.ADJUST, points=-lot.remaining, **common))
+            into.append(
+                PointsEntry(
+                    customer=dst,
+                    kind=PointsEntry.Kind.ADJUST,
+                    points=lot.remaining,
+                    expires_at=lot.expires_at,
+                    **common,
+                )
+            )
+        moved = sum(lot.remaining for lot in lots)
+        if moved != src.points_balance:
+            # The lots come from the ledger; a cache that disagrees is a bug to fix first, not to paper over.
+            raise ValidationError(
+                f"{src.code}: points balance {src.points_balance} ≠ ledger lots {moved}; run a check."
+            )
+        PointsEntry.objects.bulk_create(out + into)
+        Customer.objects.filter(pk=src.pk).update(
+            points_balance=F("points_balance") - moved, merged_into=dst, active=False
+        )
+        Customer.objects.filter(pk=dst.pk).update(points_balance=F("points_balance") + moved)
+        if not dst.home_store_id and src.home_store_id:
+            Customer.objects.filter(pk=dst.pk).update(home_store_id=src.home_store_id)
+        TierChange.objects.create(
+            customer=dst,
+            from_tier_id=dst.tier_id,
+            to_tier_id=dst.tier_id,
+            trailing_spend=Decimal("0"),
+            changed_at=now,
+            reason=f"Merged duplicate {src.code}: {moved_sales} sales, {moved} points moved"[:120],
+        )
+        tiers_requalify(as_of=now, customer_ids=[dst.pk])
+    target.refresh_from_db()
+    source.refresh_from_db()
+    return target
+
+
+def customer_anonymise(*, customer: Customer, actor=None) -> Customer:
+    """Delete a customer's personal data on request; keep their sales, anonymised. Atomic, once.
+
+    Name, phone and e-mail are blanked and the code replaced by ANON-<id>; remaining points are
+    forfeited with an adjustment entry (the ledger stays whole); the customer is deactivated and
+    `anonymised_at` set. Sales keep pointing at the anonymous record, so totals and history stay right.
+    """
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        if locked.anonymised_at:
+            raise ValidationError("This customer's personal data was already deleted.")
+        if locked.points_balance:
+            PointsEntry.objects.create(
+                customer=locked,
+                kind=PointsEntry.Kind.ADJUST,
+                points=-locked.points_balance,
+                occurred_at=timezone.now(),
+                user=actor,
+                note="Points forfeited: customer deleted on request",
+            )
+        Customer.objects.filter(pk=locked.pk).update(
+            name="",
+            phone="",
+            email="",
+            code=f"ANON-{locked.pk}",
+            active=False,
+            points_balance=0,
+            anonymised_at=timezone.now(),
+        )
+    customer.refresh_from_db()
+    return customer

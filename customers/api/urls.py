@@ -1,6 +1,16 @@
+"""Customers routes under /api/v1/ (namespace api:)."""
+
+from django.urls import path
 from rest_framework.routers import DefaultRouter
+
+from . import views
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
+router.register("customer-predictions", views.CustomerPredictionViewSet, basename="customer-prediction")
+router.register("customer-model-runs", views.CustomerModelRunViewSet, basename="customer-model-run")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("customer-model-runs/train/", views.CustomerModelTrainApi.as_view(), name="customer-model-train"),
+    *router.urls,
+]

@@ -1,0 +1,69 @@
+"""Serializers of the customers API: predictions per customer and training runs (no personal data)."""
+
+from rest_framework import serializers
+
+from customers.models import CustomerModelRun, CustomerPrediction
+
+
+class CustomerPredictionSerializer(serializers.ModelSerializer):
+    customer = serializers.CharField(source="customer.code", read_only=True, help_text="Loyalty customer code.")
+    home_store = serializers.CharField(source="customer.home_store.code", read_only=True, default=None)
+    tier = serializers.CharField(source="customer.tier.name", read_only=True, default=None)
+    model = serializers.CharField(source="run.chosen_model", read_only=True, help_text="Model behind spend_*.")
+    scored_until = serializers.DateField(source="run.scored_until", read_only=True)
+
+    class Meta:
+        model = CustomerPrediction
+        fields = [
+            "id",
+            "run",
+            "customer",
+            "home_store",
+            "tier",
+            "model",
+            "scored_until",
+            "spend_quarter",
+            "spend_year",
+            "spend_quarter_regression",
+            "spend_quarter_probabilistic",
+            "expected_purchases_quarter",
+            "p_alive",
+            "discount_probability",
+            "expected_discount",
+            "visits",
+            "exposed_visits",
+            "products_missed",
+            "revenue_at_risk",
+        ]
+        read_only_fields = fields
+
+
+class CustomerModelRunSerializer(serializers.ModelSerializer):
+    # Plain strings (not enums) so the schema's enum names do not collide with other apps' "status".
+    status = serializers.CharField(read_only=True, help_text="pending, running, done or failed")
+    trigger = serializers.CharField(read_only=True, help_text="nightly, manual or command")
+
+    class Meta:
+        model = CustomerModelRun
+        fields = [
+            "id",
+            "status",
+            "trigger",
+            "progress",
+            "message",
+            "cutoff",
+            "scored_until",
+            "horizon_days",
+            "chosen_model",
+            "metrics",
+            "n_customers",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class ModelRunStartOutput(serializers.Serializer):
+    run = CustomerModelRunSerializer()
+    queued = serializers.BooleanField()
