@@ -1,0 +1,54 @@
+"""`manage.py seed_demo`: load the deterministic demo chain (see sales.demo)."""
+
+from datetime import date
+
+from django.core.management.base import BaseCommand, CommandError
+
+from sales.demo import demo_config, demo_database_empty, demo_load, demo_reset
+
+
+class Command(BaseCommand):
+    help = (
+        "Load the demo retail chain: 15 stores in 5 chains, 100 products, 2,000 customers and about three "
+        "years of daily sales, purchases, counts and loyalty points, with one demo login per role."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--if-empty", action="store_true", help="Do nothing when any store already exists.")
+        parser.add_argument("--reset", action="store_true", help="Wipe the project's tables and demo users first.")
+        parser.add_argument("--scale", type=int, default=1, help="Multiply stores, customers and receipts (≥ 1).")
+        parser.add_argument("--seed", type=int, default=2026, help="Random seed (same seed, same chain).")
+        parser.add_argument(
+            "--end-date", type=date.fromisoformat, help="Last trading day, YYYY-MM-DD (default: yesterday)."
+        )
+        parser.add_argument("--years", type=float, default=3.0, help="Years of trading history (default 3).")
+
+    def handle(self, *args, **options):
+        if options["scale"] < 1:
+            raise CommandError("--scale must be 1 or more.")
+        if not 0.1 <= options["years"] <= 10:
+            raise CommandError("--years must be between 0.1 and 10.")
+        if options["if_empty"] and not demo_database_empty():
+            self.stdout.write("The database already holds stores: the demo chain was not loaded (--if-empty).")
+            return
+        if options["reset"]:
+            self.stdout.write("Wiping the project's tables and the demo users …")
+            demo_reset()
+        elif not demo_database_empty():
+            raise CommandError("The database already holds stores. Use --reset to replace them, or --if-empty.")
+        config = demo_config(
+            scale=options["scale"], seed=options["seed"], end_date=options["end_date"], years=options["years"]
+        )
+        self.stdout.write(
+            f"Loading the demo chain (scale {options['scale']}, seed {config.seed}, "
+            f"{config.first_day} to {config.last_day}) …"
+        )
+        summary = demo_load(config=config, log=self.stdout.write)
+        for line in summary.lines():
+            self.stdout.write(line)
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS("Demo logins (user / password):"))
+        for username, password, role in summary.logins:
+            self.stdout.write(f"  {username:<11} {password:<22} {role}")
+        if summary.pos_token:
+            self.stdout.write(f"  POS device API token (user “pos”): {summary.pos_token}")
