@@ -198,6 +198,7 @@ class SuggestionListView(RolePermissionMixin, TemplateView):
             can_decide=user.has_perm("forecasting.change_reordersuggestion"),
             can_order=user.has_perms(["forecasting.change_reordersuggestion", "inventory.add_purchaseorder"]),
             alerts=selectors.alert_list(user=user, limit=30),
+            has_forecast=ForecastRun.objects.filter(status=ForecastRun.Status.DONE).exists(),
             accepted=rows.filter(
                 status=ReorderSuggestion.Status.ACCEPTED, kind=ReorderSuggestion.Kind.PURCHASE
             ).count(),
@@ -317,4 +318,5 @@ class AlertsPartialView(RolePermissionMixin, TemplateView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         ctx["alerts"] = selectors.alert_list(user=self.request.user, limit=12)
+        ctx["has_forecast"] = ForecastRun.objects.filter(status=ForecastRun.Status.DONE).exists()
         return ctx

@@ -175,3 +175,14 @@ def test_daily_digest_goes_to_owners(world, shop):
     assert services.alerts_digest_send() == 1
     assert mail.outbox[0].to == ["owner@example.com"]
     assert "stock alerts" in mail.outbox[0].subject
+
+
+def test_alerts_panel_says_when_no_forecast_has_run_rather_than_all_clear(world):
+    c = client_for(world.owner)
+    before = c.get(reverse("forecasting:alerts_panel")).content.decode()
+    assert "No forecast has finished yet" in before
+    assert "No stockout risk" not in before
+    finished_run(pairs=[], end=END, daily=1.0, rmse=1.0)
+    after = c.get(reverse("forecasting:alerts_panel")).content.decode()
+    assert "No stockout risk" in after
+    assert "No forecast has finished yet" not in after

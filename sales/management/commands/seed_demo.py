@@ -22,6 +22,11 @@ class Command(BaseCommand):
             "--end-date", type=date.fromisoformat, help="Last trading day, YYYY-MM-DD (default: yesterday)."
         )
         parser.add_argument("--years", type=float, default=3.0, help="Years of trading history (default 3).")
+        parser.add_argument(
+            "--queue-models",
+            action="store_true",
+            help="After loading, queue a first forecast run and customer-model training for the Celery worker.",
+        )
 
     def handle(self, *args, **options):
         if options["scale"] < 1:
@@ -52,3 +57,18 @@ class Command(BaseCommand):
             self.stdout.write(f"  {username:<11} {password:<22} {role}")
         if summary.pos_token:
             self.stdout.write(f"  POS device API token (user “pos”): {summary.pos_token}")
+        if options["queue_models"]:
+            self._queue_models()
+
+    def _queue_models(self):
+        """Give the demo forecasts, reorder suggestions and customer predictions as soon as the worker starts."""
+        from customers.modelling import model_run_start
+        from forecasting.services import forecast_run_start
+
+        run = forecast_run_start(trigger="manual")
+        customer_run, queued = model_run_start()
+        self.stdout.write(
+            f"Queued forecast run #{run.pk} ({run.series_total} series) and customer-model run #{customer_run.pk}"
+            f"{'' if queued else ' (not queued: ' + customer_run.message + ')'}; the worker picks them up in a few "
+            "minutes and the Forecasts and Reorder pages fill in."
+        )
