@@ -487,6 +487,13 @@ def _with_transfers(lines: list[PlanLine]) -> list[PlanLine]:
     return out
 
 
+def _cover_text(cover: float, *, on_hand, per_day: float) -> str:
+    """ "120 days of cover", or in years when it is absurd for a shelf — with the figures behind it."""
+    span = f"{cover:.0f} days" if cover < 365 else f"over {int(cover // 365)} year{'s' if cover >= 730 else ''}"
+    rate = f"{on_hand:.0f} on hand at about {per_day:.2f} a day"
+    return f"{span} of cover: {rate} (overstock above {OVERSTOCK_DAYS} days)."
+
+
 def _alerts_for(level, result, lead, daily, last_sale, end) -> list[dict]:
     alerts = []
     week = daily[:7]
@@ -529,7 +536,7 @@ def _alerts_for(level, result, lead, daily, last_sale, end) -> list[dict]:
                 **common,
                 "kind": StockAlert.Kind.OVERSTOCK,
                 "severity": 3,
-                "message": f"{cover:.0f} days of cover (more than {OVERSTOCK_DAYS}).",
+                "message": _cover_text(cover, on_hand=on_hand, per_day=per_day),
             }
         )
     return alerts

@@ -129,3 +129,12 @@ def test_rebalance_moves_surplus_before_buying():
 
 def test_abc_classes():
     assert policy.abc_classes({"x": 80, "y": 15, "z": 5}) == {"x": "A", "y": "B", "z": "C"}
+
+
+def test_overstock_cover_is_told_in_days_then_in_years_with_its_figures():
+    from forecasting.services import _cover_text
+
+    text = _cover_text(120.4, on_hand=Decimal("241"), per_day=2.0)
+    assert text.startswith("120 days of cover: 241 on hand at about 2.00")
+    assert _cover_text(400.0, on_hand=Decimal("40"), per_day=0.1).startswith("over 1 year of cover")
+    assert _cover_text(82174.0, on_hand=Decimal("545"), per_day=0.0066).startswith("over 225 years of cover")
