@@ -5,9 +5,10 @@ convention). A series is one store × product; its id is made by the caller (e.g
 
 Pipeline: :func:`prepare_demand` zero-fills each series and marks stockout days (closing on-hand ≤ 0)
 so that a zero on an empty shelf is not read as zero demand; :func:`forecast_frame` runs a
-rolling-origin backtest of every candidate model in one vectorised StatsForecast call, picks per
-series the model with the lowest backtest error, refits it on the whole history and returns the
-forecast with an interval and the accuracy that was measured.
+rolling-origin backtest of every candidate model (parameters estimated once per series, at the first
+origin), keeps per series the default model (ETS) unless another model beats it clearly and in every
+window, refits the chosen model on the whole history and returns the forecast with an interval and
+the accuracy that was measured.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,8 +27,10 @@ log = logging.getLogger(__name__)
 SEASON = 7  # weekly pattern of daily retail demand
 BACKTEST_HORIZON_MAX = 28  # backtests measure four-week accuracy even for a longer forecast
 MAX_HORIZON = 366
-DEFAULT_WINDOWS = 2
-DEFAULT_HISTORY_DAYS = 364  # statistical fits use the last 52 weeks: recent level matters, cost is linear
+DEFAULT_WINDOWS = 2  # on real demand, 3 or 4 windows chose no better: older windows describe an older season
+# Statistical fits use the last 26 weeks: recent level matters, cost is linear in the length, and on the
+# real-demand validation origins (bench/forecast.py --validation) 52 weeks were no more accurate.
+DEFAULT_HISTORY_DAYS = 182
 INTERVAL_LEVEL = 80  # the forecast band shown and stored: 10 % and 90 % quantiles
 Z_INTERVAL = 1.2815515655446004  # z for a central 80 % band
 
@@ -44,15 +47,33 @@ MODEL_LABELS = {
     "imapa": "IMAPA (multiple aggregation, intermittent)",
     "combo": "Combination: mean of ETS, Theta and the weekday average",
     "prophet": "Prophet (trend + weekly and yearly seasonality)",
-    "top3": "Mean of the 3 models with the lowest backtest error",
+    "top3": "Mean of the 3 models with the lowest backtest error",  # chosen by runs before the ETS-default rule
     "mean": "Average of the history (too short to test)",
     "zero": "No sales in the history",
 }
 FAST_MODELS = ("seasonal_naive", "seasonal_avg", "ets", "theta", "croston_sba", "tsb", "adida", "imapa", "combo")
+CANDIDATES = tuple(m for m in MODEL_LABELS if m not in {"top3", "mean", "zero"})  # what a run may ask for
+DEFAULT_MODELS = (*FAST_MODELS, "prophet")  # Prophet only on the series that pass prophet_eligible()
 COMBO_PARTS = ("ets", "theta", "seasonal_avg")
-TOP_K = 3  # select-and-combine: averaging the few best models is steadier than betting on the single best
-TOP_K_MIN_CANDIDATES = 5
+FITTED_MODELS = ("ets", "theta", "arima")  # parameters estimated by an optimiser; all others are recomputed
 BASELINE = "seasonal_naive"
+
+# Selection: a short backtest is a noisy judge, so each series keeps a robust default unless another model
+# is clearly better — by SWITCH_MARGIN over all windows and in every single window. Chosen on validation
+# origins before the benchmark's hold-out (see bench/forecast.py); the next model in the chain is the
+# default when the one before has no backtest (not asked for, or it failed on the series).
+DEFAULT_CHAIN = ("ets", "theta", "seasonal_avg", "seasonal_naive")
+SWITCH_MARGIN = 0.10
+
+# Prophet where it can win: its edge over the fast models is a yearly pattern, which needs two years of
+# history and enough volume for a yearly swing to rise above day-to-day count noise. Each fit costs ~0.1 s
+# of CPU, about 100× a fast model, so at most PROPHET_MAX_SHARE of the series (the busiest) get it.
+PROPHET_MIN_HISTORY_DAYS = 730
+PROPHET_MIN_DAILY_MEAN = 10.0  # units a day over the last PROPHET_RECENT_DAYS
+PROPHET_MAX_ZERO_SHARE = 0.02  # share of days without a sale over the last PROPHET_RECENT_DAYS
+PROPHET_RECENT_DAYS = 182
+PROPHET_HISTORY_DAYS = 1095  # Prophet fits on up to three years
+PROPHET_MAX_SHARE = 0.05
 
 
 class EngineError(ValueError):
@@ -247,25 +268,250 @@ def prophet_forecast(history: pd.DataFrame, *, h: int, yearly: bool | None = Non
     return np.clip(model.predict(future)["yhat"].to_numpy(), 0, None)
 
 
-def _prophet_frames(df: pd.DataFrame, *, h: int, windows: int, horizon: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Backtest and forecast frames of Prophet, series by series (slow: used only when asked for)."""
-    cv_rows, fc_rows = [], []
-    for uid, series in df.groupby("unique_id", sort=False):
+def prophet_eligible(df: pd.DataFrame, *, max_share: float = PROPHET_MAX_SHARE) -> list[str]:
+    """Series of ``df`` (``unique_id, ds, y``, sorted) on which Prophet is tried: long (two years),
+    busy and smooth over the recent weeks; at most ``max_share`` of the series (at least one), busiest first."""
+    if df.empty:
+        return []
+    by_series = df.groupby("unique_id", sort=False)
+    span = (by_series["ds"].max() - by_series["ds"].min()).dt.days + 1
+    recent = by_series.tail(PROPHET_RECENT_DAYS)
+    mean = recent.groupby("unique_id", sort=False)["y"].mean()
+    zero_share = (recent["y"] <= 0).groupby(recent["unique_id"], sort=False).mean()
+    ok = (span >= PROPHET_MIN_HISTORY_DAYS) & (mean >= PROPHET_MIN_DAILY_MEAN) & (zero_share <= PROPHET_MAX_ZERO_SHARE)
+    cap = max(1, int(max_share * len(span)))
+    return [str(u) for u in mean[ok].sort_values(ascending=False, kind="stable").index[:cap]]
+
+
+def _prophet_chunk(items: list[tuple[str, pd.DataFrame]], h: int, windows: int, horizon: int) -> list[tuple]:
+    out = []
+    for uid, series in items:
         series = series.reset_index(drop=True)
         n = len(series)
+        cv = []
         for w in range(windows, 0, -1):
             cut = n - w * h
             train, test = series.iloc[:cut], series.iloc[cut : cut + h]
-            pred = prophet_forecast(train, h=len(test))
-            cv_rows.append(
-                pd.DataFrame(
-                    {"unique_id": uid, "ds": test["ds"].to_numpy(), "cutoff": train["ds"].iloc[-1], "prophet": pred}
-                )
-            )
-        pred = prophet_forecast(series, h=horizon)
-        days = pd.date_range(series["ds"].iloc[-1] + pd.Timedelta(days=1), periods=horizon, freq="D")
-        fc_rows.append(pd.DataFrame({"unique_id": uid, "ds": days, "prophet": pred}))
+            cv.append((test["ds"].to_numpy(), train["ds"].iloc[-1], prophet_forecast(train, h=len(test))))
+        out.append((uid, series["ds"].iloc[-1], cv, prophet_forecast(series, h=horizon)))
+    return out
+
+
+def _prophet_frames(
+    df: pd.DataFrame, *, h: int, windows: int, horizon: int, n_jobs: int = 1
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Backtest and forecast frames of Prophet, series by series: a fresh fit at every origin and for the
+    final forecast (it has no state to carry forward). Slow: used only on the series that need it."""
+    items = [(str(uid), s[["ds", "y"]]) for uid, s in df.groupby("unique_id", sort=False)]
+    done = [
+        r for part in _parallel_map(_prophet_chunk, _chunked(items, n_jobs), n_jobs, h, windows, horizon) for r in part
+    ]
+    cv_rows, fc_rows = [], []
+    for uid, last, windows_out, final in done:
+        for days, cutoff, pred in windows_out:
+            cv_rows.append(pd.DataFrame({"unique_id": uid, "ds": days, "cutoff": cutoff, "prophet": pred}))
+        days = pd.date_range(last + pd.Timedelta(days=1), periods=horizon, freq="D")
+        fc_rows.append(pd.DataFrame({"unique_id": uid, "ds": days, "prophet": final}))
+    if not cv_rows:
+        return (
+            pd.DataFrame(columns=["unique_id", "ds", "cutoff", "prophet"]),
+            pd.DataFrame(columns=["unique_id", "ds", "prophet"]),
+        )
     return pd.concat(cv_rows, ignore_index=True), pd.concat(fc_rows, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Backtest and forecast, fitting each model once per series
+# --------------------------------------------------------------------------------------------------
+
+
+def _chunked(items: list, n_jobs: int) -> list[list]:
+    """Interleaved chunks (series come sorted by id, not by cost): a few per worker to balance the load."""
+    n = min(len(items), max(n_jobs, 1) * 4) if n_jobs > 1 else 1
+    return [items[i::n] for i in range(n)] if items else []
+
+
+def _unchunk(chunks_out: list[list], n_items: int, n_chunks: int) -> list:
+    out: list = [None] * n_items
+    for i, part in enumerate(chunks_out):
+        out[i::n_chunks] = part
+    return out
+
+
+def _parallel_map(func: Callable, chunks: list, n_jobs: int, *args) -> list:
+    """``[func(chunk, *args) for chunk in chunks]``, over ``n_jobs`` processes when more than one. Not from
+    inside a daemonic Celery worker (it cannot have children): the services call the engine with one."""
+    if n_jobs > 1 and len(chunks) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(n_jobs, len(chunks))) as pool:
+            return list(pool.map(func, chunks, *[[a] * len(chunks) for a in args]))
+    return [func(chunk, *args) for chunk in chunks]
+
+
+def _series_backtest(
+    y: np.ndarray, models: list, *, h_bt: int, windows: int, horizon: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
+    """One series: (windows × h_bt × models) backtest, (horizon × models) forecast, errors by model.
+
+    A model with parameters (ETS, Theta, ARIMA) is fitted once, on the history before the first
+    backtest origin; each later window runs its filter over all data up to its own origin (states
+    updated, parameters kept — never fitted on what it is then tested on). Its final forecast is left
+    NaN here: :func:`refit_final` fits the models a series uses afresh. Cheap models (naive, averages,
+    the Croston family) are simply recomputed at every origin and for the final forecast. A model that
+    fails on the series is NaN there, and so never chosen.
+    """
+    n = len(y)
+    first = n - windows * h_bt
+    cv = np.full((windows, h_bt, len(models)), np.nan)
+    fc = np.full((horizon, len(models)), np.nan)
+    errors: dict[str, str] = {}
+    for j, model in enumerate(models):
+        try:
+            if _has_parameters(model):
+                fitted = model.new().fit(y=y[:first])
+                cv[0, :, j] = fitted.predict(h=h_bt)["mean"]
+                for w in range(1, windows):
+                    cv[w, :, j] = fitted.forward(y=y[: first + w * h_bt], h=h_bt)["mean"]
+            else:
+                for w in range(windows):
+                    cv[w, :, j] = model.forecast(y=y[: first + w * h_bt], h=h_bt)["mean"]
+                fc[:, j] = model.forecast(y=y, h=horizon)["mean"]
+        except Exception as exc:  # noqa: BLE001 — one model failing on one series is reported, not fatal
+            cv[:, :, j] = np.nan
+            fc[:, j] = np.nan
+            errors[model.alias] = f"{type(exc).__name__}: {exc}"[:200]
+    cv[~np.isfinite(cv)] = np.nan
+    fc[~np.isfinite(fc)] = np.nan
+    return cv, fc, errors
+
+
+def _has_parameters(model) -> bool:
+    """Models whose parameters an optimiser estimates (costly to fit; carried forward between windows)."""
+    return model.alias in FITTED_MODELS
+
+
+def _backtest_chunk(
+    series: list[np.ndarray], names: Sequence[str], season: int, h_bt: int, windows: int, horizon: int
+) -> list[tuple[np.ndarray, np.ndarray, dict[str, str]]]:
+    models = _statsforecast_models(names, season)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        return [_series_backtest(y, models, h_bt=h_bt, windows=windows, horizon=horizon) for y in series]
+
+
+def _refit_chunk(items: list[tuple[np.ndarray, list[str]]], season: int, horizon: int, first: int) -> list[np.ndarray]:
+    out = []
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        for y, names in items:
+            res = np.full((horizon, len(names)), np.nan)
+            for j, model in enumerate(_statsforecast_models(names, season)):
+                try:
+                    res[:, j] = model.forecast(y=y, h=horizon)["mean"]
+                except Exception:  # noqa: BLE001 — fall back to the backtest's parameters, carried forward
+                    log.debug("final refit of %s failed; forward pass instead", model.alias, exc_info=True)
+                    try:
+                        res[:, j] = model.new().fit(y=y[: len(y) - first]).forward(y=y, h=horizon)["mean"]
+                    except Exception:  # noqa: BLE001 — NaN: the series is reported failed
+                        log.debug("forward pass of %s failed too", model.alias, exc_info=True)
+            out.append(res)
+    return out
+
+
+def _series_arrays(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ids in order of appearance, start row and length of each series of a frame sorted by series."""
+    uids, starts, counts = np.unique(df["unique_id"].to_numpy(), return_index=True, return_counts=True)
+    order = np.argsort(starts)
+    return uids[order], starts[order], counts[order]
+
+
+def backtest_frames(
+    df: pd.DataFrame,
+    *,
+    names: Sequence[str],
+    h_bt: int,
+    horizon: int,
+    windows: int,
+    season: int = SEASON,
+    n_jobs: int = 1,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rolling-origin backtest (and final forecast of the cheap models) of statsforecast models over every series.
+
+    df: ``unique_id, ds, y`` sorted by series and day, consecutive days, each series longer than
+    ``windows × h_bt``. Returns (cv, fc) in statsforecast's shape: cv ``unique_id, ds, cutoff, y`` and
+    one column per model; fc ``unique_id, ds`` and one column per model — NaN for the models with
+    parameters, whose final forecast :func:`refit_final` makes for the series that use them.
+    ``cv.attrs["errors"]`` holds {unique_id: {model: message}} for models that failed on a series.
+    """
+    names = list(names)
+    uids, starts, counts = _series_arrays(df)
+    values = df["y"].to_numpy(dtype=float)
+    days = df["ds"].to_numpy()
+    series = [values[s : s + c] for s, c in zip(starts, counts, strict=True)]
+    chunks = _chunked(series, n_jobs)
+    done = _parallel_map(_backtest_chunk, chunks, n_jobs, names, season, h_bt, windows, horizon)
+    results = _unchunk(done, len(series), len(chunks))
+    k = len(names)
+    cv_vals = np.concatenate([r[0].reshape(-1, k) for r in results]) if results else np.empty((0, k))
+    fc_vals = np.concatenate([r[1] for r in results]) if results else np.empty((0, k))
+    # Backtest days are the last windows × h_bt days of each series; forecast days follow its end.
+    test_start = starts + counts - windows * h_bt
+    cv_idx = (test_start[:, None] + np.arange(windows * h_bt)).ravel()
+    cut_idx = (test_start[:, None] + np.repeat(h_bt * np.arange(windows), h_bt) - 1).ravel()
+    last = days[starts + counts - 1] if len(uids) else days[:0]
+    cv = pd.DataFrame(
+        {
+            "unique_id": np.repeat(uids, windows * h_bt),
+            "ds": days[cv_idx],
+            "cutoff": days[cut_idx],
+            "y": values[cv_idx],
+        }
+    )
+    step = np.arange(1, horizon + 1) * np.timedelta64(1, "D")
+    fc = pd.DataFrame({"unique_id": np.repeat(uids, horizon), "ds": (last[:, None] + step).ravel()})
+    for j, name in enumerate(names):
+        cv[name] = cv_vals[:, j]
+        fc[name] = fc_vals[:, j]
+    cv.attrs["errors"] = {str(u): r[2] for u, r in zip(uids, results, strict=True) if r[2]}
+    return cv, fc
+
+
+def refit_final(
+    df: pd.DataFrame,
+    fc: pd.DataFrame,
+    *,
+    refits: dict[str, list[str]],
+    backtest_days: int,
+    season: int = SEASON,
+    n_jobs: int = 1,
+) -> pd.DataFrame:
+    """``fc`` with the final forecast of ``refits`` ({unique_id: [model, …]}) from a fresh fit on the
+    whole history of that series. Where that fit fails, the parameters fitted before the backtest
+    (``backtest_days`` before the end) are carried forward instead; where that fails too, NaN."""
+    if not refits:
+        return fc
+    uids, starts, counts = _series_arrays(df)
+    values = df["y"].to_numpy(dtype=float)
+    where = {str(u): (s, c) for u, s, c in zip(uids, starts, counts, strict=True)}
+    todo = [(uid, names) for uid, names in refits.items() if names and uid in where]
+    items = [(values[where[uid][0] : sum(where[uid])], names) for uid, names in todo]
+    f_uids, f_starts, f_counts = _series_arrays(fc)
+    rows = {str(u): (st, c) for u, st, c in zip(f_uids, f_starts, f_counts, strict=True)}
+    horizon = rows[todo[0][0]][1] if todo else 0
+    chunks = _chunked(items, n_jobs)
+    results = _unchunk(
+        _parallel_map(_refit_chunk, chunks, n_jobs, season, horizon, backtest_days), len(items), len(chunks)
+    )
+    cols = {name: fc[name].to_numpy(dtype=float, copy=True) for _, names in todo for name in names}
+    for (uid, names), res in zip(todo, results, strict=True):
+        start = rows[uid][0]
+        for j, name in enumerate(names):
+            cols[name][start : start + horizon] = np.where(np.isfinite(res[:, j]), res[:, j], np.nan)
+    fc = fc.copy()
+    for name, col in cols.items():
+        fc[name] = col
+    return fc
 
 
 # --------------------------------------------------------------------------------------------------
@@ -284,6 +530,13 @@ class ForecastResult:
     failed: dict[str, str] = field(default_factory=dict)
 
 
+def history_days_needed(models: Sequence[str], windows: int = DEFAULT_WINDOWS) -> int:
+    """Days of history a forecast with ``models`` reads: the statistical window and the backtest, or
+    Prophet's longer window when it is a candidate."""
+    days = PROPHET_HISTORY_DAYS if "prophet" in models else DEFAULT_HISTORY_DAYS
+    return days + windows * BACKTEST_HORIZON_MAX
+
+
 def validate_horizon(horizon) -> int:
     try:
         horizon = int(horizon)
@@ -300,7 +553,7 @@ def forecast_frame(
     demand: pd.DataFrame,
     *,
     horizon: int,
-    models: Sequence[str] = FAST_MODELS,
+    models: Sequence[str] = DEFAULT_MODELS,
     windows: int = DEFAULT_WINDOWS,
     season: int = SEASON,
     history_days: int | None = DEFAULT_HISTORY_DAYS,
@@ -309,16 +562,17 @@ def forecast_frame(
     """Forecast every series of ``demand`` (``unique_id, ds, y``) ``horizon`` days ahead.
 
     Each series with enough history gets a rolling-origin backtest (``windows`` ≥ 2 windows of
-    min(horizon, 28) days) of every model; the model with the lowest mean absolute error wins (ties go
-    to the simpler model), and the interval is the forecast ± z·RMSE of that model's backtest errors.
-    Series too short to backtest get their historic average; all-zero series a zero forecast. A series
-    that makes a model fail is retried alone and, if it still fails, reported in ``failed`` — the
-    others are unaffected.
+    min(horizon, 28) days) of every model on its last ``history_days`` (Prophet: on up to three years,
+    and only where :func:`prophet_eligible`); see :func:`choose` for the choice. The chosen model is
+    refitted on the whole history for the forecast, and the interval is the forecast ± z·RMSE of its
+    backtest errors. Series too short to backtest get their historic average; all-zero series a zero
+    forecast. A series that makes the batch fail is retried alone and, if it still fails, reported in
+    ``failed`` — the others are unaffected. ``n_jobs`` > 1 spreads the series over that many processes.
     """
     horizon = validate_horizon(horizon)
     if windows < 2:
         raise EngineError("A rolling-origin backtest needs at least two windows.")
-    models = [m for m in models if m in MODEL_LABELS and m not in {"mean", "zero"}] or list(FAST_MODELS)
+    models = [m for m in models if m in CANDIDATES] or list(FAST_MODELS)
     h_bt = min(horizon, BACKTEST_HORIZON_MAX)
     df = demand[["unique_id", "ds", "y"]].copy()
     df["unique_id"] = df["unique_id"].astype(str)
@@ -330,6 +584,7 @@ def forecast_frame(
     for uid in bad[bad].index:
         failed[uid] = "the history holds missing, infinite or negative values"
     df = df[~df["unique_id"].isin(failed)]
+    full = df
     if history_days:
         keep = history_days + windows * h_bt
         df = df.groupby("unique_id", sort=False).tail(keep)
@@ -348,9 +603,17 @@ def forecast_frame(
         chosen[uid] = info
     if long_ids:
         long_df = df[df["unique_id"].isin(long_ids)]
+        long_full = full[full["unique_id"].isin(long_ids)] if "prophet" in models else None
         try:
             result = _select_many(
-                long_df, models=models, h_bt=h_bt, horizon=horizon, windows=windows, season=season, n_jobs=n_jobs
+                long_df,
+                models=models,
+                h_bt=h_bt,
+                horizon=horizon,
+                windows=windows,
+                season=season,
+                n_jobs=n_jobs,
+                full=long_full,
             )
         except Exception:  # one bad series must not sink the batch: retry each alone
             log.warning("batch forecast failed; retrying series one by one", exc_info=True)
@@ -359,6 +622,7 @@ def forecast_frame(
             fc_parts.append(result.forecasts)
             acc_parts.append(result.accuracy)
             chosen.update(result.chosen)
+            failed.update(result.failed)
         else:
             for uid in long_ids:
                 try:
@@ -370,6 +634,7 @@ def forecast_frame(
                         windows=windows,
                         season=season,
                         n_jobs=1,
+                        full=None if long_full is None else long_full[long_full["unique_id"] == uid],
                     )
                 except Exception as exc:  # noqa: BLE001 — reported per series
                     failed[uid] = f"{type(exc).__name__}: {exc}"[:300]
@@ -377,6 +642,7 @@ def forecast_frame(
                 fc_parts.append(one.forecasts)
                 acc_parts.append(one.accuracy)
                 chosen.update(one.chosen)
+                failed.update(one.failed)
     forecasts = (
         pd.concat(fc_parts, ignore_index=True)
         if fc_parts
@@ -425,97 +691,239 @@ def _simple_forecast(uid: str, series: pd.DataFrame, horizon: int, *, zero: bool
 
 
 def _select_many(
-    df: pd.DataFrame, *, models: Sequence[str], h_bt: int, horizon: int, windows: int, season: int, n_jobs: int
+    df: pd.DataFrame,
+    *,
+    models: Sequence[str],
+    h_bt: int,
+    horizon: int,
+    windows: int,
+    season: int,
+    n_jobs: int,
+    full: pd.DataFrame | None = None,
 ) -> ForecastResult:
-    from statsforecast import StatsForecast
-
+    """Backtest, choose and forecast series that are all long enough to backtest. ``full``: their whole
+    history, from which Prophet's eligible series take up to three years."""
     fast = [m for m in models if m != "prophet"]
     base = _base_models(fast)
-    sf = StatsForecast(models=_statsforecast_models(base, season), freq="D", n_jobs=n_jobs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cv = sf.cross_validation(df=df, h=h_bt, n_windows=windows, step_size=h_bt, refit=True)
-        fc = sf.forecast(df=df, h=horizon)
-    cv = _add_combo(cv.reset_index() if "unique_id" not in cv.columns else cv, fast)
-    fc = _add_combo(fc.reset_index() if "unique_id" not in fc.columns else fc, fast)
+    cv, fc = backtest_frames(df, names=base, h_bt=h_bt, horizon=horizon, windows=windows, season=season, n_jobs=n_jobs)
+    if errors := cv.attrs.get("errors"):
+        log.warning(
+            "a model failed on %d series and was left out there, e.g. %s", len(errors), next(iter(errors.items()))
+        )
+    cv = _add_combo(cv, fast)
+    fc = _add_combo(fc, fast)
     candidates = [m for m in fast if m in cv.columns]
     if "prophet" in models:
-        p_cv, p_fc = _prophet_frames(df, h=h_bt, windows=windows, horizon=horizon)
-        cv = cv.merge(p_cv[["unique_id", "ds", "prophet"]], on=["unique_id", "ds"], how="left")
-        fc = fc.merge(p_fc, on=["unique_id", "ds"], how="left")
+        history = df if full is None else full
+        eligible = prophet_eligible(history)
+        cv["prophet"], fc["prophet"] = np.nan, np.nan  # not eligible → no backtest → never chosen
+        if eligible:
+            prophet_df = history[history["unique_id"].isin(eligible)]
+            prophet_df = prophet_df.groupby("unique_id", sort=False).tail(PROPHET_HISTORY_DAYS + windows * h_bt)
+            p_cv, p_fc = _prophet_frames(prophet_df, h=h_bt, windows=windows, horizon=horizon, n_jobs=n_jobs)
+            key = ["unique_id", "ds"]
+            cv["prophet"] = cv[key].merge(p_cv[[*key, "prophet"]], on=key, how="left")["prophet"].to_numpy()
+            fc["prophet"] = fc[key].merge(p_fc[[*key, "prophet"]], on=key, how="left")["prophet"].to_numpy()
         candidates.append("prophet")
     for m in candidates:
         cv[m] = cv[m].clip(lower=0)
         fc[m] = fc[m].clip(lower=0)
-    cv["unique_id"] = cv["unique_id"].astype(str)
-    fc["unique_id"] = fc["unique_id"].astype(str)
-    return select_from_backtest(df, cv=cv, fc=fc, candidates=candidates, season=season)
+    selection = choose(df, cv=cv, candidates=candidates, season=season)
+    # The backtest fitted each model once, at the first origin; the model a series finally uses is fitted
+    # again on its whole history (on real demand, eight-week-old parameters cost accuracy).
+    refit_names = set(base) & set(FITTED_MODELS)
+    refits = {}
+    for uid, members in selection.members().items():
+        parts = [p for m in members for p in (COMBO_PARTS if m == "combo" else (m,))]
+        refits[uid] = [p for p in dict.fromkeys(parts) if p in refit_names]
+    fc = refit_final(df, fc, refits=refits, backtest_days=windows * h_bt, season=season, n_jobs=n_jobs)
+    fc = _add_combo(fc, fast)
+    if "combo" in candidates:
+        fc["combo"] = fc["combo"].clip(lower=0)
+    for m in refit_names & set(fc.columns):
+        fc[m] = fc[m].clip(lower=0)
+    return selection.result(history=df, cv=cv, fc=fc)
 
 
-def select_from_backtest(
-    history: pd.DataFrame, *, cv: pd.DataFrame, fc: pd.DataFrame, candidates: Sequence[str], season: int = SEASON
-) -> ForecastResult:
-    """Score every candidate on the backtest, pick per series the lowest MAE, shape the output frames."""
-    scales = {
-        uid: mase_scale(s.to_numpy(), season)
-        for uid, s in history[history["ds"] < cv["cutoff"].min() + pd.Timedelta(days=1)].groupby("unique_id")["y"]
-    }
-    rows, chosen, fc_out = [], {}, []
-    order = {m: i for i, m in enumerate(MODEL_LABELS)}
-    for uid, part in cv.groupby("unique_id", sort=False):
-        scale = scales.get(uid, float("nan"))
-        scores = {m: accuracy(part["y"], part[m].fillna(0.0), scale=scale) for m in candidates if part[m].notna().all()}
-        if not scores:
-            continue
-        ranked = sorted(scores, key=lambda m: (round(scores[m]["mae"], 9), order.get(m, 99)))
-        best = ranked[0]
-        top = ranked[:TOP_K] if len(scores) >= TOP_K_MIN_CANDIDATES else [best]
-        if len(top) > 1:
-            # The combination's own backtest (its members were picked on these windows: slightly optimistic).
-            scores["top3"] = accuracy(part["y"], part[top].fillna(0.0).mean(axis=1), scale=scale)
-            best = "top3"
-        base = scores.get(BASELINE)
-        for m, s in scores.items():
-            rows.append({"unique_id": uid, "model": m, **s, "chosen": m == best})
-        b = scores[best]
-        if base and base["mae"] > 0 and best != BASELINE:
-            gain = 1 - b["mae"] / base["mae"]
-            why = f"{gain:.0%} smaller backtest error than seasonal naive"
-        else:
-            why = "lowest backtest error"
-        if best == "top3":
-            why = f"{', '.join(top)} had the lowest errors of {len(scores) - 1} models; " + why
-        windows = part["cutoff"].nunique()
-        chosen[uid] = {
-            "model": best,
-            "reason": f"{MODEL_LABELS[best]}: {why} over {windows} rolling windows of {len(part) // windows} days.",
-            "rmse": b["rmse"],
-            "mase": b["mase"],
-            "wmape": b["wmape"],
-            "bias": b["bias"],
-            "history_days": int((history["unique_id"] == uid).sum()),
+def mase_scales(history: pd.DataFrame, cv: pd.DataFrame, season: int = SEASON) -> pd.Series:
+    """MASE denominator per series, from its history up to its first backtest origin (NaN when flat)."""
+    first_cut = cv.groupby("unique_id")["cutoff"].min()
+    h = history[["unique_id", "ds", "y"]]
+    h = h[h["ds"] <= h["unique_id"].map(first_cut)]
+    diff = (h["y"] - h.groupby("unique_id")["y"].shift(season)).abs()
+    scale = diff.groupby(h["unique_id"]).mean()
+    return scale.where(scale > 0)
+
+
+def backtest_scores(cv: pd.DataFrame, candidates: Sequence[str], scales: pd.Series) -> dict[str, pd.DataFrame]:
+    """Per series × candidate: mae, rmse, mase, wmape, bias over all backtest windows (frames indexed by
+    unique_id), and ``window_mae`` indexed by (unique_id, cutoff). A candidate with a missing value in a
+    window of a series scores NaN there."""
+    candidates = list(candidates)
+    codes, uids = pd.factorize(cv["unique_id"], sort=False)
+    actual = cv["y"].to_numpy(dtype=float)
+    err = cv[candidates].to_numpy(dtype=float) - actual[:, None]
+
+    def by_series(values: np.ndarray) -> np.ndarray:
+        return pd.DataFrame(values).groupby(codes).sum().to_numpy()
+
+    missing = by_series(np.isnan(err)) > 0
+    n = np.bincount(codes).astype(float)[:, None]
+    abs_sum = by_series(np.abs(err))
+    y_sum = np.bincount(codes, weights=np.abs(actual))[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = {
+            "mae": abs_sum / n,
+            "rmse": np.sqrt(by_series(err**2) / n),
+            "wmape": np.where(y_sum > 0, abs_sum / y_sum, np.nan),
+            "bias": np.where(y_sum > 0, by_series(err) / y_sum, np.nan),
         }
-        series_fc = fc[fc["unique_id"] == uid]
-        yhat = series_fc[top].mean(axis=1).to_numpy(dtype=float)
-        spread = Z_INTERVAL * (b["rmse"] if not math.isnan(b["rmse"]) else 0.0)
-        fc_out.append(
-            pd.DataFrame(
-                {
-                    "unique_id": uid,
-                    "ds": series_fc["ds"].to_numpy(),
-                    "yhat": yhat,
-                    "lo": np.clip(yhat - spread, 0, None),
-                    "hi": yhat + spread,
-                    "model": best,
-                }
-            )
+        out["mase"] = out["mae"] / scales.reindex(uids).to_numpy(dtype=float)[:, None]
+    index = pd.Index(uids, name="unique_id")
+    scores = {k: pd.DataFrame(np.where(missing, np.nan, v), index=index, columns=candidates) for k, v in out.items()}
+    keys = [cv["unique_id"].to_numpy(), cv["cutoff"].to_numpy()]
+    window = pd.DataFrame(np.abs(err), columns=candidates).groupby(keys).mean()
+    scores["window_mae"] = window.mask(pd.DataFrame(np.isnan(err), columns=candidates).groupby(keys).any())
+    return scores
+
+
+def selection_weights(
+    scores: dict[str, pd.DataFrame], candidates: Sequence[str], *, margin: float = SWITCH_MARGIN
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The choice per series, as (weights series × candidates — one-hot —, chosen model, default model).
+
+    The default is the first model of DEFAULT_CHAIN with a backtest on the series (none: the best). The
+    best model (lowest MAE; ties to the simpler) replaces it only if its MAE is at least ``margin`` lower
+    over all windows and no higher in any single window: when the windows disagree, the default stays.
+    """
+    candidates = list(candidates)
+    mae = scores["mae"].reindex(columns=candidates).to_numpy(dtype=float)
+    n, k = mae.shape
+    rows = np.arange(n)
+    # Candidates come in MODEL_LABELS order, so a stable sort breaks ties towards the simpler model.
+    best = np.argsort(np.where(np.isnan(mae), np.inf, np.round(mae, 9)), axis=1, kind="stable")[:, 0]
+    default = best.copy()
+    has_default = np.zeros(n, dtype=bool)
+    for name in reversed(DEFAULT_CHAIN):
+        if name in candidates:
+            ok = ~np.isnan(mae[:, candidates.index(name)])
+            default[ok] = candidates.index(name)
+            has_default |= ok
+    windows = scores["window_mae"].reindex(columns=candidates)
+    order = np.argsort(scores["mae"].index.get_indexer(windows.index.get_level_values(0)), kind="stable")
+    per_window = windows.to_numpy(dtype=float)[order].reshape(n, -1, k)  # series × window × candidate
+    win_best = per_window[rows, :, best]
+    win_default = per_window[rows, :, default]
+    with np.errstate(invalid="ignore"):
+        clearly = mae[rows, best] <= (1 - margin) * mae[rows, default]
+        every = (np.round(win_best, 9) <= np.round(win_default, 9)).all(axis=1)
+    pick = np.where(~has_default | (clearly & every), best, default)
+    weights = np.zeros((n, k))
+    weights[rows, pick] = 1.0
+    names = np.asarray(candidates, dtype=object)
+    return weights, names[pick], names[default]
+
+
+@dataclass
+class Selection:
+    """What :func:`choose` decided, per series (rows of ``uids``)."""
+
+    uids: pd.Index
+    candidates: list[str]
+    scores: dict[str, pd.DataFrame]
+    own: dict[str, pd.DataFrame]  # the chosen forecast's backtest scores, column "chosen"
+    weights: np.ndarray
+    labels: np.ndarray
+    defaults: np.ndarray
+
+    def members(self) -> dict[str, list[str]]:
+        return {
+            str(uid): [m for m, w in zip(self.candidates, row, strict=True) if w > 0]
+            for uid, row in zip(self.uids, self.weights, strict=True)
+        }
+
+    def result(self, *, history: pd.DataFrame, cv: pd.DataFrame, fc: pd.DataFrame) -> ForecastResult:
+        """Forecast frame (chosen model ± z·backtest RMSE), accuracy rows and reasons; a series whose
+        chosen forecast is not finite goes to ``failed``."""
+        uids, candidates, scores, own = self.uids, self.candidates, self.scores, self.own
+        long = {k: v.stack(future_stack=True).rename(k) for k, v in scores.items() if k != "window_mae"}
+        acc = pd.concat(long.values(), axis=1).reset_index().rename(columns={"level_1": "model"})
+        acc = acc[acc["mae"].notna()]
+        acc["chosen"] = acc["model"].to_numpy() == self.labels[uids.get_indexer(acc["unique_id"])]
+        acc = acc.sort_values(["unique_id", "model"], ignore_index=True)
+        codes = uids.get_indexer(fc["unique_id"])
+        fc, codes = fc[codes >= 0], codes[codes >= 0]
+        values = fc[candidates].to_numpy(dtype=float)
+        yhat = np.where(self.weights[codes] > 0, values, 0.0).sum(axis=1)
+        yhat[(np.isnan(values) & (self.weights[codes] > 0)).any(axis=1)] = np.nan
+        rmse = np.nan_to_num(own["rmse"]["chosen"].to_numpy(dtype=float))
+        spread = Z_INTERVAL * rmse[codes]
+        forecasts = pd.DataFrame(
+            {
+                "unique_id": fc["unique_id"].to_numpy(),
+                "ds": fc["ds"].to_numpy(),
+                "yhat": yhat,
+                "lo": np.clip(yhat - spread, 0, None),
+                "hi": yhat + spread,
+                "model": self.labels[codes],
+            }
         )
-    forecasts = (
-        pd.concat(fc_out, ignore_index=True)
-        if fc_out
-        else pd.DataFrame(columns=["unique_id", "ds", "yhat", "lo", "hi", "model"])
-    )
-    return ForecastResult(forecasts=forecasts, accuracy=pd.DataFrame(rows), chosen=chosen)
+        broken = set(forecasts.loc[~np.isfinite(forecasts["yhat"]), "unique_id"])
+        failed = {uid: "the chosen model gave no finite forecast" for uid in broken}
+        if broken:
+            forecasts = forecasts[~forecasts["unique_id"].isin(broken)].reset_index(drop=True)
+            acc = acc[~acc["unique_id"].isin(broken)].reset_index(drop=True)
+        history_days = history.groupby("unique_id").size()
+        n_windows = cv.groupby("unique_id")["cutoff"].nunique()
+        days = len(cv) // max(int(n_windows.sum()), 1)
+        mae = scores["mae"]
+        chosen = {}
+        for i, uid in enumerate(uids):
+            if uid in broken:
+                continue
+            label, default = self.labels[i], self.defaults[i]
+            b = {k: float(own[k]["chosen"].iat[i]) for k in ("rmse", "mase", "wmape", "bias", "mae")}
+            w = int(n_windows.get(uid, 0))
+            over = f"over {w} rolling windows of {days} days"
+            if label != default:
+                gain = 1 - b["mae"] / float(mae.at[uid, default]) if mae.at[uid, default] > 0 else float("nan")
+                why = f"beat the default {default} by {gain:.0%} and in every one of {w} rolling windows of {days} days"
+            else:
+                tested = int(mae.loc[uid].notna().sum())
+                why = (
+                    f"the default; none of the other {tested - 1} models beat it by {SWITCH_MARGIN:.0%} and in "
+                    f"every window, {over}"
+                    if tested > 1
+                    else f"the only model tested, {over}"
+                )
+            base = float(mae.at[uid, BASELINE]) if BASELINE in mae.columns else float("nan")
+            if label != BASELINE and base > 0:
+                why += f"; {1 - b['mae'] / base:.0%} smaller backtest error than seasonal naive"
+            chosen[uid] = {
+                "model": label,
+                "reason": f"{MODEL_LABELS[label]}: {why}.",
+                "rmse": b["rmse"],
+                "mase": b["mase"],
+                "wmape": b["wmape"],
+                "bias": b["bias"],
+                "history_days": int(history_days.get(uid, 0)),
+            }
+        return ForecastResult(forecasts=forecasts, accuracy=acc, chosen=chosen, failed=failed)
+
+
+def choose(history: pd.DataFrame, *, cv: pd.DataFrame, candidates: Sequence[str], season: int = SEASON) -> Selection:
+    """Score every candidate on the backtest and choose per series (:func:`selection_weights`).
+    Vectorised over series: the cost grows linearly with their number."""
+    candidates = sorted(candidates, key=list(MODEL_LABELS).index)  # ties go to the simpler model
+    scales = mase_scales(history, cv, season)
+    scores = backtest_scores(cv, candidates, scales)
+    uids = scores["mae"].index
+    weights, labels, defaults = selection_weights(scores, candidates)
+    chosen_cv = cv[["unique_id", "cutoff", "y"]].copy()
+    values = cv[candidates].to_numpy(dtype=float)
+    chosen_cv["chosen"] = np.where(weights[uids.get_indexer(cv["unique_id"])] > 0, values, 0.0).sum(axis=1)
+    own = backtest_scores(chosen_cv, ["chosen"], scales)
+    return Selection(uids, candidates, scores, own, weights, labels, defaults)
 
 
 def trust_badge(*, mase: float | None, wmape: float | None, history_days: int | None) -> tuple[str, str]:

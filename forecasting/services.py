@@ -78,8 +78,8 @@ def forecast_run_start(
         raise ValidationError(str(exc)) from exc
     if backtest_windows < 2:
         raise ValidationError("A rolling-origin backtest needs at least two windows.")
-    models = list(models or engine.FAST_MODELS)
-    unknown = [m for m in models if m not in engine.MODEL_LABELS or m in {"mean", "zero"}]
+    models = list(models or engine.DEFAULT_MODELS)
+    unknown = [m for m in models if m not in engine.CANDIDATES]
     if unknown:
         raise ValidationError(f"Unknown model(s): {', '.join(unknown)}.")
     if store_ids:
@@ -132,7 +132,7 @@ def forecast_run_dispatch(*, run_id: int) -> int:
 
 def _chunk_compute(run: ForecastRun, chunk: ForecastChunk) -> tuple[engine.ForecastResult, dict]:
     pairs = [tuple(p) for p in chunk.series]
-    days = (engine.DEFAULT_HISTORY_DAYS or 364) + run.backtest_windows * engine.BACKTEST_HORIZON_MAX + 14
+    days = engine.history_days_needed(run.model_names, run.backtest_windows) + 14
     sales = selectors.demand_history_frame(pairs=pairs, end=run.history_end, days=days)
     stock = selectors.stock_delta_frame(pairs=pairs, end=run.history_end)
     demand = engine.prepare_demand(sales, stock=stock, end=run.history_end)
@@ -747,7 +747,9 @@ def series_forecast_now(*, store: Store, product: Product, horizon: int, end: da
     horizon = engine.validate_horizon(horizon)
     end = end or _history_end([store.pk])
     pairs = [(store.pk, product.pk)]
-    sales = selectors.demand_history_frame(pairs=pairs, end=end, days=engine.DEFAULT_HISTORY_DAYS + 80)
+    sales = selectors.demand_history_frame(
+        pairs=pairs, end=end, days=engine.history_days_needed(engine.FAST_MODELS) + 24
+    )
     stock = selectors.stock_delta_frame(pairs=pairs, end=end)
     demand = engine.prepare_demand(sales, stock=stock, end=end)
     return engine.forecast_frame(demand, horizon=horizon), end

@@ -26,10 +26,11 @@ class ForecastRunStartInput(serializers.Serializer):
     horizon_days = serializers.IntegerField(default=28, min_value=1, max_value=engine.MAX_HORIZON)
     store_ids = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
     models = serializers.ListField(
-        child=serializers.ChoiceField(choices=[m for m in engine.MODEL_LABELS if m not in {"mean", "zero"}]),
+        child=serializers.ChoiceField(choices=list(engine.CANDIDATES)),
         required=False,
         default=list,
-        help_text="Candidate models (default: the fast set). 'prophet' is slow: seconds per series.",
+        help_text="Candidate models (default: the fast set, and Prophet on the long, busy, smooth series where it "
+        "can win — it costs ~100× a fast model per fit).",
     )
     chunk_size = serializers.IntegerField(default=100, min_value=1, max_value=2000)
 

@@ -116,8 +116,211 @@ def test_trust_badge():
     assert engine.trust_badge(mase=None, wmape=None, history_days=1)[0] == "low"
 
 
+def busy(uid="p", days=800, level=20.0):
+    """A long, busy, smooth series: Prophet's gate lets it in."""
+    ds = pd.date_range("2023-01-01", periods=days, freq="D")
+    week = np.array([0.9, 0.8, 1.0, 1.0, 1.2, 1.4, 0.7])[ds.dayofweek]
+    return pd.DataFrame({"unique_id": uid, "ds": ds, "y": np.round(level * week)})
+
+
+def test_prophet_gate_takes_long_busy_smooth_series_busiest_first_up_to_its_share():
+    # given a long busy series, a short one, a slow one and an intermittent one
+    slow = busy("slow", level=3.0)
+    gappy = busy("gappy")
+    gappy.loc[gappy.index[-100::5], "y"] = 0.0  # 20 % zero days over the last 100
+    frame = pd.concat([busy("a", level=20.0), busy("b", level=40.0), busy("short", days=400), slow, gappy])
+    # then only the long, busy, smooth ones pass, the busiest first
+    assert engine.prophet_eligible(frame, max_share=1.0) == ["b", "a"]
+    # and the share caps how many (at least one)
+    assert engine.prophet_eligible(frame, max_share=0.2) == ["b"]
+    assert engine.prophet_eligible(frame, max_share=0.01) == ["b"]
+    assert engine.prophet_eligible(frame.iloc[:0]) == []
+
+
 @pytest.mark.slow
-def test_prophet_joins_the_selection_when_asked():
-    result = engine.forecast_frame(weekly(), horizon=7, models=["seasonal_naive", "prophet"])
-    assert set(result.accuracy["model"]) == {"seasonal_naive", "prophet"}
-    assert len(result.forecasts) == 7
+def test_prophet_joins_the_selection_only_where_eligible():
+    frame = pd.concat([busy("long"), weekly("short")])
+    result = engine.forecast_frame(frame, horizon=7, models=["seasonal_naive", "prophet"], history_days=56)
+    tested = result.accuracy.groupby("unique_id")["model"].apply(set)
+    assert tested["long"] == {"seasonal_naive", "prophet"}
+    assert tested["short"] == {"seasonal_naive"}
+    assert len(result.forecasts) == 14
+
+
+def test_history_days_needed():
+    assert engine.history_days_needed(["ets"], 2) == engine.DEFAULT_HISTORY_DAYS + 56
+    assert engine.history_days_needed(["ets", "prophet"], 3) == engine.PROPHET_HISTORY_DAYS + 84
+
+
+class FakeFitted:
+    """A model with parameters: its 'parameter' is the mean of the data it was fitted on; a forecast is
+    that parameter plus the last value seen (so the test can tell what was fitted and what was forwarded)."""
+
+    alias = "ets"
+    calls: list = []
+
+    def new(self):
+        return FakeFitted()
+
+    def fit(self, y):
+        self.calls.append(("fit", len(y)))
+        self.param = float(np.mean(y))
+        self.last = float(y[-1])
+        return self
+
+    def predict(self, h):
+        self.calls.append(("predict", None))
+        return {"mean": np.full(h, self.param + self.last)}
+
+    def forward(self, y, h):
+        self.calls.append(("forward", len(y)))
+        return {"mean": np.full(h, self.param + float(y[-1]))}
+
+    def forecast(self, y, h):
+        self.calls.append(("forecast", len(y)))
+        if getattr(self, "broken", False):
+            raise FloatingPointError("no convergence")
+        return {"mean": np.full(h, float(np.mean(y)) + float(y[-1]))}
+
+
+class FakeCheap:
+    alias = "seasonal_naive"
+    calls: list = []
+
+    def forecast(self, y, h):
+        self.calls.append(("forecast", len(y)))
+        return {"mean": np.full(h, float(y[-1]))}
+
+
+def test_backtest_fits_a_model_with_parameters_once_and_carries_it_forward(monkeypatch):
+    FakeFitted.calls, FakeCheap.calls = [], []
+    monkeypatch.setattr(engine, "_statsforecast_models", lambda names, season: [FakeFitted(), FakeCheap()])
+    y = np.arange(1.0, 31.0)  # 30 days: 1, 2, …, 30
+    frame = pd.DataFrame({"unique_id": "a", "ds": pd.date_range("2025-01-01", periods=30, freq="D"), "y": y})
+    # when 2 windows of 7 days are backtested: origins after day 16 and day 23
+    cv, fc = engine.backtest_frames(frame, names=["ets", "seasonal_naive"], h_bt=7, horizon=3, windows=2)
+    # then the model with parameters was fitted once, on the 16 days before the first origin
+    assert FakeFitted.calls == [("fit", 16), ("predict", None), ("forward", 23)]
+    fitted_mean = float(np.mean(y[:16]))  # 8.5
+    assert cv["ets"].tolist() == [fitted_mean + 16] * 7 + [fitted_mean + 23] * 7
+    # its final forecast is left to refit_final; the cheap model is recomputed at each origin and at the end
+    assert fc["ets"].isna().all()
+    assert FakeCheap.calls == [("forecast", 16), ("forecast", 23), ("forecast", 30)]
+    assert cv["seasonal_naive"].tolist() == [16.0] * 7 + [23.0] * 7
+    assert fc["seasonal_naive"].tolist() == [30.0] * 3
+    # and the frames carry the right days
+    assert cv["ds"].tolist() == list(pd.date_range("2025-01-17", periods=14, freq="D"))
+    assert cv["cutoff"].tolist() == [pd.Timestamp("2025-01-16")] * 7 + [pd.Timestamp("2025-01-23")] * 7
+    assert cv["y"].tolist() == list(y[16:])
+    assert fc["ds"].tolist() == list(pd.date_range("2025-01-31", periods=3, freq="D"))
+
+
+def test_refit_final_fits_afresh_on_the_whole_history_or_else_carries_the_backtest_fit_forward(monkeypatch):
+    models = {"ok": FakeFitted(), "broken": FakeFitted()}
+    models["broken"].broken = True
+    frame = pd.concat(
+        [
+            pd.DataFrame({"unique_id": uid, "ds": pd.date_range("2025-01-01", periods=10, freq="D"), "y": y})
+            for uid, y in (("a", np.arange(1.0, 11.0)), ("b", np.arange(1.0, 11.0)))
+        ]
+    )
+    fc = pd.DataFrame({"unique_id": ["a", "a", "b", "b"], "ds": [0, 1, 0, 1], "ets": np.nan})
+    which = iter(["ok", "broken"])
+    monkeypatch.setattr(engine, "_statsforecast_models", lambda names, season: [models[next(which)]])
+    out = engine.refit_final(frame, fc, refits={"a": ["ets"], "b": ["ets"]}, backtest_days=4)
+    # a: fresh fit on all 10 days → mean 5.5 + last 10; b: fit on the 6 days before the backtest, forwarded
+    assert out["ets"].tolist() == [15.5, 15.5, 3.5 + 10, 3.5 + 10]
+
+
+def test_the_final_forecast_is_a_fresh_fit_of_the_chosen_model():
+    from statsforecast.models import AutoETS
+
+    rng = np.random.default_rng(3)
+    frame = weekly("a", days=pd.date_range("2025-01-01", periods=120, freq="D"))
+    frame["y"] = frame["y"] * 3 + rng.poisson(2.0, len(frame))
+    result = engine.forecast_frame(frame, horizon=14, models=["ets"], history_days=56)
+    history = frame["y"].to_numpy()[-(56 + 2 * 14) :]  # the last 56 days + 2 backtest windows of 14
+    expected = np.clip(AutoETS(season_length=7, model="ZNZ").forecast(y=history, h=14)["mean"], 0, None)
+    assert result.chosen["a"]["model"] == "ets"
+    assert result.forecasts["yhat"].to_numpy() == pytest.approx(expected)
+
+
+def scores_for(window_mae: dict[str, list[float]]) -> dict[str, pd.DataFrame]:
+    """Scores of one series 's' from its MAE per window (equal-length windows: overall MAE = their mean)."""
+    windows = pd.DataFrame(window_mae, index=pd.MultiIndex.from_product([["s"], [1, 2]]))
+    mae = pd.DataFrame({m: [np.mean(v)] for m, v in window_mae.items()}, index=pd.Index(["s"], name="unique_id"))
+    return {"mae": mae, "window_mae": windows}
+
+
+@pytest.mark.parametrize(
+    ("window_mae", "chosen"),
+    [
+        # a challenger 20 % better in both windows replaces the default
+        ({"seasonal_naive": [8.0, 8.0], "ets": [10.0, 10.0]}, "seasonal_naive"),
+        # 20 % better overall but worse in one window: the windows disagree, the default stays
+        ({"seasonal_naive": [5.0, 11.0], "ets": [10.0, 10.0]}, "ets"),
+        # better in every window but by only 5 %: not clearly better, the default stays
+        ({"seasonal_naive": [9.5, 9.5], "ets": [10.0, 10.0]}, "ets"),
+        # no ETS backtest (not asked for, or it failed): the next default in the chain
+        ({"seasonal_naive": [9.5, 9.5], "ets": [np.nan, np.nan], "theta": [10.0, 10.0]}, "theta"),
+        # seasonal naive is the last default of the chain
+        ({"seasonal_naive": [9.5, 9.5], "tsb": [9.0, 9.0]}, "seasonal_naive"),
+        # no model of the chain: the best
+        ({"croston_sba": [9.5, 9.5], "tsb": [9.0, 9.0]}, "tsb"),
+        # ties go to the simpler model
+        ({"seasonal_naive": [0.0, 0.0], "ets": [0.0, 0.0]}, "seasonal_naive"),
+    ],
+)
+def test_selection_keeps_the_default_unless_another_model_is_clearly_and_consistently_better(window_mae, chosen):
+    candidates = [m for m in engine.MODEL_LABELS if m in window_mae]
+    weights, labels, defaults = engine.selection_weights(scores_for(window_mae), candidates)
+    assert labels.tolist() == [chosen]
+    assert weights.tolist() == [[1.0 if m == chosen else 0.0 for m in candidates]]
+
+
+def test_backtest_scores_known_values():
+    cv = pd.DataFrame(
+        {
+            "unique_id": ["a"] * 4 + ["b"] * 4,
+            "cutoff": [1, 1, 2, 2] * 2,
+            "y": [2.0, 4.0, 6.0, 8.0, 0.0, 0.0, 0.0, 0.0],
+            "m1": [3.0, 4.0, 6.0, 6.0, 1.0, 1.0, 1.0, 1.0],
+            "m2": [2.0, 4.0, np.nan, 8.0, 0.0, 0.0, 0.0, 0.0],
+        }
+    )
+    scores = engine.backtest_scores(cv, ["m1", "m2"], scales=pd.Series({"a": 0.5, "b": np.nan}))
+    assert scores["mae"].loc["a", "m1"] == pytest.approx(3 / 4)
+    assert scores["rmse"].loc["a", "m1"] == pytest.approx(math.sqrt(5 / 4))
+    assert scores["wmape"].loc["a", "m1"] == pytest.approx(3 / 20)
+    assert scores["bias"].loc["a", "m1"] == pytest.approx(-1 / 20)
+    assert scores["mase"].loc["a", "m1"] == pytest.approx(1.5)
+    assert math.isnan(scores["mae"].loc["a", "m2"])  # a missing backtest value disqualifies the model
+    assert scores["mae"].loc["b", "m2"] == 0.0
+    assert math.isnan(scores["wmape"].loc["b", "m1"])  # no demand: no percentage error
+    assert scores["window_mae"].loc[("a", 1), "m1"] == pytest.approx(0.5)
+    assert scores["window_mae"].loc[("a", 2), "m1"] == pytest.approx(1.0)
+    assert math.isnan(scores["window_mae"].loc[("a", 2), "m2"])
+    assert scores["window_mae"].loc[("a", 1), "m2"] == 0.0
+
+
+def test_reasons_say_why_the_default_stayed_or_was_replaced():
+    rng = np.random.default_rng(5)
+    noisy = pd.DataFrame({"unique_id": "n", "ds": DAYS, "y": rng.poisson(20.0, len(DAYS)).astype(float)})
+    result = engine.forecast_frame(pd.concat([weekly("w"), noisy]), horizon=7, models=["seasonal_naive", "ets"])
+    assert result.chosen["w"]["model"] == "seasonal_naive"
+    assert result.chosen["w"]["reason"].startswith("Seasonal naive (same weekday last week): beat the default ets by")
+    assert result.chosen["n"]["model"] == "ets"
+    assert "the default; none of the other 1 models beat it by 10% and in every window" in result.chosen["n"]["reason"]
+
+
+def test_spreading_the_series_over_processes_gives_the_same_answer():
+    rng = np.random.default_rng(11)
+    frame = pd.concat(
+        [weekly(str(i)).assign(y=lambda f: f["y"] + rng.poisson(1.0, len(f))) for i in range(6)], ignore_index=True
+    )
+    models = ["seasonal_naive", "ets", "tsb"]
+    one = engine.forecast_frame(frame, horizon=7, models=models, n_jobs=1)
+    two = engine.forecast_frame(frame, horizon=7, models=models, n_jobs=2)
+    pd.testing.assert_frame_equal(one.forecasts, two.forecasts)
+    pd.testing.assert_frame_equal(one.accuracy, two.accuracy)
+    assert one.chosen == two.chosen
