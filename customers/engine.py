@@ -646,13 +646,13 @@ def stockout_exposure(
     return out.sort_values(["revenue_at_risk", "score"], ascending=False)
 
 
-def inventory_sales_link(closing: pd.DataFrame, sales: pd.DataFrame, *, freq: str = "W-MON") -> dict:
+def inventory_sales_link(closing: pd.DataFrame, sales: pd.DataFrame, *, freq: str = "W-SUN") -> dict:
     """How stock levels go with sales, by store and category, week by week.
 
     closing: store_id, product_id, category, date, on_hand (from closing_on_hand + the product's
     category); sales: store_id, product_id, date, units, revenue, plus store-level customers
     (store_id, date, customers) optional as sales.attrs["customers"].
-    Per store × category × week: stockout-day share, mean days of cover (on-hand ÷ the trailing
+    Per store × category × Monday-to-Sunday week: stockout-day share, mean days of cover (on-hand ÷ the trailing
     28-day mean daily units), revenue. Returns the weekly panel and Pearson correlations per group.
     """
     if closing.empty:

@@ -615,12 +615,28 @@ def stock_exposure_export_rows(qs) -> list[list]:
 
 
 def inventory_link(*, days: int = 182, store_id=None, today: date | None = None) -> dict:
-    """Days of cover and stockout days against sales and customers, by store and category (weekly)."""
+    """Days of cover and stockout days against sales and customers, by store and category (weekly).
+
+    It reads months of the stock ledger, so the answer is cached for a few minutes, keyed by what changes
+    it: the window, the store, and the newest sale and stock movement."""
+    Sale = apps.get_model("sales", "Sale")
+    StockMovement = apps.get_model("inventory", "StockMovement")
+    end = today or timezone.localdate()
+    newest_sale = Sale.objects.aggregate(m=Max("id"))["m"]
+    newest_move = StockMovement.objects.aggregate(m=Max("id"))["m"]
+    key = f"customers:inventory_link:{days}:{store_id or 0}:{end}:{newest_sale}:{newest_move}"
+    cached = cache.get(key)
+    if cached is None:
+        cached = _inventory_link(days=days, store_id=store_id, end=end)
+        cache.set(key, cached, 600)
+    return cached
+
+
+def _inventory_link(*, days: int, store_id, end: date) -> dict:
     SalesDaily = apps.get_model("sales", "SalesDaily")
     StoreDaily = apps.get_model("sales", "StoreDaily")
     Product = apps.get_model("inventory", "Product")
     Store = apps.get_model("inventory", "Store")
-    end = today or timezone.localdate()
     start = end - timedelta(days=days - 1)
     store_ids = [store_id] if store_id else None
     closing = stock_frames(start=start, end=end, store_ids=store_ids)

@@ -184,3 +184,30 @@ def test_rfm_segments_and_churn_heuristic():
     risk = engine.churn_risk_heuristic(summary, as_of=pd.Timestamp("2025-06-30"))
     assert risk.loc[1] == pytest.approx(2 / (3 * 20))
     assert risk.loc[3] == 1.0
+
+
+def test_inventory_sales_link_finds_revenue_falling_with_empty_shelf_days():
+    # one store × product over five Monday-weeks; week i has k empty days and sells 2 a day otherwise
+    empty_days = [0, 3, 1, 5, 2]
+    start = pd.Timestamp("2026-01-05")  # a Monday
+    closing, sales = [], []
+    for week, k in enumerate(empty_days):
+        for d in range(7):
+            day = start + pd.Timedelta(days=7 * week + d)
+            empty = d < k
+            closing.append(
+                {"store_id": 1, "product_id": 9, "category": "Food", "date": day, "on_hand": 0 if empty else 5}
+            )
+            if not empty:
+                sales.append({"store_id": 1, "product_id": 9, "date": day, "units": 2.0, "revenue": 2.0})
+    result = engine.inventory_sales_link(pd.DataFrame(closing), pd.DataFrame(sales))
+    panel = result["panel"]
+    assert list(panel["stockout_share"].round(4)) == [round(k / 7, 4) for k in empty_days]
+    assert list(panel["revenue"]) == [2.0 * (7 - k) for k in empty_days]
+    store = result["by_store"].iloc[0]
+    assert store["weeks"] == 5
+    assert store["revenue"] == pytest.approx(2.0 * (35 - sum(empty_days)))
+    assert store["stockout_share"] == pytest.approx(sum(empty_days) / 35)
+    assert store["corr_stockout_revenue"] == pytest.approx(-1.0)
+    food = result["by_category"].set_index("category").loc["Food"]
+    assert food["corr_stockout_revenue"] == pytest.approx(-1.0)
