@@ -80,9 +80,11 @@ def main() -> None:
     from sales.services import import_batch_create, sales_import
 
     batch = import_batch_create(source=ImportBatch.Source.COMMAND, source_name=path.name, path=str(path))
+    load_before = os.getloadavg()[0]
     started = time.monotonic()
     batch = sales_import(batch_id=batch.pk)
     ingest_seconds = time.monotonic() - started
+    load_after = os.getloadavg()[0]
     print(
         f"import: {batch.status} — read {batch.rows_read:,}, accepted {batch.rows_accepted:,}, "
         f"rejected {batch.rows_rejected:,}, duplicate {batch.rows_duplicate:,}; {SaleLine.objects.count():,} sale lines"
@@ -115,7 +117,7 @@ def main() -> None:
     print()
     print(
         f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, PostgreSQL {pg_version}, "
-        f"{platform.platform()}"
+        f"{platform.platform()}; load average {load_before:.1f} before the import, {load_after:.1f} after"
     )
     print(f"ingest : {ingest_seconds:8.1f} s  {written / ingest_seconds:10,.0f} lines/s  (rollups included)")
     print(f"COPY   : {copy_seconds:8.1f} s  {copied / copy_seconds:10,.0f} lines/s  (bare table, text columns)")

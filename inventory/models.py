@@ -244,7 +244,19 @@ class StockMovement(AppendOnlyModel):
 
     class Meta:
         ordering = ["occurred_at", "id"]
-        indexes = [models.Index(fields=["store", "product", "occurred_at"], name="movement_sp_time")]
+        indexes = [
+            models.Index(fields=["store", "product", "occurred_at"], name="movement_sp_time"),
+            # The movements that are not sales or returns (receipts, counts, adjustments, …), by time (the
+            # dashboards replay them all over the sales rollups) and by kind and time (counts and write-offs
+            # for shrinkage, adjustments for the export). Partial, so the sale movements, almost all of a
+            # shop's ledger, neither fill them nor pay for them when written.
+            models.Index(fields=["occurred_at"], condition=~Q(kind__in=["sale", "return"]), name="movement_other_time"),
+            models.Index(
+                fields=["kind", "occurred_at"],
+                condition=~Q(kind__in=["sale", "return"]),
+                name="movement_other_kind_time",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["source_type", "source_id", "kind"],

@@ -18,13 +18,16 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+import numpy as np
 from django.apps import apps
 from django.core.cache import cache
-from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Sum, Value, When
-from django.db.models.functions import Coalesce, NullIf, TruncDate
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
+from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, FloatField, Max, Sum, Value, When
+from django.db.models.functions import Cast, Coalesce, NullIf, TruncDate
 from django.utils import timezone
 
-from inventory.models import Category, Product, PurchaseOrder, PurchaseOrderLine, StockLevel, StockMovement
+from inventory.models import Category, Product, PurchaseOrder, PurchaseOrderLine, StockLevel, StockMovement, Store
 from retailops.money import money
 
 from .forms_dashboard import Filters
@@ -35,9 +38,8 @@ DEC = DecimalField(max_digits=20, decimal_places=4)
 OVERSTOCK_DAYS = 90  # more than a quarter of cover (when no order-up-to level is set) is overstock
 DEAD_DAYS = 60  # stock with no sale for this long is dead stock
 TOP_N = 10
+# A query over every other kind of movement excludes these (the predicate of inventory.0002's partial indexes).
 SALE_KINDS = (StockMovement.Kind.SALE, StockMovement.Kind.RETURN)
-# Listed rather than excluded so that an index on (kind, occurred_at) can serve the ledger query.
-OTHER_KINDS = tuple(k for k in StockMovement.Kind.values if k not in SALE_KINDS)
 NON_CASH = {Sale.Payment.VOUCHER}  # points / vouchers settle a sale without money coming in
 
 
@@ -61,19 +63,27 @@ def _d(value) -> Decimal:
     return Decimal(value) if value is not None else ZERO
 
 
+def in_scope(qs, f: Filters):
+    """qs limited to the filters' stores — left out when they are every store there is: a list of hundreds
+    of store ids costs the database more than it filters out."""
+    if "_every_store" not in f.__dict__:
+        f.__dict__["_every_store"] = len(set(f.store_ids)) == Store.objects.count()
+    return qs if f.__dict__["_every_store"] else qs.filter(store_id__in=f.store_ids)
+
+
 def sales_daily(f: Filters, start: date, end: date):
-    qs = SalesDaily.objects.filter(store_id__in=f.store_ids, date__gte=start, date__lte=end)
+    qs = in_scope(SalesDaily.objects.filter(date__gte=start, date__lte=end), f)
     if f.category_ids is not None:
         qs = qs.filter(product__category_id__in=f.category_ids)
     return qs
 
 
 def store_daily(f: Filters, start: date, end: date):
-    return StoreDaily.objects.filter(store_id__in=f.store_ids, date__gte=start, date__lte=end)
+    return in_scope(StoreDaily.objects.filter(date__gte=start, date__lte=end), f)
 
 
 def stock_levels(f: Filters):
-    qs = StockLevel.objects.filter(store_id__in=f.store_ids, product__kind=Product.Kind.GOODS)
+    qs = in_scope(StockLevel.objects.filter(product__kind=Product.Kind.GOODS), f)
     if f.category_ids is not None:
         qs = qs.filter(product__category_id__in=f.category_ids)
     return qs
@@ -128,7 +138,10 @@ def bucket_label(day: date, kind: str) -> str:
 # --------------------------------------------------------------------------- cached rollup sums
 
 SD_FIELDS = ("units", "revenue", "cost", "discount", "units_mrp", "revenue_mrp", "returns_units", "returns_value")
-GROUPS = {"series": ("store_id", "product_id"), "date": ("date",)}
+GROUPS = {"series": ("store_id", "product_id"), "date": ("date",), "store": ("store_id",), "product": ("product_id",)}
+# Groups whose closed days are folded from the cached "series" sums (tens of thousands of rows on a big
+# chain) once, and cached folded: a page then adds up a few hundred rows instead of every series.
+FOLDED = {"store": lambda k: k[0], "product": lambda k: k[1]}
 CACHE_SECONDS = 3600
 # This process's most recent sums, read without unpickling; the shared cache serves the other workers.
 _LOCAL: OrderedDict = OrderedDict()
@@ -142,30 +155,61 @@ def _rollup_query(f: Filters, start: date, end: date, group: str) -> dict:
     }
 
 
-def _fingerprint(f: Filters, start: date, end: date) -> tuple:
-    """What the closed days' rollups look like: any sale posted into them (a late import) changes it."""
-    row = store_daily(f, start, end).aggregate(
-        n=Count("id"), tx=Sum("transactions"), revenue=Sum("revenue"), units=Sum("units"), cost=Sum("cost")
+# Enough to see any sale or return posted into a closed day: a sale adds a transaction, a return (which does
+# not count as one) moves the units, since no receipt line has a zero quantity.
+FINGERPRINT_SUMS = ("transactions", "units")
+
+
+def fingerprint_read(f: Filters, start: date, end: date) -> None:
+    """Read StoreDaily's count and sums per day of [start, end] for this request (see _fingerprint).
+
+    A page that will ask for cached sums over several overlapping ranges reads their union once."""
+    rows = (
+        store_daily(f, start, end)
+        .values("date")
+        .annotate(fp_n=Count("id"), **{f"fp_{k}": Sum(k) for k in FINGERPRINT_SUMS})
+        .order_by()
+        .values_list("date", "fp_n", *[f"fp_{k}" for k in FINGERPRINT_SUMS])
     )
-    return tuple(str(row[k]) for k in ("n", "tx", "revenue", "units", "cost"))
+    days = f.__dict__.setdefault("_fingerprint_days", {})
+    for day, *sums in rows:
+        days[day] = sums
+    f.__dict__.setdefault("_fingerprint_spans", []).append((start, end))
+
+
+def _fingerprint(f: Filters, start: date, end: date) -> tuple:
+    """What the closed days' rollups look like: any sale posted into them (a late import) changes it.
+
+    Per request, each day is read once (fingerprint_read), however many cached sums a page asks for."""
+    if not any(a <= start and end <= b for a, b in f.__dict__.get("_fingerprint_spans", ())):
+        fingerprint_read(f, start, end)
+    totals = [0, 0, ZERO]
+    for day, sums in f.__dict__["_fingerprint_days"].items():
+        if start <= day <= end:
+            for i, value in enumerate(sums):
+                totals[i] += value or 0
+    return tuple(str(t) for t in totals)
 
 
 def _closed_days_cached(kind: str, f: Filters, start: date, end: date, compute):
     """compute(start, end) for days that are over, cached under a fingerprint of StoreDaily for the same
     stores and days (a late import changes it). The result is shared: callers must not change it."""
-    key = (
-        "dash:rollup:"
-        + hashlib.sha1(
-            repr((kind, f.store_ids, f.category_ids, start, end, _fingerprint(f, start, end))).encode()
-        ).hexdigest()
+    return _cached(
+        (kind, f.store_ids, f.category_ids, start, end, _fingerprint(f, start, end)), lambda: compute(start, end)
     )
+
+
+def _cached(identity: tuple, compute):
+    """compute() cached under `identity` (which holds a fingerprint of the data read), in this process and
+    the shared cache. The result is shared: callers must not change it."""
+    key = "dash:rollup:" + hashlib.sha1(repr(identity).encode()).hexdigest()
     out = _LOCAL.get(key)
     if out is not None:
         _LOCAL.move_to_end(key)
         return out
     out = cache.get(key)
     if out is None:
-        out = compute(start, end)
+        out = compute()
         cache.set(key, out, CACHE_SECONDS)
     _LOCAL[key] = out
     while len(_LOCAL) > 64:
@@ -174,7 +218,8 @@ def _closed_days_cached(kind: str, f: Filters, start: date, end: date, compute):
 
 
 def rollup_sums(f: Filters, start: date, end: date, group: str) -> dict:
-    """Σ SalesDaily over [start, end] in the filters' scope, grouped by "series" (store, product) or "date".
+    """Σ SalesDaily over [start, end] in the filters' scope, grouped by "series" (store, product), "date",
+    "store" or "product".
 
     Days before today cannot change except through a late import, so their sums are cached (see
     _closed_days_cached); today is always read live. This keeps year-long pages fast on a chain with
@@ -187,7 +232,11 @@ def rollup_sums(f: Filters, start: date, end: date, group: str) -> dict:
     out: dict = {}
     closed_end = min(end, today - timedelta(days=1))
     if start <= closed_end:
-        out = _closed_days_cached(group, f, start, closed_end, lambda a, b: _rollup_query(f, a, b, group))
+        if group in FOLDED:
+            compute = lambda a, b: fold(rollup_sums(f, a, b, "series"), FOLDED[group])  # noqa: E731
+        else:
+            compute = lambda a, b: _rollup_query(f, a, b, group)  # noqa: E731
+        out = _closed_days_cached(group, f, start, closed_end, compute)
     if end >= today:
         out = dict(out)  # the cached sums are shared: never add to them in place
         for k, sums in _rollup_query(f, max(start, today), end, group).items():
@@ -197,35 +246,17 @@ def rollup_sums(f: Filters, start: date, end: date, group: str) -> dict:
     return out
 
 
-def _units_by_day_query(f: Filters, start: date, end: date) -> dict:
-    out: dict = defaultdict(dict)
-    for s, p, day, units in sales_daily(f, start, end).values_list("store_id", "product_id", "date", "units"):
-        out[(s, p)][day] = units
-    return dict(out)
-
-
-def units_by_day(f: Filters, start: date, end: date) -> dict[tuple[int, int], dict[date, Decimal]]:
-    """Units sold per store × product × day (SalesDaily), closed days cached like rollup_sums. Read only."""
-    today = timezone.localdate()
-    closed_end = min(end, today - timedelta(days=1))
-    out: dict = {}
-    if start <= closed_end:
-        out = _closed_days_cached("units_by_day", f, start, closed_end, lambda a, b: _units_by_day_query(f, a, b))
-    if end >= today:
-        out = dict(out)
-        for key, days in _units_by_day_query(f, max(start, today), end).items():
-            out[key] = {**out.get(key, {}), **days}
-    return out
-
-
 def fold(rows: dict, key_of) -> dict:
     """Sum rollup_sums rows into other groups: key_of(row key) → new key (None drops the row)."""
     out: dict = {}
     for k, sums in rows.items():
         new = key_of(k)
-        acc = out.setdefault(new, {name: ZERO for name in SD_FIELDS})
-        for name in SD_FIELDS:
-            acc[name] += sums[name]
+        acc = out.get(new)
+        if acc is None:
+            out[new] = {name: sums[name] for name in SD_FIELDS}
+        else:
+            for name in SD_FIELDS:
+                acc[name] += sums[name]
     return out
 
 
@@ -326,10 +357,10 @@ def store_comparison(f: Filters) -> list[dict]:
         cur = {r["store_id"]: r for r in store_daily(f, f.start, f.end).values("store_id").annotate(**agg)}
         ly = store_daily(f, f.compare_start, f.compare_end).values("store_id").annotate(revenue=Sum("revenue"))
     else:
-        cur = fold(rollup_sums(f, f.start, f.end, "series"), lambda k: k[0])
+        cur = rollup_sums(f, f.start, f.end, "store")
         ly = [
             {"store_id": sid, "revenue": sums["revenue"]}
-            for sid, sums in fold(rollup_sums(f, f.compare_start, f.compare_end, "series"), lambda k: k[0]).items()
+            for sid, sums in rollup_sums(f, f.compare_start, f.compare_end, "store").items()
         ]
     last = {r["store_id"]: _d(r["revenue"]) for r in ly}
     total = sum((_d(r["revenue"]) for r in cur.values()), ZERO)
@@ -366,7 +397,7 @@ def category_performance(f: Filters) -> list[dict]:
     info = _product_info()
 
     def by_category(start, end):
-        sums = fold(rollup_sums(f, start, end, "series"), lambda k: info.get(k[1], (None, ""))[0])
+        sums = fold(rollup_sums(f, start, end, "product"), lambda pid: info.get(pid, (None, ""))[0])
         return [{"product__category_id": cid, **v} for cid, v in sums.items()]
 
     cur = by_category(f.start, f.end)
@@ -406,7 +437,7 @@ def category_performance(f: Filters) -> list[dict]:
 
 def product_rankings(f: Filters, *, limit: int = TOP_N) -> dict:
     """Top and under-performing products by revenue, gross profit and velocity; high stock with low sales."""
-    per = fold(rollup_sums(f, f.start, f.end, "series"), lambda k: k[1])
+    per = rollup_sums(f, f.start, f.end, "product")
     stock = {
         r["product_id"]: r["on_hand"]
         for r in stock_levels(f).filter(on_hand__gt=0).values("product_id").annotate(on_hand=Sum("on_hand"))
@@ -449,84 +480,282 @@ def product_rankings(f: Filters, *, limit: int = TOP_N) -> dict:
 
 
 # --------------------------------------------------------------------------- inventory dashboard
+#
+# The overview looks at every store × product in scope (42,000 series on the ten-million-line bench chain),
+# so it works on numpy arrays, one element per series, instead of a Python loop per series. Quantities are
+# held as integers in thousandths, money in hundredths and stock values in units of 10⁻⁷ (on-hand has three
+# decimals, unit cost four): every sum stays exact and comes back as a Decimal.
+
+QTY_EXP, MONEY_EXP, COST_EXP = 3, 2, 4
 
 
-def _sales_by_series(f: Filters, start: date, end: date) -> dict[tuple[int, int], dict]:
-    info = _product_info()
-    return {k: v for k, v in rollup_sums(f, start, end, "series").items() if info.get(k[1], (None, ""))[1] == "goods"}
+def _float(expression):
+    """A decimal column read as a double: far cheaper to produce and parse than numeric, and exact enough to
+    give back every decimal of a QTY or COST field (≤ 15 significant digits) once scaled (see _scaled)."""
+    return Cast(expression, FloatField())
 
 
-def stockout_days(
-    f: Filters, levels: dict[tuple[int, int], Decimal] | None = None, sold: dict | None = None
-) -> dict[tuple[int, int], int]:
-    """Days in the period whose closing stock was zero or less, per store × product (from the ledger).
+def _scaled(values: np.ndarray, exp: int) -> np.ndarray:
+    """Numbers with at most `exp` decimals as exact integers in units of 10^-exp."""
+    return np.rint(values * 10**exp).astype(np.int64)
+
+
+def _series_key(stores, products) -> np.ndarray:
+    """One int64 per store × product (ids below 2³¹), so series can be matched with searchsorted."""
+    return (np.asarray(stores, dtype=np.int64) << 32) | np.asarray(products, dtype=np.int64)
+
+
+def _dec(value, exp: int) -> Decimal:
+    return Decimal(int(value)).scaleb(-exp)
+
+
+def _columns(qs, kinds: str) -> list[np.ndarray]:
+    """The columns of a values_list query as numpy arrays, one letter of `kinds` per column: "i" an id
+    (NULL → 0), "d" a day (datetime64[D]), "f" a number (float64, NULL → NaN).
+
+    Tens of thousands of rows: they skip Django's per-value converters, and on PostgreSQL come as one row
+    of arrays (array_agg), which spares building a tuple per row."""
+    empty = {"i": np.zeros(0, dtype=np.int64), "d": np.zeros(0, dtype="datetime64[D]"), "f": np.zeros(0)}
+    try:
+        sql, params = qs.query.get_compiler(using=qs.db).as_sql()
+    except EmptyResultSet:  # e.g. a user who may see no store
+        return [empty[k] for k in kinds]
+    connection = connections[qs.db]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            names = [f"c{i}" for i in range(len(kinds))]
+            aggregates = ", ".join(f"array_agg({n})" for n in names)
+            cursor.execute(f"SELECT {aggregates} FROM ({sql}) AS t({', '.join(names)})", params)
+            columns = cursor.fetchone()
+        else:
+            cursor.execute(sql, params)
+            columns = list(zip(*cursor.fetchall(), strict=True))
+    if not columns or columns[0] is None:
+        return [empty[k] for k in kinds]
+    out = []
+    for kind, column in zip(kinds, columns, strict=True):
+        if kind == "d":
+            out.append(_days(column))
+        elif kind == "f":
+            out.append(np.array(column, dtype=np.float64))
+        else:
+            out.append(np.array([v or 0 for v in column] if None in column else column, dtype=np.int64))
+    return out
+
+
+def _positions(keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index in `keys` (ascending) of each of `wanted`, and whether it is there at all."""
+    if not len(keys) or not len(wanted):
+        return np.zeros(len(wanted), dtype=np.int64), np.zeros(len(wanted), dtype=bool)
+    pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return pos, keys[pos] == wanted
+
+
+def _sum_into(n: int, pos: np.ndarray, ok: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Σ values per series position (exact: the integers involved stay far below 2⁵³)."""
+    return np.rint(np.bincount(pos[ok], weights=values[ok], minlength=n)).astype(np.int64)
+
+
+SALES_FRAME_FIELDS = ("units", "cost", "returns")
+
+
+def _sales_frame_query(f: Filters, start: date, end: date, by_day: bool) -> dict[str, np.ndarray]:
+    """SalesDaily of [start, end] in scope as arrays: per store × product (and day when by_day)."""
+    qs = sales_daily(f, start, end).order_by()
+    fields = {"units": ("units", QTY_EXP), "cost": ("cost", MONEY_EXP), "returns": ("returns_units", QTY_EXP)}
+    if by_day:
+        rows = qs.values_list("store_id", "product_id", "date", *[_float(F(c)) for c, _ in fields.values()])
+        s, p, day, *values = _columns(rows, "iidfff")
+    else:
+        sums = {f"sum_{k}": _float(Sum(c)) for k, (c, _) in fields.items()}
+        rows = qs.values("store_id", "product_id").annotate(**sums).values_list("store_id", "product_id", *sums)
+        s, p, *values = _columns(rows, "iifff")
+        day = np.zeros(0, dtype="datetime64[D]")
+    out = {"keys": _series_key(s, p), "day": day}
+    for (name, (_, exp)), column in zip(fields.items(), values, strict=True):
+        out[name] = _scaled(column, exp)
+    return out
+
+
+def _sales_frame(f: Filters, start: date, end: date, *, by_day: bool = False) -> dict[str, np.ndarray]:
+    """_sales_frame_query with the closed days cached (like rollup_sums) and today read live. Read only."""
+    today = timezone.localdate()
+    closed_end = min(end, today - timedelta(days=1))
+    parts = []
+    if start <= closed_end:
+        kind = "sales_frame_days" if by_day else "sales_frame"
+        parts.append(_closed_days_cached(kind, f, start, closed_end, lambda a, b: _sales_frame_query(f, a, b, by_day)))
+    if end >= today:
+        parts.append(_live_sales_frame(f, max(start, today), end, by_day))
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return _sales_frame_query(f, start, start - timedelta(days=1), by_day)  # empty
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def _live_sales_frame(f: Filters, start: date, end: date, by_day: bool) -> dict[str, np.ndarray]:
+    """Today's part of _sales_frame, read once per request: per day or not, one day's rows are per series."""
+    memo = f.__dict__.setdefault("_live_frames", {})
+    if (start, end) not in memo:
+        memo[(start, end)] = _sales_frame_query(f, start, end, by_day=True)
+    if by_day:
+        return memo[(start, end)]
+    if start == end:
+        return {**memo[(start, end)], "day": np.zeros(0, dtype="datetime64[D]")}
+    return _sales_frame_query(f, start, end, by_day=False)
+
+
+def _days(values) -> np.ndarray:
+    """Dates (date objects, or ISO strings from SQLite) as datetime64[D], converting each distinct day once."""
+    distinct = {v: np.datetime64(str(v), "D").astype(np.int64) for v in set(values)}
+    return np.fromiter((distinct[v] for v in values), dtype=np.int64, count=len(values)).astype("datetime64[D]")
+
+
+def _stock_frame(f: Filters) -> dict[str, np.ndarray]:
+    """Stock levels of goods in scope as arrays ordered by series key."""
+    qs = stock_levels(f).order_by()  # StockLevel's default ordering would join and sort stores and products
+    rows = qs.values_list(
+        "store_id", "product_id", "product__category_id", _float(F("on_hand")), _float(F("max_qty")), _float(UNIT_COST)
+    )
+    store, product, category, on_hand, max_qty, unit_cost = _columns(rows, "iiifff")
+    keys = _series_key(store, product)
+    has_max = ~np.isnan(max_qty)
+    frame = {
+        "keys": keys,
+        "store": store,
+        "product": product,
+        "category": category,
+        "on_hand": _scaled(on_hand, QTY_EXP),
+        "max_qty": _scaled(np.where(has_max, max_qty, 0), QTY_EXP),
+        "has_max": has_max,
+        "unit_cost": _scaled(np.nan_to_num(unit_cost), COST_EXP),
+    }
+    order = np.argsort(keys, kind="stable")
+    return {name: column[order] for name, column in frame.items()}
+
+
+def _other_movements(f: Filters, since: dt.datetime):
+    """Ledger movements other than sales and returns (receipts, counts, adjustments, …) from `since` on.
+
+    Excluding the two sale kinds, the query matches the partial index movement_other_time, which holds
+    only these movements (a shop's ledger is almost all sales)."""
+    qs = in_scope(StockMovement.objects.exclude(kind__in=SALE_KINDS).filter(occurred_at__gte=since), f)
+    if f.category_ids is not None:
+        qs = qs.filter(product__category_id__in=f.category_ids)
+    return qs.order_by()
+
+
+def _other_movements_by_day_query(f: Filters, since: dt.datetime, until: dt.datetime) -> dict[str, np.ndarray]:
+    s, p, day, q = _columns(
+        _other_movements(f, since)
+        .filter(occurred_at__lt=until)
+        .annotate(day=TruncDate("occurred_at"))
+        .values("store_id", "product_id", "day")
+        .annotate(q=_float(Sum("quantity")))
+        .values_list("store_id", "product_id", "day", "q"),
+        "iidf",
+    )
+    return {"keys": _series_key(s, p), "day": day, "qty": _scaled(q, QTY_EXP)}
+
+
+def _other_movements_by_day(f: Filters, since: dt.datetime, until: dt.datetime) -> dict[str, np.ndarray]:
+    """Σ other movements per store × product × day of [since, until), days in the project's time zone (a
+    store's own zone differs by an hour at most in a UK chain). Read only.
+
+    Days before today are cached under the count and last id of their movements: the ledger is
+    append-only, so a movement posted late into those days (a backdated count) changes both."""
+    today_start = day_bounds(timezone.localdate(), timezone.localdate())[0]
+    parts = []
+    if since < min(until, today_start):
+        closed = (since, min(until, today_start))
+        seen = _other_movements(f, since).filter(occurred_at__lt=closed[1]).aggregate(n=Count("id"), last=Max("id"))
+        identity = ("other_movements_by_day", f.store_ids, f.category_ids, *closed, seen["n"], seen["last"])
+        parts.append(_cached(identity, lambda: _other_movements_by_day_query(f, *closed)))
+    if until > today_start:
+        parts.append(_other_movements_by_day_query(f, max(since, today_start), until))
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return _other_movements_by_day_query(f, since, since)
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def _stockout_days(f: Filters, stock: dict[str, np.ndarray], sold: dict[str, np.ndarray]) -> np.ndarray:
+    """Days of the period whose closing stock was zero or less, per series of `stock` (from the ledger).
 
     The closing stock of a day = on_hand now − what moved after that day. Sales and returns come from
     SalesDaily (their movements mirror the sale lines day by day), the other movements from the ledger.
     Only series that could have touched zero are replayed day by day: a series whose closing stock at
     the period end, less everything that came in during the period, is still positive never did.
+    `sold` holds the period's sales by series position ("units", "returns").
     """
-    if levels is None:
-        levels = {(s, p): _d(q) for s, p, q in stock_levels(f).values_list("store_id", "product_id", "on_hand")}
-    if not levels:
-        return {}
+    keys, n, days = stock["keys"], len(stock["keys"]), f.days
+    result = np.zeros(n, dtype=np.int64)
+    if not n:
+        return result
     start_dt, end_dt = day_bounds(f.start, f.end)
     today = timezone.localdate()
     # Net of everything after the period: sales after it from SalesDaily, other movements from the ledger.
-    after: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
+    closing_end = stock["on_hand"].copy()
     if f.end < today:
-        for key, sums in _sales_by_series(f, f.end + timedelta(days=1), today).items():
-            after[key] -= sums["units"]
-    other = StockMovement.objects.filter(store_id__in=f.store_ids, kind__in=OTHER_KINDS, occurred_at__gte=start_dt)
-    if f.category_ids is not None:
-        other = other.filter(product__category_id__in=f.category_ids)
-    nets: dict[tuple[int, int], dict[date, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
-    inflow: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
-    for s, p, qty in (
+        after = _sales_frame(f, f.end + timedelta(days=1), today)
+        pos, ok = _positions(keys, after["keys"])
+        closing_end += _sum_into(n, pos, ok, after["units"])
+    other = _other_movements(f, start_dt)
+    s, p, q = _columns(
         other.filter(occurred_at__gte=end_dt)
         .values("store_id", "product_id")
-        .annotate(q=Sum("quantity"))
-        .values_list("store_id", "product_id", "q")
-    ):
-        after[(s, p)] += qty
-    # Days in the project's time zone (a store's own zone differs by an hour at most in a UK chain).
-    for s, p, day, qty in (
-        other.filter(occurred_at__lt=end_dt)
-        .annotate(day=TruncDate("occurred_at"))
-        .values("store_id", "product_id", "day")
-        .annotate(q=Sum("quantity"))
-        .values_list("store_id", "product_id", "day", "q")
-    ):
-        nets[(s, p)][day] += qty
-        if qty > 0:  # Σ of the positive days bounds what came in on any stretch of days
-            inflow[(s, p)] += qty
-    for key, sums in (sold if sold is not None else _sales_by_series(f, f.start, f.end)).items():
-        if sums["returns_units"] > 0:
-            inflow[key] += sums["returns_units"]
-
-    closing_end = {key: on_hand - after.get(key, ZERO) for key, on_hand in levels.items()}
-    candidates = {key for key, closing in closing_end.items() if closing - inflow.get(key, ZERO) <= 0}
-    result = dict.fromkeys(levels, 0)
-    if not candidates:
+        .annotate(q=_float(Sum("quantity")))
+        .values_list("store_id", "product_id", "q"),
+        "iif",
+    )
+    pos, ok = _positions(keys, _series_key(s, p))
+    closing_end -= _sum_into(n, pos, ok, _scaled(q, QTY_EXP))
+    # Other movements of the period per day. Σ of the positive days bounds what came in on any stretch of days.
+    moved = _other_movements_by_day(f, start_dt, end_dt)
+    m_pos, m_ok = _positions(keys, moved["keys"])
+    m_day = (moved["day"] - np.datetime64(f.start, "D")).astype(np.int64)
+    m_qty = moved["qty"]
+    inflow = _sum_into(n, m_pos, m_ok & (m_qty > 0), m_qty) + np.maximum(sold["returns"], 0)
+    candidates = np.flatnonzero(closing_end - inflow <= 0)
+    if not len(candidates):
         return result
-    daily = units_by_day(f, f.start, f.end)
-    for key in candidates:
-        for day, units in daily.get(key, {}).items():
-            nets[key][day] -= units
 
-    for key in candidates:
-        closing = closing_end[key]
-        zero_days, day = 0, f.end
-        for change_day, net in sorted(nets.get(key, {}).items(), reverse=True):
-            # `closing` is the balance at the close of every day from change_day to `day`
-            if closing <= 0:
-                zero_days += (day - change_day).days + 1
-            closing -= net
-            day = change_day - timedelta(days=1)
-        if closing <= 0 and day >= f.start:
-            zero_days += (day - f.start).days + 1
-        result[key] = zero_days
+    # Replay the candidates: nets[c, d] = what day d changed; closing(d) = closing_end − Σ nets after d.
+    row_of = np.full(n, -1, dtype=np.int64)
+    row_of[candidates] = np.arange(len(candidates))
+    size = len(candidates) * days
+    m_row = np.where(m_ok, row_of[m_pos], -1)
+    take = m_row >= 0
+    nets = np.bincount(m_row[take] * days + m_day[take], weights=m_qty[take], minlength=size).astype(np.float64)
+    daily = _sales_frame(f, f.start, f.end, by_day=True)
+    d_pos, d_ok = _positions(keys, daily["keys"])
+    d_row = np.where(d_ok, row_of[d_pos], -1)
+    take = d_row >= 0
+    d_day = (daily["day"][take] - np.datetime64(f.start, "D")).astype(np.int64)
+    nets -= np.bincount(d_row[take] * days + d_day, weights=daily["units"][take], minlength=size)
+    nets = np.rint(nets).astype(np.int64).reshape(len(candidates), days)  # integers well below 2⁵³: exact
+    after_day = np.cumsum(nets[:, ::-1], axis=1)[:, ::-1] - nets  # Σ nets of the days after each day
+    closing = closing_end[candidates, None] - after_day
+    result[candidates] = (closing <= 0).sum(axis=1)
     return result
+
+
+def stockout_days(f: Filters) -> dict[tuple[int, int], int]:
+    """Stockout days of the period per (store id, product id) of the goods in scope (see _stockout_days)."""
+    stock = _stock_frame(f)
+    sold = _sales_frame(f, f.start, f.end)
+    pos, ok = _positions(stock["keys"], sold["keys"])
+    period = {name: _sum_into(len(stock["keys"]), pos, ok, sold[name]) for name in SALES_FRAME_FIELDS}
+    zero = _stockout_days(f, stock, period)
+    return {(int(s), int(p)): int(z) for s, p, z in zip(stock["store"], stock["product"], zero, strict=True)}
+
+
+INV_SUMS = ("value", "on_hand", "cogs", "units_sold", "series", "zero_days", "overstock_value", "overstock_lines",
+            "dead_value", "dead_lines")  # fmt: skip
+INV_EXP = {"value": COST_EXP + QTY_EXP, "on_hand": QTY_EXP, "cogs": MONEY_EXP, "units_sold": QTY_EXP,
+           "overstock_value": COST_EXP + QTY_EXP, "dead_value": COST_EXP + QTY_EXP}  # fmt: skip
 
 
 def inventory_overview(f: Filters, *, dead_days: int = DEAD_DAYS) -> dict:
@@ -536,74 +765,56 @@ def inventory_overview(f: Filters, *, dead_days: int = DEAD_DAYS) -> dict:
     annualised: cost of goods sold in the period × 365 / days ÷ stock value at cost now.
     """
     cats = _category_map()
-    levels = list(
-        stock_levels(f).values(
-            "store_id", "product_id", "on_hand", "max_qty", "product__category_id", value=STOCK_VALUE
-        )
-    )
-    sold = _sales_by_series(f, f.start, f.end)
     dead_from = f.end - timedelta(days=dead_days - 1)
-    recent = {key for key, sums in _sales_by_series(f, dead_from, f.end).items() if sums["units"] > 0}
-    zero_days = stockout_days(
-        f, {(lvl["store_id"], lvl["product_id"]): _d(lvl["on_hand"]) for lvl in levels}, sold=sold
-    )
+    yesterday = timezone.localdate() - timedelta(days=1)
+    if min(f.start, dead_from) <= yesterday:  # the closed days of every range below, read at once
+        fingerprint_read(f, min(f.start, dead_from), yesterday)
+    stock = _stock_frame(f)
+    keys, n = stock["keys"], len(stock["keys"])
+    q = stock["on_hand"]
+    value = np.where(q > 0, q * stock["unit_cost"], 0)
+    frame = _sales_frame(f, f.start, f.end)
+    pos, ok = _positions(keys, frame["keys"])
+    sold = {name: _sum_into(n, pos, ok, frame[name]) for name in SALES_FRAME_FIELDS}
+    units = sold["units"]
+    recent_frame = _sales_frame(f, dead_from, f.end)
+    pos, ok = _positions(keys, recent_frame["keys"])
+    recent = _sum_into(n, pos, ok, recent_frame["units"]) > 0
+    zero_days = _stockout_days(f, stock, sold)
+
+    # Overstock: more than OVERSTOCK_DAYS of cover (on_hand ÷ units a day) or above the order-up-to level.
+    selling = (q > 0) & (units > 0)
+    over = selling & np.where(stock["has_max"], q > stock["max_qty"], q * f.days > OVERSTOCK_DAYS * units)
+    dead = (q > 0) & ~recent
+    columns = {
+        "value": value,
+        "on_hand": np.maximum(q, 0),
+        "cogs": sold["cost"],
+        "units_sold": units,
+        "series": np.ones(n, dtype=np.int64),
+        "zero_days": zero_days,
+        "overstock_value": np.where(over, value, 0),
+        "overstock_lines": over.astype(np.int64),
+        "dead_value": np.where(dead, value, 0),
+        "dead_lines": dead.astype(np.int64),
+    }
     days = Decimal(f.days)
 
-    def blank():
+    def by_group(group: np.ndarray) -> dict[int, dict]:
+        """The sums of `columns` per value of `group` (exact integer sums, then Decimal)."""
+        ids, inverse = np.unique(group, return_inverse=True)
+        totals = {}
+        for name, column in columns.items():
+            acc = np.zeros(len(ids), dtype=np.int64)
+            np.add.at(acc, inverse, column)
+            totals[name] = acc
         return {
-            "value": ZERO,
-            "on_hand": ZERO,
-            "cogs": ZERO,
-            "units_sold": ZERO,
-            "series": 0,
-            "zero_days": 0,
-            "overstock_value": ZERO,
-            "overstock_lines": 0,
-            "dead_value": ZERO,
-            "dead_lines": 0,
+            int(gid): {
+                name: _dec(totals[name][i], INV_EXP[name]) if name in INV_EXP else int(totals[name][i])
+                for name in columns
+            }
+            for i, gid in enumerate(ids)
         }
-
-    total, by_store, by_cat = blank(), defaultdict(blank), defaultdict(blank)
-    overstock, dead, stockouts = [], [], []
-    for lvl in levels:
-        key = (lvl["store_id"], lvl["product_id"])
-        on_hand, value = _d(lvl["on_hand"]), _d(lvl["value"])
-        s = sold.get(key, {})
-        units, cogs = _d(s.get("units")), _d(s.get("cost"))
-        velocity = units / days
-        cover = max(on_hand, ZERO) / velocity if velocity > 0 else None
-        cat = cats.get(lvl["product__category_id"])
-        top = (cat.parent if cat and cat.parent_id else cat) if cat else None
-        is_over = (
-            on_hand > 0
-            and velocity > 0
-            and (
-                (lvl["max_qty"] is not None and on_hand > lvl["max_qty"])
-                or (lvl["max_qty"] is None and cover is not None and cover > OVERSTOCK_DAYS)
-            )
-        )
-        is_dead = on_hand > 0 and key not in recent
-        zd = zero_days.get(key, 0)
-        line = {"key": key, "on_hand": on_hand, "value": value, "velocity": velocity, "cover": cover, "zero_days": zd}
-        if is_over:
-            overstock.append(line)
-        if is_dead:
-            dead.append(line)
-        if zd:
-            stockouts.append(line)
-        for agg in (total, by_store[lvl["store_id"]], by_cat[top.pk if top else None]):
-            agg["value"] += value
-            agg["on_hand"] += max(on_hand, ZERO)
-            agg["cogs"] += cogs
-            agg["units_sold"] += units
-            agg["series"] += 1
-            agg["zero_days"] += zd
-            if is_over:
-                agg["overstock_value"] += value
-                agg["overstock_lines"] += 1
-            if is_dead:
-                agg["dead_value"] += value
-                agg["dead_lines"] += 1
 
     def finish(agg):
         agg["turnover"] = (agg["cogs"] * Decimal(365) / days / agg["value"]) if agg["value"] else None
@@ -613,18 +824,41 @@ def inventory_overview(f: Filters, *, dead_days: int = DEAD_DAYS) -> dict:
         return agg
 
     stores = {s.pk: s for s in f.stores}
-    store_rows = [
-        {"store": stores[sid], **finish(agg)}
-        for sid, agg in sorted(by_store.items(), key=lambda kv: stores[kv[0]].code)
-    ]
+    store_rows = sorted(
+        ({"store": stores[sid], **finish(agg)} for sid, agg in by_group(stock["store"]).items()),
+        key=lambda r: r["store"].code,
+    )
+    category_ids, inverse = np.unique(stock["category"], return_inverse=True)
+    tops = np.array([(cats[c].parent_id or c) if c in cats else 0 for c in category_ids.tolist()], dtype=np.int64)
     cat_rows = sorted(
-        ({"name": str(cats[cid]) if cid else "Uncategorised", **finish(agg)} for cid, agg in by_cat.items()),
+        (
+            {"name": str(cats[cid]) if cid else "Uncategorised", **finish(agg)}
+            for cid, agg in by_group(tops[inverse] if n else stock["category"]).items()
+        ),
         key=lambda r: (-r["value"], r["name"]),
     )
-    overstock.sort(key=lambda r: -r["value"])
-    dead.sort(key=lambda r: -r["value"])
-    stockouts.sort(key=lambda r: (-r["zero_days"], r["key"]))
-    lists = {"overstock": overstock[:TOP_N], "dead": dead[:TOP_N], "stockouts": stockouts[:TOP_N]}
+    total = by_group(np.zeros(n, dtype=np.int64)).get(0) or {k: ZERO if k in INV_EXP else 0 for k in columns}
+
+    def worst(mask: np.ndarray, by: np.ndarray) -> list[dict]:
+        """The TOP_N series of mask, largest `by` first (ties in store, product order)."""
+        index = np.flatnonzero(mask)
+        index = index[np.lexsort((keys[index], -by[index]))][:TOP_N]
+        lines = []
+        for i in index:
+            on_hand, velocity = _dec(q[i], QTY_EXP), _dec(units[i], QTY_EXP) / days
+            lines.append(
+                {
+                    "key": (int(stock["store"][i]), int(stock["product"][i])),
+                    "on_hand": on_hand,
+                    "value": _dec(value[i], COST_EXP + QTY_EXP),
+                    "velocity": velocity,
+                    "cover": max(on_hand, ZERO) / velocity if velocity > 0 else None,
+                    "zero_days": int(zero_days[i]),
+                }
+            )
+        return lines
+
+    lists = {"overstock": worst(over, value), "dead": worst(dead, value), "stockouts": worst(zero_days > 0, zero_days)}
     products = Product.objects.in_bulk({line["key"][1] for lst in lists.values() for line in lst})
     for lst in lists.values():
         for line in lst:
@@ -639,29 +873,41 @@ def inventory_overview(f: Filters, *, dead_days: int = DEAD_DAYS) -> dict:
 def shrinkage(f: Filters, start: date, end: date) -> dict:
     """Count corrections and write-offs in a range, valued at the movement's unit cost (a loss is positive).
 
-    Count corrections are split by the reason the count line carries.
+    Count corrections are split by the reason the count line carries. Summed by the database (a year of a
+    big chain holds tens of thousands of corrections), each movement rounded to the penny as before.
     """
+    from inventory.models import StockCountLine
+
     start_dt, end_dt = day_bounds(start, end)
     qs = StockMovement.objects.filter(
-        store_id__in=f.store_ids,
         occurred_at__gte=start_dt,
         occurred_at__lt=end_dt,
         kind__in=[StockMovement.Kind.COUNT, StockMovement.Kind.WRITE_OFF],
     )
+    qs = in_scope(qs, f)
     if f.category_ids is not None:
         qs = qs.filter(product__category_id__in=f.category_ids)
-    rows = list(qs.values("kind", "quantity", "unit_cost", "source_type", "source_id", "reason"))
-    from inventory.models import StockCountLine
-
-    line_ids = [r["source_id"] for r in rows if r["source_type"] == "inventory.stockcountline" and r["source_id"]]
-    reasons = dict(StockCountLine.objects.filter(pk__in=line_ids).values_list("pk", "reason"))
+    by_kind_reason = []
+    try:
+        sql, params = qs.values("kind", "quantity", "unit_cost", "source_type", "source_id").query.sql_with_params()
+    except EmptyResultSet:  # no store in scope
+        sql = None
+    if sql is not None:
+        with connections[qs.db].cursor() as cursor:
+            cursor.execute(
+                f"SELECT m.kind, cl.reason, SUM(ROUND(-m.quantity * m.unit_cost, 2)) FROM ({sql}) m "
+                f"LEFT JOIN {StockCountLine._meta.db_table} cl ON m.source_type = %s AND cl.id = m.source_id "
+                "GROUP BY m.kind, cl.reason",
+                [*params, "inventory.stockcountline"],
+            )
+            by_kind_reason = cursor.fetchall()
     by_reason: dict[str, Decimal] = defaultdict(lambda: ZERO)
     counts, write_offs = ZERO, ZERO
-    for r in rows:
-        loss = money(-r["quantity"] * r["unit_cost"])
-        if r["kind"] == StockMovement.Kind.COUNT:
+    for kind, reason, total in by_kind_reason:
+        loss = money(Decimal(str(total)))
+        if kind == StockMovement.Kind.COUNT:
             counts += loss
-            by_reason[reasons.get(r["source_id"]) or "unknown"] += loss
+            by_reason[reason or "unknown"] += loss
         else:
             write_offs += loss
     return {
@@ -722,15 +968,14 @@ def profit_by_month(f: Filters) -> list[dict]:
 def profit_by(f: Filters, dimension: str, *, limit: int | None = None) -> list[dict]:
     """Gross margin grouped by "store", "category" (top level) or "product", highest gross profit first."""
     fields = ("revenue", "cost", "discount", "returns_value", "units", "units_mrp")
-    info = _product_info() if dimension == "category" else {}
-    key_of = {
-        "store": lambda k: k[0],
-        "product": lambda k: k[1],
-        "category": lambda k: info.get(k[1], (None, ""))[0],
-    }[dimension]
+    if dimension == "category":
+        info = _product_info()
+        sums = fold(rollup_sums(f, f.start, f.end, "product"), lambda pid: info.get(pid, (None, ""))[0])
+    else:
+        sums = rollup_sums(f, f.start, f.end, dimension)
     cats = _category_map() if dimension == "category" else {}
     merged: dict = defaultdict(lambda: {k: ZERO for k in fields})
-    for key, r in fold(rollup_sums(f, f.start, f.end, "series"), key_of).items():
+    for key, r in sums.items():
         if dimension == "category" and f.category is None:
             cat = cats.get(key)
             key = (cat.parent_id or cat.pk) if cat else None
@@ -762,17 +1007,32 @@ def profit_by(f: Filters, dimension: str, *, limit: int | None = None) -> list[d
 
 
 def money_in_daily(f: Filters, start: date, end: date) -> dict[date, dict[str, Decimal]]:
-    out: dict[date, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
-    for r in store_daily(f, start, end).values("date", "payment_method").annotate(revenue=Sum("revenue")):
-        out[r["date"]][r["payment_method"]] += _d(r["revenue"])
-    return out
+    """Takings per day and payment method (StoreDaily), read once per request (the cash-flow page folds
+    them by week and by month). Read only."""
+    memo = f.__dict__.setdefault("_money_in_memo", {})
+    if (start, end) not in memo:
+        out: dict[date, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
+        for r in store_daily(f, start, end).values("date", "payment_method").annotate(revenue=Sum("revenue")):
+            out[r["date"]][r["payment_method"]] += _d(r["revenue"])
+        memo[(start, end)] = out
+    return memo[(start, end)]
 
 
 def purchases_paid(f: Filters, start: date, end: date):
     start_dt, end_dt = day_bounds(start, end)
-    return PurchaseOrder.objects.filter(
-        store_id__in=f.store_ids, paid_at__gte=start_dt, paid_at__lt=end_dt, amount_paid__gt=0
+    return in_scope(
+        PurchaseOrder.objects.filter(paid_at__gte=start_dt, paid_at__lt=end_dt, amount_paid__gt=0), f
     ).exclude(status=PurchaseOrder.Status.CANCELLED)
+
+
+def purchases_paid_daily(f: Filters, start: date, end: date) -> dict[date, Decimal]:
+    """Σ amount paid for purchase orders per day (project time zone), summed by the database, once per
+    request (a big chain pays tens of thousands of orders a year). Read only."""
+    memo = f.__dict__.setdefault("_paid_memo", {})
+    if (start, end) not in memo:
+        paid = purchases_paid(f, start, end).annotate(day=TruncDate("paid_at")).values("day")
+        memo[(start, end)] = {r["day"]: _d(r["paid"]) for r in paid.annotate(paid=Sum("amount_paid")).order_by()}
+    return memo[(start, end)]
 
 
 def cash_flow(f: Filters, kind: str) -> dict:
@@ -787,9 +1047,8 @@ def cash_flow(f: Filters, kind: str) -> dict:
         acc = rows[bucket_of(day, kind)]["in"]
         for method, amount in per_method.items():
             acc[method] += amount
-    tz = timezone.get_current_timezone()
-    for paid_at, amount in purchases_paid(f, f.start, f.end).values_list("paid_at", "amount_paid"):
-        rows[bucket_of(paid_at.astimezone(tz).date(), kind)]["out"] += amount
+    for day, amount in purchases_paid_daily(f, f.start, f.end).items():
+        rows[bucket_of(day, kind)]["out"] += amount
     out, running = [], ZERO
     totals = {"in": defaultdict(lambda: ZERO), "cash_in": ZERO, "non_cash": ZERO, "out": ZERO}
     for acc in rows.values():

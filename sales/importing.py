@@ -215,7 +215,8 @@ def _read_csv(data: bytes, *, encoding: str) -> Table:
     def rows():
         try:
             for values in reader:
-                if values and any(v.strip() for v in values):
+                # Blank lines are skipped; the first cell (usually the receipt number) settles most rows.
+                if values and (values[0].strip() or any(v.strip() for v in values)):
                     yield reader.line_num, values
         except csv.Error as exc:
             raise ImportFileError(f"Line {reader.line_num}: the CSV is malformed ({exc}).") from None
@@ -437,12 +438,129 @@ def store_code_for(value: str) -> str:
 
 
 def parse_rows(table: Table, mapping: Mapping, options: dict, *, forced_store: str = "") -> Iterator[ParsedLine]:
-    """Every data row as a ParsedLine; problems are listed on the line, never raised."""
+    """Every data row as a ParsedLine; problems are listed on the line, never raised.
+
+    CSV rows whose cells are all well-formed take a fast path (plain indexing, one cache lookup per
+    typed cell); any other row — a bad or missing cell, a short row, any XLSX row — goes through the
+    general per-cell code, which gives the same result for a good row and reports each problem.
+    """
     cols = resolve_columns(table.header, mapping)
     if options["store_mode"] == "column" and "store" not in cols and not forced_store:
         raise ImportFileError("The mapping names no store column: choose a store for the whole file.")
+    general = _row_parser(table.header, cols, mapping.date_format, options, forced_store)
+    if table.kind != "csv":
+        for line_no, values in table.rows:
+            yield general(line_no, values)
+        return
+
     date_format = mapping.date_format
-    header = table.header
+    default_payment = options["payment_method"]
+    i_ref, i_sku, i_qty, i_price, i_date = (cols[f] for f in REQUIRED_FIELDS)
+    i_store = None
+    if forced_store:
+        fixed_store = forced_store
+    elif options["store_mode"] == "single":
+        fixed_store = options["store_code"]
+    else:
+        fixed_store, i_store = "", cols.get("store")
+        if i_store is None:  # no store column: every row gets the general code's "the store is missing"
+            for line_no, values in table.rows:
+                yield general(line_no, values)
+            return
+    i_customer, i_payment, i_kind, i_description, i_original = (
+        cols.get(f) for f in ("customer", "payment_method", "kind", "description", "original_reference")
+    )
+    width = max(cols.values()) + 1
+    # raw cell → its typed value, or `bad` when the general code must report it. Real exports repeat
+    # the same codes, quantities, prices and minutes thousands of times.
+    bad = object()
+    skus: dict = {}
+    quantities: dict = {}
+    prices: dict = {}
+    dates: dict = {}
+    stores: dict = {}
+    customers: dict = {}
+
+    def typed(cache, raw, parse):
+        try:
+            value = parse(raw)
+        except CellError:
+            value = bad
+        cache[raw] = value
+        return value
+
+    def sku_of(raw):
+        sku = raw.strip().upper()
+        return sku if sku and len(sku) <= 40 and not sku.startswith("=") else bad
+
+    def customer_of(raw):
+        code = raw.strip()
+        return code if len(code) <= 40 and not code.startswith("=") else bad
+
+    def store_of(raw):
+        return store_code_for(raw) or bad
+
+    def date_of(raw):
+        return parse_datetime(raw, date_format=date_format)
+
+    for line_no, values in table.rows:
+        if len(values) < width:
+            yield general(line_no, values)
+            continue
+        ref = values[i_ref].strip()
+        raw = values[i_sku]
+        sku = skus.get(raw) or typed(skus, raw, sku_of)
+        raw = values[i_qty]
+        quantity = quantities.get(raw) or typed(quantities, raw, parse_quantity)
+        raw = values[i_price]
+        price = prices.get(raw)
+        if price is None:
+            price = typed(prices, raw, parse_price)
+        raw = values[i_date]
+        occurred = dates.get(raw) or typed(dates, raw, date_of)
+        if i_store is None:
+            store_key = fixed_store
+        else:
+            raw = values[i_store]
+            store_key = stores.get(raw) or typed(stores, raw, store_of)
+        if i_customer is None:
+            customer = ""
+        else:
+            raw = values[i_customer]
+            customer = customers.get(raw)
+            if customer is None:
+                customer = typed(customers, raw, customer_of)
+        if (
+            not ref
+            or len(ref) > 64
+            or sku is bad
+            or quantity is bad
+            or price is bad
+            or occurred is bad
+            or store_key is bad
+            or customer is bad
+        ):
+            yield general(line_no, values)
+            continue
+        yield ParsedLine(
+            line_no,
+            store_key,
+            ref,
+            sku,
+            values[i_description].strip()[:200] if i_description is not None else "",
+            quantity,
+            price,
+            occurred,
+            customer,
+            (values[i_payment].strip().lower() or default_payment) if i_payment is not None else default_payment,
+            values[i_kind].strip().lower() if i_kind is not None else "",
+            values[i_original].strip()[:64] if i_original is not None else "",
+            [],
+        )
+
+
+def _row_parser(header: list[str], cols: dict[str, int], date_format: str, options: dict, forced_store: str):
+    """The general per-row parser: any cell type (CSV text, XLSX values, formulas), every problem reported."""
     # Caches: real exports repeat the same dates, prices and codes thousands of times.
     dates: dict = {}
     prices: dict = {}
@@ -460,10 +578,10 @@ def parse_rows(table: Table, mapping: Mapping, options: dict, *, forced_store: s
             return None
         return values[i]
 
-    for line_no, values in table.rows:
+    def parse_row(line_no, values) -> ParsedLine:
         errors = []
 
-        def typed(target, cache, parse, values=values, errors=errors):
+        def typed(target, cache, parse):
             raw = get(values, target)
             key = raw if isinstance(raw, str) and not isinstance(raw, _Formula) else None
             if key is not None and key in cache:
@@ -519,7 +637,7 @@ def parse_rows(table: Table, mapping: Mapping, options: dict, *, forced_store: s
         description = _text(get(values, "description"))
         if isinstance(get(values, "description"), _Formula):
             errors.append((source("description"), description[:200], "a spreadsheet formula, not a value"))
-        yield ParsedLine(
+        return ParsedLine(
             line_no=line_no,
             store_key=store_key,
             pos_reference=ref,
@@ -534,6 +652,8 @@ def parse_rows(table: Table, mapping: Mapping, options: dict, *, forced_store: s
             original_reference=_text(get(values, "original_reference"))[:64],
             errors=errors,
         )
+
+    return parse_row
 
 
 # --- lines → receipt drafts ------------------------------------------------------------------------
@@ -620,15 +740,9 @@ def _draft_from_group(store_key, ref, group, options, return_prefix):
             seen.add(key)
             kept.append(line)
         group = kept
+    # Positional: sku, quantity, unit_price, description, source_line, price_type, product, errors.
     lines = [
-        LineDraft(
-            sku=ln.sku,
-            quantity=ln.quantity,
-            unit_price=ln.unit_price,
-            description=ln.description,
-            source_line=ln.line_no,
-            errors=list(ln.errors),
-        )
+        LineDraft(ln.sku, ln.quantity, ln.unit_price, ln.description, ln.line_no, None, None, list(ln.errors))
         for ln in group
     ]
     times = [ln.occurred_at for ln in group if ln.occurred_at is not None]
@@ -710,11 +824,15 @@ def _draft_from_group(store_key, ref, group, options, return_prefix):
 
 def modal_prices(drafts: list[ReceiptDraft]) -> dict[str, Decimal]:
     """SKU → the most frequent positive unit price in the file (ties: the higher price): a new product's MRP."""
-    counts: dict[str, Counter] = {}
-    for draft in drafts:
-        if draft.kind == "adjustment":
-            continue
-        for line in draft.lines:
-            if line.unit_price:
-                counts.setdefault(line.sku, Counter())[line.unit_price] += 1
-    return {sku: max(c.items(), key=lambda kv: (kv[1], kv[0]))[0] for sku, c in counts.items()}
+    pairs = Counter(
+        (line.sku, line.unit_price)
+        for draft in drafts
+        if draft.kind != "adjustment"
+        for line in draft.lines
+        if line.unit_price
+    )
+    best: dict[str, tuple[int, Decimal]] = {}
+    for (sku, price), count in pairs.items():
+        if sku not in best or (count, price) > best[sku]:
+            best[sku] = (count, price)
+    return {sku: price for sku, (_, price) in best.items()}

@@ -52,6 +52,69 @@ def store_daily_add(rows: Iterable[tuple]) -> None:
     _upsert(StoreDaily._meta.db_table, ("store_id", "date", "payment_method"), STORE_DAILY_SUMS, sorted(rows))
 
 
+# Staging of the deltas on PostgreSQL: (table, keys, key types, key render kinds, sums).
+_SALES_DAILY_STAGE = (
+    SalesDaily._meta.db_table,
+    ("store_id", "product_id", "date"),
+    ("bigint", "bigint", "date"),
+    ("plain", "plain", "plain"),
+    SALES_DAILY_SUMS,
+)
+_STORE_DAILY_STAGE = (
+    StoreDaily._meta.db_table,
+    ("store_id", "date", "payment_method"),
+    ("bigint", "date", "text"),
+    ("plain", "plain", "text"),
+    STORE_DAILY_SUMS,
+)
+
+
+def rollups_add_deltas(*, sales_daily: dict[tuple, list] | bytes, store_daily: dict[tuple, list] | bytes) -> None:
+    """Add deltas already summed per rollup row (the incremental refresh of the set-based posting path).
+
+    sales_daily: (store_id, product_id, date) → SALES_DAILY_SUMS; store_daily: (store_id, date,
+    payment_method) → STORE_DAILY_SUMS — or, on PostgreSQL, both as rollups_deltas_render() made them.
+    The caller sums exactly what rollups_rebuild would read from the rows it wrote (sales.services).
+    PostgreSQL: the deltas are staged by COPY and upserted in key order (a stable lock order) by one
+    INSERT … SELECT … ON CONFLICT per table.
+    """
+    if connection.vendor != "postgresql":
+        sales_daily_add((*key, *sums) for key, sums in sales_daily.items())
+        store_daily_add((*key, *sums) for key, sums in store_daily.items())
+        return
+    for stage, deltas in ((_SALES_DAILY_STAGE, sales_daily), (_STORE_DAILY_STAGE, store_daily)):
+        if deltas:
+            _upsert_staged(stage, deltas if isinstance(deltas, bytes) else _render(stage, deltas))
+
+
+def rollups_deltas_render(*, sales_daily: dict[tuple, list], store_daily: dict[tuple, list]) -> tuple[bytes, bytes]:
+    """PostgreSQL: the deltas rendered for staging ahead of the transaction that adds them."""
+    return _render(_SALES_DAILY_STAGE, sales_daily), _render(_STORE_DAILY_STAGE, store_daily)
+
+
+def _render(stage, deltas: dict[tuple, list]):
+    from .bulk import render
+
+    _, _, _, key_kinds, sums = stage
+    return render(key_kinds + ("plain",) * len(sums), [(*key, *values) for key, values in deltas.items()])
+
+
+def _upsert_staged(stage, data) -> None:
+    from .bulk import copy_to_temp
+
+    table, keys, key_types, _, sums = stage
+    staging = f"ingest_{table}"
+    types = key_types + tuple("bigint" if s in ("transactions", "customers") else "numeric" for s in sums)
+    copy_to_temp(staging, tuple(zip(keys + sums, types, strict=True)), data)
+    updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in sums)
+    columns = ", ".join(keys + sums)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging} ORDER BY {', '.join(keys)} "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+        )
+
+
 def _sales_daily_select(where: str) -> str:
     return f"""
         SELECT s.store_id, l.product_id, s.local_date,

@@ -7,29 +7,34 @@ Bulk file ingestion (sales_import) reuses the same validation and rollup code.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
-from collections import defaultdict
+from collections import defaultdict, deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from customers.exceptions import InsufficientPoints
 from customers.models import Customer
-from customers.services import point_value, points_earn, points_for_amount, points_redeem
+from customers.services import point_value, points_for_amount
 from inventory.models import Product, StockMovement, Store
-from inventory.services import MovementSpec, stock_levels_lock, stock_movements_post
-from retailops.money import money
+from retailops.money import CENT, money
 
+from . import bulk
 from .exceptions import ReceiptConflict
 from .models import ImportBatch, Sale, SaleLine
-from .rollups import rollups_add_sales, sales_daily_add, store_daily_add
+from .rollups import rollups_add_deltas, rollups_deltas_render, sales_daily_add, store_daily_add
 
 ZERO = Decimal("0")
+COST_PLACES = Decimal("0.0001")  # unit costs: COST fields have four decimals
+ZERO_CENTS = Decimal("0.00")
 MAX_QTY = Decimal("100000")
 
 
@@ -147,137 +152,263 @@ def sale_record(*, receipt: ReceiptInput, actor=None, import_batch=None) -> Reco
     """Post one receipt: sale, lines, stock movements, points and rollup deltas, in one transaction.
 
     Idempotent: if the store already holds this POS reference with the same content, nothing is
-    written and the existing sale is returned with created=False; with other content, ReceiptConflict.
-    Safe under concurrency: two identical posts racing end with one sale.
+    written and the existing sale is returned with created=False; with other content (or when a stock
+    adjustment holds the reference: they share it, as in receipts_post), ReceiptConflict.
+    Safe under concurrency: two identical posts racing end with one sale; stock and points move by
+    relative updates of rows locked in the bulk path's order (customer, then store × product).
+    Made for one receipt at a time (a till, the API): a lookup, two batches of statements (one round trip
+    each on PostgreSQL) and the commit, whatever the receipt holds (see _write_sale).
     """
     receipt.pos_reference = (receipt.pos_reference or "").strip()
     receipt_validate(receipt)
     digest = receipt_hash(receipt)
-    existing = Sale.objects.filter(store=receipt.store, pos_reference=receipt.pos_reference).first()
-    if existing:
-        return _as_duplicate(existing, digest)
+    existing = _posted(receipt.store, receipt.pos_reference)
+    if existing:  # before any lock: a till re-sending what it sent changes nothing and waits for nothing
+        return _as_duplicate(existing, digest, receipt.pos_reference)
     try:
         with transaction.atomic():
             sale = _write_sale(receipt=receipt, digest=digest, actor=actor, import_batch=import_batch)
     except IntegrityError:
         # Lost a race with an identical post: the unique (store, pos_reference) constraint held.
-        existing = Sale.objects.filter(store=receipt.store, pos_reference=receipt.pos_reference).first()
+        existing = _posted(receipt.store, receipt.pos_reference)
         if existing is None:
             raise
-        return _as_duplicate(existing, digest)
+        return _as_duplicate(existing, digest, receipt.pos_reference)
     return RecordResult(sale=sale, created=True)
 
 
-def _as_duplicate(existing: Sale, digest: str) -> RecordResult:
-    if existing.content_hash != digest:
-        raise ReceiptConflict(
-            f"Receipt {existing.pos_reference} was already posted for this store with different content."
+def _posted(store: Store, reference: str) -> tuple[str, int, str] | None:
+    """What holds this store's POS reference already: ("sale" | "adjustment", id, content hash), or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 'sale', id, content_hash FROM sales_sale WHERE store_id = %s AND pos_reference = %s "
+            "UNION ALL SELECT 'adjustment', id, content_hash FROM sales_stockadjustment "
+            "WHERE store_id = %s AND pos_reference = %s",
+            [store.pk, reference, store.pk, reference],
         )
-    return RecordResult(sale=existing, created=False)
+        return cursor.fetchone()
+
+
+def _as_duplicate(existing: tuple[str, int, str], digest: str, reference: str) -> RecordResult:
+    what, pk, content_hash = existing
+    if what != "sale" or content_hash != digest:
+        raise ReceiptConflict(f"Receipt {reference} was already posted for this store with different content.")
+    return RecordResult(sale=Sale.objects.get(pk=pk), created=False)
 
 
 def _write_sale(*, receipt: ReceiptInput, digest: str, actor, import_batch) -> Sale:
-    store = receipt.store
-    local_date = receipt.occurred_at.astimezone(store.tz).date()
+    """The writes of sale_record, in two batches of statements (one round trip each on PostgreSQL).
+
+    First the locks and what the rows need: the customer's points (locked first, as in receipts_post),
+    the stock levels moved by what the receipt sells (which returns their moving average costs), the ids
+    of the new rows, the original of a return. Then the rows: sale, lines, one movement per stocked line,
+    points entries, rollup deltas.
+    """
+    store, customer = receipt.store, receipt.customer
+    now = timezone.now()
     is_return = receipt.kind == Sale.Kind.RETURN
-    original = None
-    if receipt.original_reference:
-        original = Sale.objects.filter(store=store, pos_reference=receipt.original_reference).first()
+    totals = [money(money(line.unit_price) * Decimal(line.quantity)) for line in receipt.lines]
+    redeemed, earned = int(receipt.points_redeemed or 0), 0
+    if customer is not None and not is_return:
+        paid = sum(totals, ZERO) - money(Decimal(redeemed) * point_value())
+        earned = points_for_amount(amount=paid, tier=customer.tier)
+    moves: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for line in receipt.lines:
+        if line.product.is_stocked:
+            moves[line.product.pk] -= Decimal(line.quantity)
 
-    stocked = [line for line in receipt.lines if line.product.is_stocked]
-    levels = stock_levels_lock(pairs=[(store.pk, line.product.pk) for line in stocked])
+    with _batch():
+        points = _points_move(customer=customer, redeemed=redeemed, earned=earned) if redeemed or earned else None
+        stock = _stock_move(store_id=store.pk, moves=moves, now=now)
+        ids = _new_ids(Sale, 1), _new_ids(SaleLine, len(receipt.lines))
+        original = _original(store, receipt.original_reference) if receipt.original_reference else None
+    # The moving average cost of the locked row is the line's unit cost (the cost price before any receipt).
+    average_costs = {pk: Decimal(str(cost)).quantize(COST_PLACES) for pk, cost in (stock.fetchall() if stock else [])}
+    sale_id, line_ids = ids[0].ids()[0], ids[1].ids()
+    original_row = original.fetchone() if original else None
+    if points is not None and points.rowcount != 1:
+        balance = Customer.objects.values_list("points_balance", flat=True).get(pk=customer.pk)
+        raise InsufficientPoints(f"customer {customer.code} has {balance} points; cannot redeem {redeemed}")
 
-    sale = Sale(
-        store=store,
-        pos_reference=receipt.pos_reference,
-        occurred_at=receipt.occurred_at,
-        local_date=local_date,
-        customer=receipt.customer,
-        kind=receipt.kind,
-        original=original,
-        payment_method=receipt.payment_method,
-        total=ZERO,
-        content_hash=digest,
-        import_batch=import_batch,
-        points_redeemed=receipt.points_redeemed,
-    )
     lines = []
-    for n, line in enumerate(receipt.lines, start=1):
+    for n, (line, line_total, line_id) in enumerate(zip(receipt.lines, totals, line_ids, strict=True), start=1):
         product = line.product
         qty = Decimal(line.quantity)
         unit_price = money(line.unit_price)
-        level = levels.get((store.pk, product.pk))
-        unit_cost = (level.average_cost if level and level.average_cost else product.cost_price) or ZERO
-        discount = money(max(product.mrp - unit_price, ZERO) * qty)
         lines.append(
             SaleLine(
+                pk=line_id,
+                sale_id=sale_id,
                 line_no=n,
                 product=product,
                 quantity=qty,
                 unit_mrp=product.mrp,
                 unit_price=unit_price,
                 price_type=line.price_type or price_type_for(product=product, unit_price=unit_price),
-                discount=discount,
-                unit_cost=unit_cost,
-                line_total=money(unit_price * qty),
+                discount=money(max(product.mrp - unit_price, ZERO) * qty),
+                unit_cost=average_costs.get(product.pk) or product.cost_price or ZERO,
+                line_total=line_total,
             )
         )
-    sale.total = sum((line.line_total for line in lines), ZERO)
-    sale.discount_total = sum((line.discount for line in lines), ZERO)
-    sale.cost_total = sum((money(line.quantity * line.unit_cost) for line in lines), ZERO)
-    sale.save()
-    for line in lines:
-        line.sale = sale
-    SaleLine.objects.bulk_create(lines)
-    lines = list(sale.lines.select_related("product").order_by("line_no"))
-
-    stock_movements_post(
-        specs=[
-            MovementSpec(
-                store_id=store.pk,
-                product_id=line.product_id,
-                quantity=-line.quantity,
-                kind=StockMovement.Kind.RETURN if is_return else StockMovement.Kind.SALE,
-                unit_cost=line.unit_cost,
-                occurred_at=receipt.occurred_at,
-                source_type="sales.saleline",
-                source_id=line.pk,
-                reason=f"POS {receipt.pos_reference}",
-            )
-            for line in lines
-            if line.product.is_stocked
-        ],
-        user=actor,
+    sale = Sale(
+        pk=sale_id,
+        store=store,
+        pos_reference=receipt.pos_reference,
+        occurred_at=receipt.occurred_at,
+        local_date=receipt.occurred_at.astimezone(store.tz).date(),
+        customer=customer,
+        kind=receipt.kind,
+        original_id=original_row[0] if original_row else None,
+        payment_method=receipt.payment_method,
+        total=sum(totals, ZERO),
+        discount_total=sum((line.discount for line in lines), ZERO),
+        cost_total=sum((money(line.quantity * line.unit_cost) for line in lines), ZERO),
+        points_earned=earned,
+        points_redeemed=redeemed,
+        content_hash=digest,
+        import_batch=import_batch,
     )
-
-    if receipt.customer:
-        if receipt.points_redeemed:
-            points_redeem(
-                customer=receipt.customer,
-                points=receipt.points_redeemed,
-                occurred_at=receipt.occurred_at,
-                store=store,
-                source_type="sales.sale",
-                source_id=sale.pk,
-                user=actor,
-            )
-        paid = sale.total - money(Decimal(receipt.points_redeemed) * point_value())
-        earned = points_for_amount(amount=paid, tier=receipt.customer.tier) if not is_return else 0
-        if earned:
-            points_earn(
-                customer=receipt.customer,
-                points=earned,
-                occurred_at=receipt.occurred_at,
-                store=store,
-                source_type="sales.sale",
-                source_id=sale.pk,
-                user=actor,
-            )
-            Sale.objects.filter(pk=sale.pk).update(points_earned=earned)
-            sale.points_earned = earned
-
-    rollup_add_sale(sale=sale, lines=lines)
+    kind = StockMovement.Kind.RETURN if is_return else StockMovement.Kind.SALE
+    movements = [
+        StockMovement(
+            store=store,
+            product=line.product,
+            quantity=-line.quantity,  # the same quantities as _stock_move moved: on_hand == Σ movements
+            kind=kind,
+            unit_cost=line.unit_cost,
+            source_type="sales.saleline",
+            source_id=line.pk,
+            occurred_at=receipt.occurred_at,
+            user=actor,
+            reason=f"POS {receipt.pos_reference}"[:200],
+        )
+        for line in lines
+        if line.product.is_stocked
+    ]
+    with _batch():
+        _insert(sale, with_pk=True)
+        _insert(*lines, with_pk=True)
+        _insert(*movements)
+        _insert(*_points_entries(sale=sale, redeemed=redeemed, earned=earned, actor=actor))
+        rollup_add_sale(sale=sale, lines=lines)
+    sale._state.adding, sale._state.db = False, connection.alias
     return sale
+
+
+@contextmanager
+def _batch():
+    """PostgreSQL: send the block's statements together and wait once (psycopg's pipeline mode); their
+    results are read after the block. Elsewhere they simply run one by one."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.pipeline():  # IntegrityError as Django's
+        yield
+
+
+def _points_move(*, customer: Customer, redeemed: int, earned: int):
+    """Take the redeemed points and add the earned ones in one relative update, which locks the customer's
+    row; it matches no row when the balance does not cover the redemption (see the caller)."""
+    cursor = connection.cursor()
+    cursor.execute(
+        "UPDATE customers_customer SET points_balance = points_balance - %s + %s "
+        "WHERE id = %s AND anonymised_at IS NULL AND points_balance >= %s",
+        [redeemed, earned, customer.pk, redeemed],
+    )
+    return cursor
+
+
+def _points_entries(*, sale: Sale, redeemed: int, earned: int, actor) -> list:
+    """The points ledger's side of _points_move: a redeem and an earn entry sourced to the sale."""
+    from customers.models import PointsEntry
+
+    if sale.customer_id is None:
+        return []
+    common = {"customer_id": sale.customer_id, "store_id": sale.store_id, "source_type": "sales.sale",
+              "source_id": sale.pk, "occurred_at": sale.occurred_at, "user": actor}  # fmt: skip
+    entries = []
+    if redeemed:
+        entries.append(PointsEntry(kind=PointsEntry.Kind.REDEEM, points=-redeemed, **common))
+    if earned:
+        expires_at = sale.occurred_at + timedelta(days=int(settings.RETAILOPS["POINTS_EXPIRY_DAYS"]))
+        entries.append(PointsEntry(kind=PointsEntry.Kind.EARN, points=earned, expires_at=expires_at, **common))
+    return entries
+
+
+def _stock_move(*, store_id: int, moves: dict[int, Decimal], now: datetime):
+    """on_hand += moves[product] for one store, creating missing stock levels, in one statement.
+
+    The upsert locks the rows in product order (the bulk path's lock order) and returns (product id,
+    moving average cost) per row. Relative update: concurrent posts add up, nothing is read and written back."""
+    if not moves:
+        return None
+    from inventory.models import StockLevel
+
+    review_days = StockLevel._meta.get_field("review_period_days").default
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    rows = [(store_id, product_id, delta, ZERO, review_days, stamp) for product_id, delta in sorted(moves.items())]
+    table = StockLevel._meta.db_table
+    cursor = connection.cursor()
+    cursor.execute(
+        f"INSERT INTO {table} (store_id, product_id, on_hand, average_cost, review_period_days, updated_at) "
+        f"VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(rows))} "
+        f"ON CONFLICT (store_id, product_id) DO UPDATE SET on_hand = {table}.on_hand + excluded.on_hand, "
+        "updated_at = excluded.updated_at RETURNING product_id, average_cost",
+        [value for row in rows for value in row],
+    )
+    return cursor
+
+
+class _NewIds:
+    """n fresh primary keys of a table, read after the batch that asked for them (see _new_ids)."""
+
+    def __init__(self, cursor, first: int | None, n: int):
+        self.cursor, self.first, self.n = cursor, first, n
+
+    def ids(self) -> list[int]:
+        if self.first is not None:
+            return list(range(self.first, self.first + self.n))
+        return [row[0] for row in self.cursor.fetchall()]
+
+
+def _new_ids(model, n: int) -> _NewIds:
+    """Reserve n primary keys, so the rows and the rows pointing at them go out in one batch.
+
+    PostgreSQL: from the table's sequence (gaps are harmless). SQLite: the writer holds the database's
+    write lock for the whole transaction (BEGIN IMMEDIATE), so max(id) + 1 … are free."""
+    table = model._meta.db_table
+    cursor = connection.cursor()
+    if connection.vendor == "postgresql":
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, n])
+        return _NewIds(cursor, None, n)
+    cursor.execute(
+        f"SELECT MAX(top) FROM (SELECT COALESCE(MAX(id), 0) AS top FROM {table} "
+        "UNION ALL SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = %s)",
+        [table],
+    )
+    return _NewIds(cursor, cursor.fetchone()[0] + 1, n)
+
+
+def _original(store: Store, reference: str):
+    cursor = connection.cursor()
+    cursor.execute("SELECT id FROM sales_sale WHERE store_id = %s AND pos_reference = %s", [store.pk, reference])
+    return cursor
+
+
+def _insert(*objs, with_pk: bool = False) -> None:
+    """INSERT model instances of one model as one statement, values prepared the way the ORM saves them."""
+    if not objs:
+        return
+    opts = objs[0]._meta
+    fields = [f for f in opts.concrete_fields if with_pk or not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+    row = f"({', '.join(['%s'] * len(fields))})"
+    connection.cursor().execute(
+        f"INSERT INTO {opts.db_table} ({', '.join(connection.ops.quote_name(f.column) for f in fields)}) "
+        f"VALUES {', '.join([row] * len(objs))}",
+        values,
+    )
 
 
 def rollup_add_sale(*, sale: Sale, lines: list[SaleLine]) -> None:
@@ -327,6 +458,7 @@ def rollup_add_sale(*, sale: Sale, lines: list[SaleLine]) -> None:
 
 INGEST_CHUNK_LINES = 50_000
 INGEST_CHUNK_RECEIPTS = 5_000
+INGEST_WRITERS = 2  # PostgreSQL connections writing file chunks side by side (sales_import)
 MAX_ROW_ERRORS = 100_000
 
 
@@ -341,15 +473,30 @@ class ReceiptOutcome:
     lines: int = 0
 
 
-def _draft_digest(draft) -> str:
-    return receipt_digest(
-        occurred_at=draft.occurred_at,
-        kind=draft.kind,
-        payment_method=draft.payment_method,
-        customer_code=draft.customer.code if draft.customer else "",
-        points_redeemed=draft.points_redeemed,
-        lines=[(line.product.sku, line.quantity, line.unit_price) for line in draft.lines],
-    )
+def _draft_digest(draft, texts: dict | None = None) -> str:
+    """receipt_digest() of a draft. texts caches the quantity and price texts over the drafts of a chunk.
+
+    The same content and encoding as receipt_digest (a test holds them equal), built without
+    normalising the same quantities and prices again for every line.
+    """
+    if texts is None:
+        texts = {}
+    lines = []
+    for line in draft.lines:
+        key = (line.quantity, line.unit_price)
+        shown = texts.get(key)
+        if shown is None:
+            shown = texts[key] = (str(Decimal(line.quantity).normalize()), str(money(line.unit_price)))
+        lines.append((line.product.sku, *shown))
+    content = {
+        "at": draft.occurred_at.astimezone(UTC).isoformat(timespec="seconds"),
+        "kind": draft.kind,
+        "pay": draft.payment_method,
+        "customer": draft.customer.code if draft.customer else "",
+        "redeemed": int(draft.points_redeemed or 0),
+        "lines": sorted(lines),
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 def _draft_validate(draft, *, now: datetime) -> None:
@@ -375,6 +522,7 @@ def _draft_validate(draft, *, now: datetime) -> None:
         )
     if not draft.lines:
         draft.errors.append(("pos_reference", draft.pos_reference, "a receipt needs at least one line"))
+    kind, each = draft.kind, Product.Unit.EACH.value
     for line in draft.lines:
         if line.errors or line.quantity is None or line.unit_price is None:
             continue
@@ -385,18 +533,18 @@ def _draft_validate(draft, *, now: datetime) -> None:
         qty = line.quantity
         if qty == 0:
             line.errors.append(("quantity", "0", "quantity cannot be zero"))
-        elif draft.kind == "sale" and qty < 0:
+        elif kind == "sale" and qty < 0:
             line.errors.append(("quantity", str(qty), "a sale needs positive quantities"))
-        elif draft.kind == "return" and qty > 0:
+        elif kind == "return" and qty > 0:
             line.errors.append(("quantity", str(qty), "a return needs negative quantities"))
         elif abs(qty) > MAX_QTY:
             line.errors.append(("quantity", str(qty), f"{qty} is not a plausible quantity"))
-        elif product.unit == Product.Unit.EACH and qty != qty.to_integral_value():
+        elif product.unit == each and qty != qty.to_integral_value():
             shown = f"{qty.normalize():f}"
             line.errors.append(("quantity", shown, f"{product.sku} is sold by the unit, not {shown}"))
         if line.unit_price < 0:
             line.errors.append(("unit_price", str(line.unit_price), "the unit price cannot be negative"))
-        if draft.kind == "adjustment" and not product.is_stocked:
+        if kind == "adjustment" and not product.is_stocked:
             line.errors.append(("sku", line.sku, f"{product.sku} is a fee or service: it has no stock to adjust"))
     if draft.points_redeemed < 0:
         draft.errors.append(("points_redeemed", str(draft.points_redeemed), "redeemed points cannot be negative"))
@@ -454,10 +602,50 @@ def _relaxed_commit() -> None:
 
 
 def _post_drafts(drafts, *, import_batch, actor, now) -> list[ReceiptOutcome]:
+    """Classify, lock, build and write one set of drafts in the caller's transaction."""
+    outcomes, to_post = _classify(drafts, import_batch=import_batch)
+    if not to_post:
+        return outcomes
+    # Points: lock the customers (pk order), check redemptions against balances, compute earnings.
+    customer_ids = sorted({d.customer.pk for _, d, _ in to_post if d.customer is not None})
+    customers = {}
+    if customer_ids:
+        customers = {
+            c.pk: c
+            for c in Customer.objects.select_for_update(of=("self",))
+            .filter(pk__in=customer_ids)
+            .select_related("tier")
+            .order_by("pk")
+        }
+    balances = {pk: c.points_balance for pk, c in customers.items()}
+    posting = []
+    for index, draft, digest in to_post:
+        if draft.points_redeemed:
+            pk = draft.customer.pk
+            if balances[pk] < draft.points_redeemed:
+                reason = (
+                    f"customer {draft.customer.code} has {balances[pk]} points; cannot redeem {draft.points_redeemed}"
+                )
+                draft.errors.append(("points_redeemed", str(draft.points_redeemed), reason))
+                outcomes[index].errors = [reason]
+                continue
+            balances[pk] -= draft.points_redeemed
+        posting.append((index, draft, digest))
+    costs = bulk.stock_level_costs_lock(pairs=_stocked_pairs(posting))
+    writes = _writes_build(
+        posting, outcomes, customers=customers, costs=costs, import_batch=import_batch, actor=actor, now=now
+    )
+    _writes_apply(writes)
+    return outcomes
+
+
+def _classify(drafts, *, import_batch) -> tuple[list[ReceiptOutcome], list[tuple]]:
+    """Outcomes for every draft, and the (index, draft, digest) still to post: not rejected, not posted before."""
     from .models import StockAdjustment
 
     outcomes: list[ReceiptOutcome] = []
     candidates = []  # (index, draft, digest)
+    texts: dict = {}
     for draft in drafts:
         outcome = ReceiptOutcome(
             pos_reference=draft.pos_reference,
@@ -469,7 +657,7 @@ def _post_drafts(drafts, *, import_batch, actor, now) -> list[ReceiptOutcome]:
         if draft.rejected:
             outcome.errors = [_draft_reason(draft)]
             continue
-        candidates.append((len(outcomes) - 1, draft, _draft_digest(draft)))
+        candidates.append((len(outcomes) - 1, draft, _draft_digest(draft, texts)))
 
     # De-duplicate against what is already posted (sales and stock adjustments share the reference space).
     existing: dict[tuple[int, str], tuple] = {}
@@ -514,41 +702,48 @@ def _post_drafts(drafts, *, import_batch, actor, now) -> list[ReceiptOutcome]:
             continue
         seen[key] = digest
         to_post.append((index, draft, digest))
-    if not to_post:
-        return outcomes
+    return outcomes, to_post
 
-    # Points: lock the customers (pk order), check redemptions against balances, compute earnings.
-    customer_ids = sorted({d.customer.pk for _, d, _ in to_post if d.customer is not None})
-    customers = {}
-    if customer_ids:
-        customers = {
-            c.pk: c
-            for c in Customer.objects.select_for_update(of=("self",))
-            .filter(pk__in=customer_ids)
-            .select_related("tier")
-            .order_by("pk")
-        }
-    balances = {pk: c.points_balance for pk, c in customers.items()}
-    posting = []
-    for index, draft, digest in to_post:
-        if draft.points_redeemed:
-            pk = draft.customer.pk
-            if balances[pk] < draft.points_redeemed:
-                reason = (
-                    f"customer {draft.customer.code} has {balances[pk]} points; cannot redeem {draft.points_redeemed}"
-                )
-                draft.errors.append(("points_redeemed", str(draft.points_redeemed), reason))
-                outcomes[index].errors = [reason]
-                continue
-            balances[pk] -= draft.points_redeemed
-        posting.append((index, draft, digest))
+
+def _stocked_pairs(posting) -> set[tuple[int, int]]:
+    goods = Product.Kind.GOODS.value  # Product.is_stocked, without a property call per line
+    pairs = set()
+    for _, draft, _ in posting:
+        store_id = draft.store.pk
+        pairs.update((store_id, line.product.id) for line in draft.lines if line.product.kind == goods)
+    return pairs
+
+
+@dataclass
+class _Writes:
+    """Everything one set of drafts writes, computed before the first write."""
+
+    # Rows as tuples of Python values, or (PostgreSQL) already rendered to COPY text by _writes_render.
+    sale_rows: list | bytes
+    line_rows: list | bytes
+    adjustment_rows: list | bytes
+    adjustment_line_rows: list | bytes
+    movement_rows: list | bytes
+    points_rows: list | bytes
+    level_deltas: dict
+    points_deltas: dict
+    sales_daily: dict | bytes
+    store_daily: dict | bytes
+    costs: dict  # (store, product) → the average cost the unit costs were computed from
+    multipliers: dict  # customer id → the tier multiplier the points were computed with (None: no tier)
+    now: datetime
+
+
+def _writes_build(posting, outcomes, *, customers, costs, import_batch, actor, now, as_text=False) -> _Writes:
+    """Rows and deltas for the drafts to post; marks their outcomes accepted. Reads only (ids, originals).
+
+    as_text (PostgreSQL): the sale lines and stock movements — one each per line of the file — come out
+    directly as lines of COPY text rather than tuples, the other rows as tuples for bulk.render.
+    """
+    from .models import StockAdjustment, StockAdjustmentLine
 
     sales = [(i, d, h) for i, d, h in posting if d.kind != "adjustment"]
     adjustments = [(i, d, h) for i, d, h in posting if d.kind == "adjustment"]
-    stocked_pairs = [
-        (d.store.pk, line.product.pk) for _, d, _ in posting for line in d.lines if line.product.is_stocked
-    ]
-    levels = stock_levels_lock(pairs=stocked_pairs)
     originals = _originals(sales)
     point_rate = point_value()
     deltas: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
@@ -557,50 +752,120 @@ def _post_drafts(drafts, *, import_batch, actor, now) -> list[ReceiptOutcome]:
     batch_id = import_batch.pk if import_batch is not None else None
     expiry = timedelta(days=int(settings.RETAILOPS["POINTS_EXPIRY_DAYS"]))
 
-    sale_ids = _allocate_ids(Sale, len(sales))
-    line_ids = _allocate_ids(SaleLine, sum(len(d.lines) for _, d, _ in sales))
+    sale_ids = bulk.allocate_ids(Sale, len(sales))
+    line_ids = iter(bulk.allocate_ids(SaleLine, sum(len(d.lines) for _, d, _ in sales)))
     sale_rows, line_rows = [], []
-    line_iter = iter(line_ids)
+    # Rollup deltas, summed here from exactly the values written (the sums rollups_rebuild reads back).
+    sales_daily: dict[tuple, list] = {}
+    store_daily: dict[tuple, list] = {}
+    # Per (store, product): the product's prices and unit cost (the level's average cost, else its cost price).
+    known: dict[tuple[int, int], tuple] = {}
+    # Per (store, product, price, quantity, price type): the line's money; real files repeat them a lot.
+    figures: dict[tuple, tuple] = {}
+    quantize = Decimal.quantize
+    sale_kind, return_kind = StockMovement.Kind.SALE.value, StockMovement.Kind.RETURN.value
+    mrp_type, dp_type = SaleLine.PriceType.MRP.value, SaleLine.PriceType.DP.value
+    promo_type, other_type = SaleLine.PriceType.PROMO.value, SaleLine.PriceType.OTHER.value
+    return_sale = Sale.Kind.RETURN.value
     for (index, draft, digest), sale_id in zip(sales, sale_ids, strict=True):
         store = draft.store
-        is_return = draft.kind == Sale.Kind.RETURN
-        total = discount_total = cost_total = ZERO
+        store_id = store.pk
+        is_return = draft.kind == return_sale
+        occurred_at = draft.occurred_at
+        local_date = occurred_at.astimezone(store.tz).date()
+        movement_kind = return_kind if is_return else sale_kind
+        reason = f"POS {draft.pos_reference}"[:200]
+        if as_text:  # the movement columns from occurred_at on are the same for every line of the receipt
+            tail = "\t".join(map(bulk.copy_field, (occurred_at, now, user_id, reason)))
+        total = discount_total = cost_total = units = ZERO
+        sold = set()
         for n, line in enumerate(draft.lines, start=1):
             product = line.product
-            level = levels.get((store.pk, product.pk))
-            unit_cost = (level.average_cost if level and level.average_cost else product.cost_price) or ZERO
-            unit_price = money(line.unit_price)
+            product_id = product.id
+            pair = (store_id, product_id)
+            facts = known.get(pair)
+            if facts is None:
+                average = costs.get(pair)
+                unit_cost = (average if average else product.cost_price) or ZERO
+                facts = known[pair] = (product.mrp, product.dp, unit_cost, product.is_stocked)
+            mrp, dp, unit_cost, stocked = facts
             qty = line.quantity
-            discount = money(max(product.mrp - unit_price, ZERO) * qty)
-            line_total = money(unit_price * qty)
-            price_type = line.price_type or price_type_for(product=product, unit_price=unit_price)
-            line_id = next(line_iter)
-            line_rows.append(
-                (
-                    line_id, sale_id, n, product.pk, qty, product.mrp, unit_price, price_type, discount,
-                    unit_cost, line_total, line.source_line,
+            key = (store_id, product_id, line.unit_price, qty, line.price_type)
+            money_of = figures.get(key)
+            if money_of is None:
+                unit_price = quantize(line.unit_price, CENT, ROUND_HALF_UP)
+                gap = mrp - unit_price
+                price_type = line.price_type or (
+                    mrp_type
+                    if unit_price == mrp
+                    else dp_type
+                    if unit_price == dp
+                    else promo_type
+                    if unit_price < mrp
+                    else other_type
                 )
-            )  # fmt: skip
+                money_of = figures[key] = (
+                    unit_price,
+                    quantize(gap * qty, CENT, ROUND_HALF_UP) if gap > 0 else ZERO_CENTS,
+                    quantize(unit_price * qty, CENT, ROUND_HALF_UP),
+                    price_type,
+                    quantize(qty * unit_cost, CENT, ROUND_HALF_UP),
+                    bulk.copy_field(price_type),
+                )
+            unit_price, discount, line_total, price_type, cost, price_text = money_of
+            line_id = next(line_ids)
+            if as_text:
+                source = line.source_line
+                line_rows.append(
+                    f"{line_id}\t{sale_id}\t{n}\t{product_id}\t{qty}\t{mrp}\t{unit_price}\t"
+                    f"{price_text}\t{discount}\t{unit_cost}\t{line_total}\t"
+                    f"{bulk.NULL if source is None else source}\n"
+                )
+            else:
+                line_rows.append(
+                    (line_id, sale_id, n, product_id, qty, mrp, unit_price, price_type, discount, unit_cost,
+                     line_total, line.source_line)
+                )  # fmt: skip
             total += line_total
             discount_total += discount
-            cost_total += money(qty * unit_cost)
-            if product.is_stocked:
-                movement_rows.append(
-                    (
-                        store.pk, product.pk, -qty,
-                        StockMovement.Kind.RETURN if is_return else StockMovement.Kind.SALE,
-                        unit_cost, "sales.saleline", line_id, draft.occurred_at, now, user_id,
-                        f"POS {draft.pos_reference}"[:200],
+            cost_total += cost
+            units += qty
+            if stocked:
+                if as_text:
+                    movement_rows.append(
+                        f"{store_id}\t{product_id}\t{-qty}\t{movement_kind}\t{unit_cost}\tsales.saleline\t{line_id}\t"
+                        f"{tail}\n"
                     )
-                )  # fmt: skip
-                deltas[(store.pk, product.pk)] -= qty
+                else:
+                    movement_rows.append(
+                        (store_id, product_id, -qty, movement_kind, unit_cost, "sales.saleline", line_id, occurred_at,
+                         now, user_id, reason)
+                    )  # fmt: skip
+                deltas[pair] -= qty
+            day_key = (store_id, product_id, local_date)
+            acc = sales_daily.get(day_key)
+            if acc is None:
+                acc = sales_daily[day_key] = [ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, 0]
+            acc[0] += qty
+            acc[1] += line_total
+            acc[2] += cost
+            acc[3] += discount
+            if price_type == mrp_type:
+                acc[4] += qty
+                acc[5] += line_total
+            if is_return:
+                acc[6] -= qty
+                acc[7] -= line_total
+            elif product_id not in sold:
+                sold.add(product_id)
+                acc[8] += 1  # receipts (of kind sale) that sold the product that day
         earned = 0
         customer = customers.get(draft.customer.pk) if draft.customer is not None else None
         if customer is not None:
             if draft.points_redeemed:
                 points_rows.append(
-                    (customer.pk, "redeem", -draft.points_redeemed, store.pk, "sales.sale", sale_id,
-                     draft.occurred_at, None, now, user_id, "")
+                    (customer.pk, "redeem", -draft.points_redeemed, store_id, "sales.sale", sale_id, occurred_at,
+                     None, now, user_id, "")
                 )  # fmt: skip
                 points_deltas[customer.pk] -= draft.points_redeemed
             if not is_return:
@@ -608,67 +873,98 @@ def _post_drafts(drafts, *, import_batch, actor, now) -> list[ReceiptOutcome]:
                 earned = points_for_amount(amount=paid, tier=customer.tier)
                 if earned:
                     points_rows.append(
-                        (customer.pk, "earn", earned, store.pk, "sales.sale", sale_id, draft.occurred_at,
-                         draft.occurred_at + expiry, now, user_id, "")
+                        (customer.pk, "earn", earned, store_id, "sales.sale", sale_id, occurred_at,
+                         occurred_at + expiry, now, user_id, "")
                     )  # fmt: skip
                     points_deltas[customer.pk] += earned
         sale_rows.append(
             (
-                sale_id, store.pk, draft.pos_reference, draft.occurred_at,
-                draft.occurred_at.astimezone(store.tz).date(), customer.pk if customer else None, draft.kind,
-                originals.get((store.pk, draft.original_reference)), draft.payment_method, total, discount_total,
-                cost_total, earned, int(draft.points_redeemed or 0), digest, batch_id, now,
+                sale_id, store_id, draft.pos_reference, occurred_at, local_date, customer.pk if customer else None,
+                draft.kind, originals.get((store_id, draft.original_reference)), draft.payment_method, total,
+                discount_total, cost_total, earned, int(draft.points_redeemed or 0), digest, batch_id, now,
             )
         )  # fmt: skip
+        day_key = (store_id, local_date, draft.payment_method)
+        acc = store_daily.get(day_key)
+        if acc is None:
+            acc = store_daily[day_key] = [0, ZERO, ZERO, ZERO, ZERO, ZERO, 0]
+        acc[0] += 0 if is_return else 1
+        acc[1] += total
+        acc[2] += cost_total
+        acc[3] += discount_total
+        acc[4] += units
+        if is_return:
+            acc[5] -= total
+        elif customer is not None:
+            acc[6] += 1
         outcomes[index].status = "accepted"
         outcomes[index].sale_id = sale_id
 
-    adjustment_ids = _allocate_ids(StockAdjustment, len(adjustments))
-    from .models import StockAdjustmentLine
-
-    adj_line_ids = iter(_allocate_ids(StockAdjustmentLine, sum(len(d.lines) for _, d, _ in adjustments)))
+    adjustment_ids = bulk.allocate_ids(StockAdjustment, len(adjustments))
+    adj_line_ids = iter(bulk.allocate_ids(StockAdjustmentLine, sum(len(d.lines) for _, d, _ in adjustments)))
     adjustment_rows, adj_line_rows = [], []
     for (index, draft, digest), adjustment_id in zip(adjustments, adjustment_ids, strict=True):
         store = draft.store
         adjustment_rows.append((adjustment_id, store.pk, draft.pos_reference, draft.occurred_at, digest, batch_id, now))
         for n, line in enumerate(draft.lines, start=1):
             product = line.product
-            level = levels.get((store.pk, product.pk))
-            unit_cost = (level.average_cost if level and level.average_cost else product.cost_price) or ZERO
+            average = costs.get((store.pk, product.id))
+            unit_cost = (average if average else product.cost_price) or ZERO
             line_id = next(adj_line_ids)
             reason = (line.description or "stock adjustment")[:160]
-            adj_line_rows.append((line_id, adjustment_id, n, product.pk, line.quantity, reason, line.source_line))
+            adj_line_rows.append((line_id, adjustment_id, n, product.id, line.quantity, reason, line.source_line))
             kind = StockMovement.Kind.WRITE_OFF if line.quantity < 0 else StockMovement.Kind.ADJUSTMENT
-            movement_rows.append(
-                (
-                    store.pk, product.pk, line.quantity, kind, unit_cost, "sales.stockadjustmentline", line_id,
-                    draft.occurred_at, now, user_id, f"POS {draft.pos_reference}: {reason}"[:200],
-                )
+            movement = (
+                store.pk, product.id, line.quantity, kind.value, unit_cost, "sales.stockadjustmentline", line_id,
+                draft.occurred_at, now, user_id, f"POS {draft.pos_reference}: {reason}"[:200],
             )  # fmt: skip
-            deltas[(store.pk, product.pk)] += line.quantity
+            movement_rows.append("\t".join(map(bulk.copy_field, movement)) + "\n" if as_text else movement)
+            deltas[(store.pk, product.id)] += line.quantity
         outcomes[index].status = "accepted"
         outcomes[index].adjustment_id = adjustment_id
 
+    return _Writes(
+        sale_rows=sale_rows,
+        line_rows=line_rows,
+        adjustment_rows=adjustment_rows,
+        adjustment_line_rows=adj_line_rows,
+        movement_rows=movement_rows,
+        points_rows=points_rows,
+        level_deltas=deltas,
+        points_deltas=points_deltas,
+        sales_daily=sales_daily,
+        store_daily=store_daily,
+        costs=costs,
+        multipliers={pk: (c.tier.points_multiplier if c.tier else None) for pk, c in customers.items()},
+        now=now,
+    )
+
+
+def _writes_apply(writes: _Writes) -> None:
+    """Append the rows, move stock levels and balances (locked by the caller), add the rollup deltas."""
+    _writes_append(writes)
+    _writes_move(writes)
+
+
+def _writes_append(writes: _Writes) -> None:
+    """Append the new rows: sales, lines, adjustments, stock movements, points entries."""
     from customers.models import PointsEntry
 
-    _insert(Sale, SALE_COLUMNS, sale_rows)
-    _insert(SaleLine, SALE_LINE_COLUMNS, line_rows)
-    _insert(StockAdjustment, ADJUSTMENT_COLUMNS, adjustment_rows)
-    _insert(StockAdjustmentLine, ADJUSTMENT_LINE_COLUMNS, adj_line_rows)
-    _insert(StockMovement, MOVEMENT_COLUMNS, movement_rows)
-    _insert(PointsEntry, POINTS_COLUMNS, points_rows)
-    # Relative updates (the SQL of F("on_hand") + delta) on rows locked above, in lock order.
-    _relative_update(
-        "UPDATE inventory_stocklevel SET on_hand = on_hand + %s, updated_at = %s "
-        "WHERE store_id = %s AND product_id = %s",
-        [(delta, now, s, p) for (s, p), delta in sorted(deltas.items()) if delta],
-    )
-    _relative_update(
-        "UPDATE customers_customer SET points_balance = points_balance + %s WHERE id = %s",
-        [(delta, pk) for pk, delta in sorted(points_deltas.items()) if delta],
-    )
-    rollups_add_sales(sale_ids=sale_ids)
-    return outcomes
+    from .models import StockAdjustment, StockAdjustmentLine
+
+    bulk.insert_rows(Sale, SALE_COLUMNS, writes.sale_rows)
+    bulk.insert_rows(SaleLine, SALE_LINE_COLUMNS, writes.line_rows)
+    bulk.insert_rows(StockAdjustment, ADJUSTMENT_COLUMNS, writes.adjustment_rows)
+    bulk.insert_rows(StockAdjustmentLine, ADJUSTMENT_LINE_COLUMNS, writes.adjustment_line_rows)
+    bulk.insert_rows(StockMovement, MOVEMENT_COLUMNS, writes.movement_rows)
+    bulk.insert_rows(PointsEntry, POINTS_COLUMNS, writes.points_rows)
+
+
+def _writes_move(writes: _Writes) -> None:
+    """Relative updates (the SQL of F("on_hand") + delta) on rows the caller has locked, and the rollups."""
+    bulk.stock_levels_add(deltas=writes.level_deltas, now=writes.now)
+    bulk.points_balances_add(deltas=writes.points_deltas)
+    rollups_add_deltas(sales_daily=writes.sales_daily, store_daily=writes.store_daily)
 
 
 SALE_COLUMNS = (
@@ -704,55 +1000,6 @@ def _originals(sales) -> dict[tuple[int, str], int]:
         ):
             found[(store_id, ref)] = pk
     return found
-
-
-def _allocate_ids(model, n: int) -> list[int]:
-    """Reserve n primary keys, so rows and the rows that point at them can be written in one pass.
-
-    PostgreSQL: from the table's sequence (safe under concurrency; gaps are harmless). SQLite: the
-    writer holds the database lock for the whole transaction, so max(id) + 1 … is ours.
-    """
-    if n <= 0:
-        return []
-    table = model._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, n])
-            return [row[0] for row in cursor.fetchall()]
-        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
-        top = cursor.fetchone()[0]
-        cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
-        row = cursor.fetchone()
-        if row and row[0] and row[0] > top:
-            top = row[0]
-    return list(range(top + 1, top + n + 1))
-
-
-def _insert(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """Append rows set-based: COPY on PostgreSQL (psycopg 3), executemany elsewhere."""
-    if not rows:
-        return
-    table = model._meta.db_table
-    if connection.vendor == "postgresql":
-        with (
-            connection.cursor() as cursor,
-            cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
-        return
-    by_column = {f.column: f for f in model._meta.concrete_fields}
-    fields = [by_column[c] for c in columns]
-    prepared = [tuple(f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)) for row in rows]
-    placeholders = ", ".join(["%s"] * len(columns))
-    with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", prepared)
-
-
-def _relative_update(sql: str, rows: list[tuple]) -> None:
-    if rows:
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, rows)
 
 
 # --- file imports -------------------------------------------------------------------------------------
@@ -839,6 +1086,30 @@ def sales_import(*, batch_id: int) -> ImportBatch:
     transaction, so the page can show progress. Bad files (empty, wrong columns …) fail with a
     message and write nothing.
     """
+    with _cyclic_gc_paused():
+        return _sales_import(batch_id)
+
+
+@contextmanager
+def _cyclic_gc_paused():
+    """Pause Python's cyclic garbage collector for the length of an import.
+
+    An import holds millions of long-lived objects (parsed rows, drafts, rows to write) and creates
+    next to no reference cycles; the collector would walk all of them again and again as they pile up
+    (a third of the parsing time on the real export). Reference counting still frees everything; one
+    collection runs when the import ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+            gc.collect()
+
+
+def _sales_import(batch_id: int) -> ImportBatch:
     import time
 
     from .importing import (
@@ -935,8 +1206,7 @@ def sales_import(*, batch_id: int) -> ImportBatch:
         kinds = defaultdict(int)
         total_lines = max(sum(len(d.lines) for d in grouped.drafts), 1)
         done_lines = 0
-        for chunk in _chunks(grouped.drafts):
-            outcomes = receipts_post(drafts=chunk, import_batch=batch, actor=actor)
+        for chunk, outcomes in _chunks_post(_chunks(grouped.drafts), import_batch=batch, actor=actor):
             error_rows = []
             for draft, outcome in zip(chunk, outcomes, strict=True):
                 n = len(draft.lines)
@@ -1031,6 +1301,165 @@ def _chunks(drafts):
             chunk, lines = [], 0
     if chunk:
         yield chunk
+
+
+def _chunks_post(chunks, *, import_batch: ImportBatch, actor):
+    """Post the chunks of a file in order, each in its own transaction; yield (chunk, outcomes) as each commits.
+
+    On PostgreSQL, outside any transaction, earlier chunks are written and committed by up to
+    INGEST_WRITERS writer threads (each with its own connection) while the next chunk is validated,
+    de-duplicated and rendered to COPY text here: Python and the database work at the same time. A
+    writer takes the same locks as receipts_post (customers, then stock levels, in id order) and checks
+    that the average costs and tier multipliers read here without a lock are still those under the
+    locks; if not — or if another import or the till posted one of the receipts meanwhile, or the
+    writer lost a deadlock — the chunk is rolled back and posted again by receipts_post. Chunks may
+    commit out of order; they are yielded in file order. Elsewhere (SQLite, or inside a caller's
+    transaction, as in tests) each chunk is simply receipts_post.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        for chunk in chunks:
+            yield chunk, receipts_post(drafts=chunk, import_batch=import_batch, actor=actor)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    def finish(chunk, outcomes, future):
+        try:
+            if future is not None:
+                future.result()
+        except (_StaleChunk, IntegrityError, OperationalError) as exc:
+            if isinstance(exc, OperationalError) and getattr(exc.__cause__, "sqlstate", None) != "40P01":
+                raise  # only a deadlock (the writer was chosen as its victim) is worth posting again
+            return chunk, receipts_post(drafts=chunk, import_batch=import_batch, actor=actor)
+        return chunk, outcomes
+
+    with ThreadPoolExecutor(max_workers=INGEST_WRITERS, thread_name_prefix="ingest-writer") as writers:
+        pending = deque()  # (chunk, outcomes, future), in file order
+        try:
+            for chunk in chunks:
+                prepared = _chunk_prepare(chunk, import_batch=import_batch, actor=actor)
+                while pending and (prepared is None or len(pending) >= INGEST_WRITERS or _done(pending[0][2])):
+                    yield finish(*pending.popleft())
+                if prepared is None:  # needs what earlier chunks wrote, or a balance check under lock
+                    yield chunk, receipts_post(drafts=chunk, import_batch=import_batch, actor=actor)
+                elif prepared[1] is None and not pending:  # nothing to write: all rejected or already posted
+                    yield chunk, prepared[0]
+                else:
+                    future = writers.submit(_writes_commit, prepared[1]) if prepared[1] is not None else None
+                    pending.append((chunk, prepared[0], future))
+            while pending:
+                yield finish(*pending.popleft())
+        finally:
+            for _, _, future in pending:  # stopped early: let the writes in flight end before leaving
+                if future is not None:
+                    future.exception()
+
+
+def _done(future) -> bool:
+    return future is None or future.done()
+
+
+class _StaleChunk(Exception):
+    """What a chunk was built from changed before its locks were taken: post it again under the locks."""
+
+
+def _chunk_prepare(drafts, *, import_batch, actor):
+    """Validate, de-duplicate and build the rows of one chunk without writing or locking.
+
+    Returns (outcomes, writes), with writes None when there is nothing to write, or None when the
+    chunk must go through receipts_post: a redemption (checked against the locked balance) or a
+    return naming its original receipt (which an earlier chunk may still be writing).
+    """
+    if any(d.points_redeemed or d.original_reference for d in drafts):
+        return None
+    now = timezone.now()
+    for draft in drafts:
+        if not draft.rejected:
+            _draft_validate(draft, now=now)
+    outcomes, to_post = _classify(drafts, import_batch=import_batch)
+    if not to_post:
+        return outcomes, None
+    customer_ids = sorted({d.customer.pk for _, d, _ in to_post if d.customer is not None})
+    customers = {c.pk: c for c in Customer.objects.filter(pk__in=customer_ids).select_related("tier")}
+    costs = bulk.stock_level_costs_read(pairs=_stocked_pairs(to_post))
+    writes = _writes_build(
+        to_post,
+        outcomes,
+        customers=customers,
+        costs=costs,
+        import_batch=import_batch,
+        actor=actor,
+        now=now,
+        as_text=True,
+    )
+    _writes_render(writes)
+    return outcomes, writes
+
+
+def _writes_render(writes: _Writes) -> None:
+    """Render the rows to COPY text here, so the writer thread only sends them (PostgreSQL)."""
+    from customers.models import PointsEntry
+
+    from .models import StockAdjustment, StockAdjustmentLine
+
+    # The writer checks foreign keys before it locks anything, and a key check on a customer waits for
+    # whoever holds that customer FOR UPDATE (receipts_post, the points services). In customer id order,
+    # as those lockers take them, such waits cannot form a cycle.
+    writes.sale_rows.sort(key=lambda row: (row[5] is None, row[5] or 0))  # customer_id
+    writes.points_rows.sort(key=lambda row: row[0])  # customer_id
+    for attribute, model, columns in (
+        ("sale_rows", Sale, SALE_COLUMNS),
+        ("line_rows", SaleLine, SALE_LINE_COLUMNS),
+        ("adjustment_rows", StockAdjustment, ADJUSTMENT_COLUMNS),
+        ("adjustment_line_rows", StockAdjustmentLine, ADJUSTMENT_LINE_COLUMNS),
+        ("movement_rows", StockMovement, MOVEMENT_COLUMNS),
+        ("points_rows", PointsEntry, POINTS_COLUMNS),
+    ):
+        rows = getattr(writes, attribute)
+        if rows and isinstance(rows[0], str):  # lines of COPY text already (as_text)
+            setattr(writes, attribute, bulk.Rendered("".join(rows).encode()))
+        else:
+            setattr(writes, attribute, bulk.render(bulk.model_kinds(model, columns), rows))
+    writes.sales_daily, writes.store_daily = rollups_deltas_render(
+        sales_daily=writes.sales_daily, store_daily=writes.store_daily
+    )
+
+
+def _writes_commit(writes: _Writes) -> None:
+    """A writer thread: write one chunk and commit it (one transaction), holding locks as briefly as possible.
+
+    The rows are appended and their foreign keys checked first, without locks of ours, so two writers
+    do that part side by side. Then, as receipts_post: customers, then stock levels, locked in id
+    order; the tier multipliers and average costs the rows were built from are checked under the
+    locks (_StaleChunk if one changed); stock levels, balances and rollups move; commit.
+    """
+    try:
+        _writes_commit_once(writes)
+    finally:
+        connection.close()  # this thread's own connection; the next chunk opens a fresh one
+
+
+def _writes_commit_once(writes: _Writes) -> None:
+    from customers.models import LoyaltyTier
+
+    with transaction.atomic():
+        _relaxed_commit()
+        _writes_append(writes)
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # check the foreign keys now, before locking
+            if writes.multipliers:
+                # NO KEY UPDATE: serialises balance changes without blocking other writers' key checks.
+                cursor.execute(
+                    f"SELECT c.id, t.points_multiplier FROM {Customer._meta.db_table} c "
+                    f"LEFT JOIN {LoyaltyTier._meta.db_table} t ON t.id = c.tier_id "
+                    "WHERE c.id = ANY(%s) ORDER BY c.id FOR NO KEY UPDATE OF c",
+                    [sorted(writes.multipliers)],
+                )
+                if dict(cursor.fetchall()) != writes.multipliers:
+                    raise _StaleChunk("a customer's tier changed")
+        locked = bulk.stock_level_costs_lock(pairs=writes.costs)
+        if any((locked[pair] or None) != (cost or None) for pair, cost in writes.costs.items()):
+            raise _StaleChunk("an average cost changed")
+        _writes_move(writes)
 
 
 def _row_errors(batch, draft, column_names: dict) -> list:
@@ -1327,6 +1756,53 @@ def receipts_post_api(*, items: list[dict], user, as_batch: bool) -> tuple[list[
     if batch is not None:
         _api_batch_finish(batch, drafts, outcomes)
     return outcomes, batch
+
+
+def receipt_post_api(*, item: dict, user) -> ReceiptOutcome:
+    """Post the one receipt of a single-receipt API request (ReceiptInSerializer data).
+
+    Resolved and validated like receipts_post_api (same answers and reasons), then written by
+    sale_record, the single-receipt path: a till posting as it sells waits for four round trips to the
+    database instead of the set-based machinery made for files. Idempotent on (store, POS reference).
+    """
+    if not user.has_perm("sales.add_sale"):
+        raise ValidationError("You do not have permission to post sales.")
+    draft = receipt_drafts_from_api(items=[item], user=user)[0]
+    if not draft.rejected:
+        _draft_validate(draft, now=timezone.now())
+    outcome = ReceiptOutcome(
+        pos_reference=draft.pos_reference,
+        store_code=draft.store.code if draft.store else draft.store_key,
+        status="rejected",
+        lines=len(draft.lines),
+    )
+    if draft.rejected:
+        outcome.errors = [_draft_reason(draft)]
+        return outcome
+    receipt = ReceiptInput(
+        store=draft.store,
+        pos_reference=draft.pos_reference,
+        occurred_at=draft.occurred_at,
+        lines=[LineInput(line.product, line.quantity, line.unit_price, line.price_type) for line in draft.lines],
+        kind=draft.kind,
+        payment_method=draft.payment_method,
+        customer=draft.customer,
+        points_redeemed=draft.points_redeemed,
+        original_reference=draft.original_reference,
+    )
+    try:
+        result = sale_record(receipt=receipt, actor=user)
+    except ReceiptConflict:
+        outcome.errors = [
+            f"conflict: receipt {draft.pos_reference} was already posted for store {draft.store.code} "
+            "with different content"
+        ]
+        return outcome
+    except ValidationError as exc:  # e.g. more points redeemed than the customer holds
+        outcome.errors = exc.messages
+        return outcome
+    outcome.status, outcome.sale_id = result.status, result.sale.pk
+    return outcome
 
 
 def _api_batch_finish(batch: ImportBatch, drafts, outcomes) -> None:

@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from retailops.permissions import HasPerms, StrictModelPermissions
 from sales.filters import SaleFilter, sales_visible
-from sales.services import receipts_post_api
+from sales.services import receipt_post_api, receipts_post_api
 
 from .serializers import (
     ReceiptBatchInSerializer,
@@ -69,8 +69,8 @@ class ReceiptPostApi(APIView):
                 },
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        outcomes, _ = receipts_post_api(items=[serializer.validated_data], user=request.user, as_batch=False)
-        return Response(result_data(outcomes[0]), status=_status_for(outcomes[0]))
+        outcome = receipt_post_api(item=serializer.validated_data, user=request.user)
+        return Response(result_data(outcome), status=_status_for(outcome))
 
 
 class ReceiptBatchApi(APIView):

@@ -166,3 +166,37 @@ def test_sales_list_filters_and_is_scoped_by_store(pos, world):
     assert sorted(s["pos_reference"] for s in staff_view["results"]) == ["R1", "R3"]
     assert "cost_total" not in staff_view["results"][0]
     assert other.sku == "MUG"
+
+
+def test_single_and_batch_posts_see_each_others_receipts(pos):
+    client, world, tea = pos
+    single = client.post("/api/v1/receipts/", receipt(ref="R1"), format="json")
+    client.post("/api/v1/receipts/batch/", {"receipts": [receipt(ref="R2")]}, format="json")
+
+    batch = client.post("/api/v1/receipts/batch/", {"receipts": [receipt(ref="R1")]}, format="json")
+    again = client.post("/api/v1/receipts/", receipt(ref="R2"), format="json")
+    conflict = client.post("/api/v1/receipts/batch/", {"receipts": [receipt(ref="R1", qty="5")]}, format="json")
+
+    assert (batch.data["results"][0]["status"], batch.data["results"][0]["sale_id"]) == (
+        "duplicate",
+        single.data["sale_id"],
+    )
+    assert (again.status_code, again.data["status"]) == (200, "duplicate")
+    assert conflict.data["results"][0]["errors"] == [
+        "conflict: receipt R1 was already posted for store OWN with different content"
+    ]
+    assert Sale.objects.count() == 2
+    assert StockLevel.objects.get(store=world.store_own, product=tea).on_hand == Decimal("-4")
+
+
+def test_a_return_posted_alone_refers_to_its_original(pos):
+    client, world, tea = pos
+    sold = client.post("/api/v1/receipts/", receipt(ref="S1", qty="3"), format="json")
+
+    back = client.post(
+        "/api/v1/receipts/", receipt(ref="B1", qty="-1", kind="return", original_reference="S1"), format="json"
+    )
+
+    assert back.status_code == 201, back.data
+    assert Sale.objects.get(pk=back.data["sale_id"]).original_id == sold.data["sale_id"]
+    assert StockLevel.objects.get(store=world.store_own, product=tea).on_hand == Decimal("-2")

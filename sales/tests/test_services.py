@@ -266,3 +266,70 @@ def test_racing_identical_posts_make_one_sale(require_postgres):
     assert Sale.objects.filter(store=store).count() == 1
     assert StockLevel.objects.get(store=store, product=tea).on_hand == Decimal("49")
     assert SalesDaily.objects.get(store=store, product=tea).units == Decimal("1")
+
+
+def test_a_reference_held_by_a_stock_adjustment_is_a_conflict(shop):
+    from sales.models import StockAdjustment
+
+    store, tea, _ = shop
+    StockAdjustment.objects.create(store=store, pos_reference="ADJ1", occurred_at=timezone.now(), content_hash="x")
+
+    with pytest.raises(ReceiptConflict, match="ADJ1"):
+        sale_record(receipt=receipt(store, [(tea, 1, "4.00")], ref="ADJ1"))
+
+    assert Sale.objects.count() == 0
+    assert StockLevel.objects.get(store=store, product=tea).on_hand == Decimal("20")
+
+
+def test_a_product_without_a_stock_level_gets_one(shop):
+    store, _, _ = shop
+    jam = ProductFactory(sku="JAM", cost_price=Decimal("1.25"))
+
+    sale = sale_record(receipt=receipt(store, [(jam, 2, "3.00")])).sale
+
+    level = StockLevel.objects.get(store=store, product=jam)
+    assert level.on_hand == Decimal("-2")
+    assert sale.lines.get().unit_cost == Decimal("1.25")  # no receipt yet: the product's cost price
+    assert StockMovement.objects.filter(product=jam).aggregate(q=Sum("quantity"))["q"] == level.on_hand
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_racing_different_receipts_keep_stock_points_and_rollups_exact(require_postgres):
+    store = StoreFactory(code="RUSH")
+    tea = ProductFactory(sku="RUSH-TEA", mrp=Decimal("2.00"), dp=Decimal("1.80"), cost_price=Decimal("1.00"))
+    mug = ProductFactory(sku="RUSH-MUG", mrp=Decimal("5.00"), dp=Decimal("4.50"), cost_price=Decimal("2.00"))
+    customer = CustomerFactory()
+    for p in (tea, mug):
+        stock_movement_post(store=store, product=p, quantity=Decimal("100"), kind="opening")
+    at = timezone.now() - timedelta(minutes=1)
+    barrier = threading.Barrier(8)
+    errors = []
+
+    def post(n):
+        try:
+            barrier.wait()
+            for k in range(5):  # products in both orders, so lock order matters
+                lines = [(tea, 1, "2.00"), (mug, 2, "5.00")] if (n + k) % 2 else [(mug, 1, "5.00"), (tea, 3, "2.00")]
+                sale_record(receipt=receipt(store, lines, ref=f"R{n}-{k}", at=at, customer=customer))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert Sale.objects.filter(store=store).count() == 40
+    for p in (tea, mug):
+        level = StockLevel.objects.get(store=store, product=p)
+        assert level.on_hand == StockMovement.objects.filter(store=store, product=p).aggregate(q=Sum("quantity"))["q"]
+    customer.refresh_from_db()
+    assert customer.points_balance == PointsEntry.objects.filter(customer=customer).aggregate(s=Sum("points"))["s"]
+    incremental = _rollup_rows()
+    rollups_rebuild()
+    assert _rollup_rows() == incremental
