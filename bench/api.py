@@ -1,6 +1,6 @@
 """Benchmark of API sale posting (DESIGN §10: p95 ≤ 50 ms per receipt at 20 concurrent clients, 0 errors).
 
-    .venv/bin/python bench/api.py [--receipts 2000] [--clients 20] [--workers 4] [--rebuild]
+    .venv/bin/python bench/api.py [--receipts 2000] [--clients 20] [--workers 4] [--rate 20] [--rebuild]
         [--db postgres://postgres@127.0.0.1:5432/retailops_bench_api]
 
 Creates and migrates a PostgreSQL database of its own (kept between runs; --rebuild starts over) and
@@ -9,7 +9,10 @@ gunicorn from the virtualenv, sync workers — and posts receipts to POST /api/v
 token of the demo's POS device user, from `--clients` threads at once (each a till of one store, each
 request on its own receipt: unique POS reference, 1–5 lines, a loyalty customer on some). After a
 warm-up it times a fixed number of receipts and prints p50 / p95 / p99 / max latency, throughput and
-errors (any non-2xx answer or a status other than "accepted"), with the machine it ran on.
+errors (any non-2xx answer or a status other than "accepted"), with the machine it ran on — twice:
+closed loop (each client posts its next receipt as soon as the last is answered: the server's
+throughput, and latency = clients ÷ throughput once it is saturated), then paced at --rate receipts a
+second in all (latency counted from when each receipt was due, so falling behind shows).
 
 Then it checks the database: every accepted receipt stored exactly once with its lines, one sale
 movement per line, StockLevel.on_hand == Σ ledger for every store × product touched, the rollups of
