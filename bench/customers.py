@@ -127,7 +127,7 @@ def run(name: str, days: pd.DataFrame) -> None:
 
 
 def main() -> None:
-    print("bench/customers.py — future spend, regression vs BG/NBD × Gamma-Gamma (figures provisional)")
+    print("bench/customers.py — future spend, regression vs BG/NBD × Gamma-Gamma")
     print("machine:", machine())
     days, label = demo_days()
     run(label, days)
