@@ -737,3 +737,18 @@ def stock_count_close(*, count: StockCount, actor, status: str, note: str = "") 
             count.note = f"{count.note}\n{note}".strip()[:2000]
         count.save(update_fields=["status", "approved_by", "note"])
     return count
+
+
+def stock_count_abandon(*, count: StockCount, actor) -> StockCount:
+    """Cancel an open count from the count page: by the person who started it, or by an owner.
+
+    Nothing is posted; the lines stay on the cancelled count for the record."""
+    _count_access(store=count.store, actor=actor, perm="inventory.change_stockcount")
+    with transaction.atomic():
+        count = _count_lock(count)
+        if count.created_by_id != actor.pk and not actor.has_perm("inventory.reconcile_stockcount"):
+            raise ValidationError("Only the person who started this count, or an owner, can cancel it.")
+        count.status = StockCount.Status.CANCELLED
+        count.note = f"{count.note}\nCancelled from the count page by {actor.get_username()}.".strip()[:2000]
+        count.save(update_fields=["status", "note"])
+    return count

@@ -18,6 +18,7 @@ urlpatterns = [
     path("counts/<int:pk>/scan/", views.StockCountScanView.as_view(), name="stockcount_scan"),
     path("counts/<int:pk>/lines/<int:line_pk>/", views.StockCountLineSetView.as_view(), name="stockcount_line_set"),
     path("counts/<int:pk>/submit/", views.StockCountSubmitView.as_view(), name="stockcount_submit"),
+    path("counts/<int:pk>/cancel/", views.StockCountCancelView.as_view(), name="stockcount_cancel"),
     path("shrinkage/", views.ShrinkageView.as_view(), name="shrinkage"),
     path("shrinkage/export/", views.ShrinkageExportView.as_view(), name="shrinkage_export"),
 ]

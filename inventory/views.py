@@ -32,7 +32,13 @@ from .selectors import (
     stores_visible,
     user_can_see_costs,
 )
-from .services import stock_count_line_set, stock_count_scan, stock_count_start, stock_count_submit
+from .services import (
+    stock_count_abandon,
+    stock_count_line_set,
+    stock_count_scan,
+    stock_count_start,
+    stock_count_submit,
+)
 
 
 class StoreListView(RolePermissionMixin, ListView):
@@ -282,6 +288,7 @@ class _CountMixin(RolePermissionMixin):
             "show_expected": not count.blind,
             "show_costs": user_can_see_costs(user=user),
             "can_count": count.status == StockCount.Status.OPEN and user.has_perm("inventory.change_stockcount"),
+            "can_reconcile": user.has_perm("inventory.reconcile_stockcount"),
             **extra,
         }
 
@@ -386,6 +393,22 @@ class StockCountSubmitView(_CountMixin, View):
                     f"then submit again ({skus}).",
                 )
         return redirect("inventory:stockcount_detail", pk=count.pk)
+
+
+class StockCountCancelView(_CountMixin, View):
+    """Cancel an open count that was started by mistake (its starter, or an owner)."""
+
+    permission_required = "inventory.change_stockcount"
+
+    def post(self, request, pk):
+        count = self.get_count()
+        try:
+            stock_count_abandon(count=count, actor=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("inventory:stockcount_detail", pk=count.pk)
+        messages.success(request, f"Count #{count.pk} is cancelled: nothing was posted.")
+        return redirect("inventory:stockcount_list")
 
 
 class ShrinkageView(RolePermissionMixin, TemplateView):

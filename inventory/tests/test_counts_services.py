@@ -499,3 +499,31 @@ def test_two_owners_approving_at_once_post_the_corrections_once(require_postgres
     assert sorted(len(r) for r in results) == [0] * 7 + [1]
     assert StockMovement.objects.filter(kind="count").count() == 1
     assert on_hand(world.store_own, tea) == Decimal("7") == ledger(world.store_own, tea)
+
+
+def test_the_starter_or_an_owner_can_cancel_an_open_count_and_nothing_is_posted(world):
+    from inventory.models import StockCount, StockMovement
+    from inventory.services import stock_count_abandon, stock_count_scan, stock_count_start, stock_movement_post
+    from inventory.tests.factories import ProductFactory, make_user
+
+    product = ProductFactory(sku="AB-1")
+    stock_movement_post(store=world.store_own, product=product, quantity=Decimal("5"), kind="opening")
+    count = stock_count_start(store=world.store_own, actor=world.staff)
+    stock_count_scan(count=count, code="AB-1", actor=world.staff, quantity=3, mode="set")
+    moves_before = StockMovement.objects.count()
+    # another staff member of the store may not cancel it; an accountant may not touch counts at all
+    other = make_user("staff", stores=[world.store_own])
+    with pytest.raises(ValidationError):
+        stock_count_abandon(count=count, actor=other)
+    with pytest.raises(PermissionDenied):
+        stock_count_abandon(count=count, actor=world.accountant)
+    stock_count_abandon(count=count, actor=world.staff)
+    count.refresh_from_db()
+    assert count.status == StockCount.Status.CANCELLED
+    assert StockMovement.objects.count() == moves_before
+    assert count.lines.get(product=product).counted_qty == 3
+    # a cancelled count is closed: cancelling again, or scanning into it, is refused
+    with pytest.raises(ValidationError):
+        stock_count_abandon(count=count, actor=world.owner)
+    with pytest.raises(ValidationError):
+        stock_count_scan(count=count, code="AB-1", actor=world.staff)

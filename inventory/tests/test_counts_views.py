@@ -355,3 +355,23 @@ def test_repeat_offenders_are_products_short_in_two_counts(client, shop):
     assert [(r["product__sku"], r["times"], r["units"]) for r in report["repeat_offenders"]] == [
         ("TEA-1", 2, Decimal("-3"))
     ]
+
+
+def test_staff_cancels_the_count_they_started_from_the_count_page(client, world, shop):
+    count = stock_count_start(store=world.store_own, actor=world.staff)
+    login(client, world.staff)
+    page = client.get(reverse("inventory:stockcount_detail", args=[count.pk])).content.decode()
+    assert 'data-testid="cancel-count"' in page
+    response = client.post(reverse("inventory:stockcount_cancel", args=[count.pk]), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("inventory:stockcount_list")
+    assert "is cancelled: nothing was posted" in response.content.decode()
+    count.refresh_from_db()
+    assert count.status == StockCount.Status.CANCELLED
+    # a count the owner started shows no cancel button to staff, and a forged post is refused
+    owners = stock_count_start(store=world.store_own, actor=world.owner)
+    page = client.get(reverse("inventory:stockcount_detail", args=[owners.pk])).content.decode()
+    assert 'data-testid="cancel-count"' not in page
+    response = client.post(reverse("inventory:stockcount_cancel", args=[owners.pk]), follow=True)
+    assert "Only the person who started this count" in response.content.decode()
+    owners.refresh_from_db()
+    assert owners.status == StockCount.Status.OPEN

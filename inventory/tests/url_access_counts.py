@@ -56,6 +56,7 @@ URL_ACCESS = {
         kwargs=_line, kwargs_other=_line_other, data={"quantity": "4"}, **PAGE_POST
     ),
     "inventory:stockcount_submit": Access(kwargs=_count, kwargs_other=_count_other, **PAGE_POST),
+    "inventory:stockcount_cancel": Access(kwargs=_count, kwargs_other=_count_other, **PAGE_POST),
     "inventory:shrinkage": Access(staff=403),
     "inventory:shrinkage_export": Access(staff=403),
     "api:stockcount-list": Access(anon=UNAUTH),
