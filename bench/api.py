@@ -40,6 +40,8 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from machine_info import cpu_model
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "retailops.settings")
@@ -449,14 +451,7 @@ def verify(*, sent: dict[str, dict], accepted: dict[str, int]) -> tuple[list[str
 def machine() -> str:
     from django.db import connection
 
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model(platform.machine())
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         pg = cursor.fetchone()[0]

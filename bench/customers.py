@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "retailops.settings")
 
+from machine_info import cpu_model, memory_gib  # noqa: E402  (beside this script)
+
 from customers import engine  # noqa: E402  (pure pandas: no Django needed)
 
 HORIZON = 91
@@ -32,20 +34,9 @@ REAL = ROOT.parent / "shared" / "data" / "online_retail_2010_2011.csv.gz"
 
 
 def machine() -> str:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")).split()[1])
-        mem = f", {kb / 1024 / 1024:.1f} GiB RAM"
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
+    gib = memory_gib()
+    mem = f", {gib:.1f} GiB RAM" if gib is not None else ""
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
     return (
         f"{platform.system()} {platform.release()} · Python {platform.python_version()} "

@@ -32,6 +32,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from machine_info import cpu_model  # noqa: E402  (beside this script)
+
 from forecasting import engine  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "online_retail_2010_2011.csv.gz"
@@ -40,14 +42,7 @@ HOLDOUT = 28
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model("unknown CPU")
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
     return (
         f"{platform.node()} · {platform.platform()} · Python {platform.python_version()} · {cpu} · "

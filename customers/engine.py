@@ -693,40 +693,28 @@ def inventory_sales_link(closing: pd.DataFrame, sales: pd.DataFrame, *, freq: st
             return np.nan
         return float(f[a].corr(f[b]))
 
-    by_category = (
-        panel.groupby("category")
-        .apply(
-            lambda g: pd.Series(
-                {
-                    "weeks": len(g),
-                    "stockout_share": g["stockout_share"].mean(),
-                    "cover": g["cover"].median(),
-                    "revenue": g["revenue"].sum(),
-                    "corr_stockout_revenue": corr(g, "stockout_share", "revenue"),
-                    "corr_cover_revenue": corr(g, "cover", "revenue"),
-                }
-            ),
-            include_groups=False,
+    def summary(key: str, weeks) -> pd.DataFrame:
+        return (
+            panel.groupby(key)
+            .apply(
+                lambda g: pd.Series(
+                    {
+                        "weeks": weeks(g),
+                        "stockout_share": g["stockout_share"].mean(),
+                        "cover": g["cover"].median(),
+                        "revenue": g["revenue"].sum(),
+                        "corr_stockout_revenue": corr(g, "stockout_share", "revenue"),
+                        "corr_cover_revenue": corr(g, "cover", "revenue"),
+                    }
+                ),
+                include_groups=False,
+            )
+            .reset_index()
         )
-        .reset_index()
-    )
-    by_store = (
-        panel.groupby("store_id")
-        .apply(
-            lambda g: pd.Series(
-                {
-                    "weeks": g["week"].nunique(),
-                    "stockout_share": g["stockout_share"].mean(),
-                    "cover": g["cover"].median(),
-                    "revenue": g["revenue"].sum(),
-                    "corr_stockout_revenue": corr(g, "stockout_share", "revenue"),
-                    "corr_cover_revenue": corr(g, "cover", "revenue"),
-                }
-            ),
-            include_groups=False,
-        )
-        .reset_index()
-    )
+
+    # a category's "weeks" count store-weeks; a store's, calendar weeks
+    by_category = summary("category", len)
+    by_store = summary("store_id", lambda g: g["week"].nunique())
     if len(store_week):
         cust_corr = store_week.groupby("store_id").apply(
             lambda g: corr(g, "stockout_share", "customers"), include_groups=False

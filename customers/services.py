@@ -329,13 +329,6 @@ def _tier_move(*, customer_id: int, target: LoyaltyTier | None, spend: Decimal, 
         Customer.objects.filter(pk=customer_id).update(tier=target)
 
 
-def tier_requalify(*, customer: Customer, as_of: datetime | None = None) -> Customer:
-    """Requalify one customer now (the nightly job does all of them)."""
-    tiers_requalify(as_of=as_of, customer_ids=[customer.pk])
-    customer.refresh_from_db(fields=["tier"])
-    return customer
-
-
 # --------------------------------------------------------------------------------------------------
 # Merging duplicates and deletion on request
 

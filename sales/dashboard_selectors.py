@@ -1256,9 +1256,3 @@ def stock_adjustments(f: Filters, start: date, end: date):
     if f.category_ids is not None:
         qs = qs.filter(product__category_id__in=f.category_ids)
     return qs.order_by("occurred_at", "id")
-
-
-def month_range_of(day: date) -> tuple[date, date]:
-    first = day.replace(day=1)
-    nxt = (first + timedelta(days=32)).replace(day=1)
-    return first, nxt - timedelta(days=1)

@@ -187,38 +187,3 @@ def rollups_rebuild(*, store_ids: Iterable[int] | None = None, dates: Iterable[d
             + _store_daily_select(sale_where),
             params + params,
         )
-
-
-def rollups_add_sales(*, sale_ids: list[int]) -> None:
-    """Add the deltas of freshly posted sales to both rollups, set-based (INSERT … SELECT … ON CONFLICT).
-
-    The same sums as rollups_rebuild, added onto existing rows, so the incremental refresh and a full
-    rebuild agree. Call in the transaction that wrote the sales; each sale must be added exactly once.
-    """
-    if not sale_ids:
-        return
-    ids = sorted(sale_ids)
-    sd, st = SalesDaily._meta.db_table, StoreDaily._meta.db_table
-    sd_update = ", ".join(f"{c} = {sd}.{c} + excluded.{c}" for c in SALES_DAILY_SUMS)
-    st_update = ", ".join(f"{c} = {st}.{c} + excluded.{c}" for c in STORE_DAILY_SUMS)
-    if connection.vendor == "postgresql":
-        groups = [(["WHERE s.id = ANY(%s)"], [ids])]
-    else:  # SQLite: keep well under its limit of bound variables
-        groups = [
-            ([f"WHERE s.id IN ({', '.join(['%s'] * len(part))})"], part)
-            for part in (ids[i : i + 500] for i in range(0, len(ids), 500))
-        ]
-    with connection.cursor() as cursor:
-        for (where,), params in groups:
-            cursor.execute(
-                f"INSERT INTO {sd} (store_id, product_id, date, {', '.join(SALES_DAILY_SUMS)}) "
-                + _sales_daily_select(where)
-                + f" ON CONFLICT (store_id, product_id, date) DO UPDATE SET {sd_update}",
-                params,
-            )
-            cursor.execute(
-                f"INSERT INTO {st} (store_id, date, payment_method, {', '.join(STORE_DAILY_SUMS)}) "
-                + _store_daily_select(where)
-                + f" ON CONFLICT (store_id, date, payment_method) DO UPDATE SET {st_update}",
-                params + params,
-            )

@@ -375,19 +375,16 @@ class _NewIds:
 def _new_ids(model, n: int) -> _NewIds:
     """Reserve n primary keys, so the rows and the rows pointing at them go out in one batch.
 
-    PostgreSQL: from the table's sequence (gaps are harmless). SQLite: the writer holds the database's
-    write lock for the whole transaction (BEGIN IMMEDIATE), so max(id) + 1 … are free."""
-    table = model._meta.db_table
-    cursor = connection.cursor()
+    PostgreSQL: from the table's sequence, read after the batch (gaps are harmless). Elsewhere
+    bulk.allocate_ids, at once."""
     if connection.vendor == "postgresql":
-        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, n])
+        cursor = connection.cursor()
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [model._meta.db_table, n]
+        )
         return _NewIds(cursor, None, n)
-    cursor.execute(
-        f"SELECT MAX(top) FROM (SELECT COALESCE(MAX(id), 0) AS top FROM {table} "
-        "UNION ALL SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = %s)",
-        [table],
-    )
-    return _NewIds(cursor, cursor.fetchone()[0] + 1, n)
+    ids = bulk.allocate_ids(model, n)
+    return _NewIds(None, ids[0] if ids else 0, n)
 
 
 def _original(store: Store, reference: str):
