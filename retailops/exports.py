@@ -37,27 +37,41 @@ def csv_bytes(header: Sequence[str], rows: Iterable[Sequence]) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def xlsx_bytes(sheets: dict[str, tuple[Sequence[str], Iterable[Sequence]]]) -> bytes:
-    """One workbook, one sheet per entry: {title: (header, rows)}. Cells are written as values."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
+# Column widths are sized from the header and this many first rows (a streamed sheet sets them up front).
+WIDTH_SAMPLE_ROWS = 500
 
-    workbook = Workbook()
-    workbook.remove(workbook.active)
+
+def xlsx_bytes(sheets: dict[str, tuple[Sequence[str], Iterable[Sequence]]]) -> bytes:
+    """One workbook, one sheet per entry: {title: (header, rows)}. Cells are written as values.
+
+    Written in openpyxl's write-only (streaming) mode: a sheet of a year's journal for hundreds of
+    stores is written row by row rather than built as a grid of cell objects first."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    workbook = Workbook(write_only=True)
+    bold = Font(bold=True)
     for title, (header, rows) in sheets.items():
         sheet = workbook.create_sheet(title=title[:31])
-        sheet.append([safe_cell(h) for h in header])
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
+        header = [safe_cell(h) for h in header]
+        rows = [[safe_cell(v) for v in row] for row in rows]
+        widths: dict[int, int] = {}
+        for row in (header, *rows[:WIDTH_SAMPLE_ROWS]):
+            for i, value in enumerate(row):
+                if value != "":
+                    widths[i] = max(widths.get(i, 0), len(str(value)))
+        for i, width in widths.items():
+            sheet.column_dimensions[get_column_letter(i + 1)].width = min(max(width + 2, 8), 50)
+        head = []
+        for value in header:
+            cell = WriteOnlyCell(sheet, value=value)
+            cell.font = bold
+            head.append(cell)
+        sheet.append(head)
         for row in rows:
-            values = []
-            for v in row:
-                v = safe_cell(v)
-                values.append(v)
-            sheet.append(values)
-        for column in sheet.columns:
-            width = max((len(str(c.value)) for c in column if c.value is not None), default=8)
-            sheet.column_dimensions[column[0].column_letter].width = min(max(width + 2, 8), 50)
+            sheet.append(row)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

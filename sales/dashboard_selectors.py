@@ -31,7 +31,7 @@ from inventory.models import Category, Product, PurchaseOrder, PurchaseOrderLine
 from retailops.money import money
 
 from .forms_dashboard import Filters
-from .models import Sale, SalesDaily, StoreDaily
+from .models import RollupChange, Sale, SalesDaily, StoreDaily
 
 ZERO = Decimal("0")
 DEC = DecimalField(max_digits=20, decimal_places=4)
@@ -155,40 +155,17 @@ def _rollup_query(f: Filters, start: date, end: date, group: str) -> dict:
     }
 
 
-# Enough to see any sale or return posted into a closed day: a sale adds a transaction, a return (which does
-# not count as one) moves the units, since no receipt line has a zero quantity.
-FINGERPRINT_SUMS = ("transactions", "units")
-
-
-def fingerprint_read(f: Filters, start: date, end: date) -> None:
-    """Read StoreDaily's count and sums per day of [start, end] for this request (see _fingerprint).
-
-    A page that will ask for cached sums over several overlapping ranges reads their union once."""
-    rows = (
-        store_daily(f, start, end)
-        .values("date")
-        .annotate(fp_n=Count("id"), **{f"fp_{k}": Sum(k) for k in FINGERPRINT_SUMS})
-        .order_by()
-        .values_list("date", "fp_n", *[f"fp_{k}" for k in FINGERPRINT_SUMS])
-    )
-    days = f.__dict__.setdefault("_fingerprint_days", {})
-    for day, *sums in rows:
-        days[day] = sums
-    f.__dict__.setdefault("_fingerprint_spans", []).append((start, end))
-
-
 def _fingerprint(f: Filters, start: date, end: date) -> tuple:
-    """What the closed days' rollups look like: any sale posted into them (a late import) changes it.
+    """What the closed days [start, end] have been through: the count and last id of RollupChange rows.
 
-    Per request, each day is read once (fingerprint_read), however many cached sums a page asks for."""
-    if not any(a <= start and end <= b for a, b in f.__dict__.get("_fingerprint_spans", ())):
-        fingerprint_read(f, start, end)
-    totals = [0, 0, ZERO]
-    for day, sums in f.__dict__["_fingerprint_days"].items():
-        if start <= day <= end:
-            for i, value in enumerate(sums):
-                totals[i] += value or 0
-    return tuple(str(t) for t in totals)
+    Every writer of the rollups logs the closed days it changes (sales.rollups.log_changed_days) in its
+    own transaction, so a late import or a rebuild into the range changes this; the log holds a row per
+    day and writing transaction, so reading it costs next to nothing however many stores there are."""
+    memo = f.__dict__.setdefault("_fingerprint_memo", {})
+    if (start, end) not in memo:
+        seen = RollupChange.objects.filter(date__gte=start, date__lte=end).aggregate(n=Count("id"), last=Max("id"))
+        memo[(start, end)] = (seen["n"], seen["last"])
+    return memo[(start, end)]
 
 
 def _closed_days_cached(kind: str, f: Filters, start: date, end: date, compute):
@@ -225,25 +202,64 @@ def rollup_sums(f: Filters, start: date, end: date, group: str) -> dict:
     _closed_days_cached); today is always read live. This keeps year-long pages fast on a chain with
     millions of rollup rows. The returned dict and its rows may be shared with the cache: read only.
     """
-    memo = f.__dict__.setdefault("_rollup_memo", {})  # one request asks for the same sums several times
-    if (group, start, end) in memo:
-        return memo[(group, start, end)]
-    today = timezone.localdate()
-    out: dict = {}
-    closed_end = min(end, today - timedelta(days=1))
-    if start <= closed_end:
-        if group in FOLDED:
-            compute = lambda a, b: fold(rollup_sums(f, a, b, "series"), FOLDED[group])  # noqa: E731
-        else:
-            compute = lambda a, b: _rollup_query(f, a, b, group)  # noqa: E731
-        out = _closed_days_cached(group, f, start, closed_end, compute)
-    if end >= today:
-        out = dict(out)  # the cached sums are shared: never add to them in place
-        for k, sums in _rollup_query(f, max(start, today), end, group).items():
-            base = out.get(k)
-            out[k] = {name: (base[name] if base else ZERO) + sums[name] for name in SD_FIELDS}
-    memo[(group, start, end)] = out
-    return out
+    if group in FOLDED:
+        closed = lambda a, b: fold(rollup_sums(f, a, b, "series"), FOLDED[group])  # noqa: E731
+    else:
+        closed = lambda a, b: _rollup_query(f, a, b, group)  # noqa: E731
+    return _closed_cached_live(f, group, start, end, closed, lambda a, b: _rollup_query(f, a, b, group))
+
+
+def _closed_cached_live(f: Filters, kind: str, start: date, end: date, closed, live) -> dict:
+    """closed(a, b) over the days of [start, end] before today, cached (_closed_days_cached), plus live(a, b)
+    over today, added key by key; memoised for the request (a page asks for the same sums several times)."""
+    memo = f.__dict__.setdefault("_sums_memo", {})
+    if (kind, start, end) not in memo:
+        today = timezone.localdate()
+        closed_end = min(end, today - timedelta(days=1))
+        out: dict = {}
+        if start <= closed_end:
+            out = _closed_days_cached(kind, f, start, closed_end, closed)
+        if end >= today:
+            out = dict(out)  # the cached sums are shared: never add to them in place
+            for k, sums in live(max(start, today), end).items():
+                base = out.get(k)
+                out[k] = {name: (base[name] if base else 0) + value for name, value in sums.items()}
+        memo[(kind, start, end)] = out
+    return memo[(kind, start, end)]
+
+
+STORE_DAY_FIELDS = ("revenue", "cost", "discount", "units", "returns_value")
+STORE_DAY_COUNTS = ("transactions", "customers")
+
+
+STORE_GROUPS = {"day": ("date", "payment_method"), "store": ("store_id",)}
+
+
+def _store_sums_query(f: Filters, start: date, end: date, by: str) -> dict:
+    names = STORE_GROUPS[by]
+    rows = (
+        store_daily(f, start, end)
+        .values(*names)
+        .annotate(**{k: Sum(k) for k in STORE_DAY_FIELDS + STORE_DAY_COUNTS})
+        .order_by()
+    )
+    return {
+        tuple(r[n] for n in names) if len(names) > 1 else r[names[0]]: {
+            **{k: _d(r[k]) for k in STORE_DAY_FIELDS},
+            **{k: int(r[k] or 0) for k in STORE_DAY_COUNTS},
+        }
+        for r in rows
+    }
+
+
+def store_sums(f: Filters, start: date, end: date, by: str) -> dict:
+    """Σ StoreDaily over the filters' stores and [start, end], by "day" ((day, payment method) keys) or by
+    "store" (store id keys): a few rows per day or per store, however long the range.
+
+    Like rollup_sums: the closed days are cached, today is read live. The KPIs, the trend, the store
+    comparison and the cash-flow page fold these. Read only."""
+    query = lambda a, b: _store_sums_query(f, a, b, by)  # noqa: E731
+    return _closed_cached_live(f, "store_" + by, start, end, query, query)
 
 
 def fold(rows: dict, key_of) -> dict:
@@ -280,10 +296,9 @@ def sales_totals(f: Filters, start: date, end: date) -> dict:
     one it reads SalesDaily, where receipts cannot be counted (a receipt spans categories): None.
     """
     if f.category_ids is None:
-        row = store_daily(f, start, end).aggregate(
-            **{k: Sum(k) for k in TOTAL_FIELDS}, transactions=Sum("transactions"), customers=Sum("customers")
-        )
-        transactions = row["transactions"] or 0
+        day_rows = store_sums(f, start, end, "day").values()
+        row = {k: sum((r[k] for r in day_rows), ZERO) for k in TOTAL_FIELDS}
+        transactions = sum(r["transactions"] for r in day_rows)
     else:
         row = total_of(rollup_sums(f, start, end, "date"))
         transactions = None
@@ -309,11 +324,14 @@ def sales_kpis(f: Filters) -> dict:
 
 
 def _daily(f: Filters, start: date, end: date) -> dict[date, dict]:
-    if f.category_ids is None:
-        qs = store_daily(f, start, end).values("date").annotate(revenue=Sum("revenue"), units=Sum("units"))
-    else:
+    if f.category_ids is not None:
         return rollup_sums(f, start, end, "date")
-    return {r["date"]: r for r in qs.order_by("date")}
+    out: dict[date, dict] = {}
+    for (day, _), r in store_sums(f, start, end, "day").items():
+        acc = out.setdefault(day, {"date": day, "revenue": ZERO, "units": ZERO})
+        acc["revenue"] += r["revenue"]
+        acc["units"] += r["units"]
+    return dict(sorted(out.items()))
 
 
 def sales_trend(f: Filters) -> dict:
@@ -353,9 +371,11 @@ def sales_trend(f: Filters) -> dict:
 def store_comparison(f: Filters) -> list[dict]:
     """Per store: revenue, units, receipts, basket, gross profit and margin, revenue last year and growth."""
     if f.category_ids is None:
-        agg = {k: Sum(k) for k in ("revenue", "cost", "units", "transactions", "returns_value")}
-        cur = {r["store_id"]: r for r in store_daily(f, f.start, f.end).values("store_id").annotate(**agg)}
-        ly = store_daily(f, f.compare_start, f.compare_end).values("store_id").annotate(revenue=Sum("revenue"))
+        cur = store_sums(f, f.start, f.end, "store")
+        ly = [
+            {"store_id": sid, "revenue": sums["revenue"]}
+            for sid, sums in store_sums(f, f.compare_start, f.compare_end, "store").items()
+        ]
     else:
         cur = rollup_sums(f, f.start, f.end, "store")
         ly = [
@@ -766,9 +786,6 @@ def inventory_overview(f: Filters, *, dead_days: int = DEAD_DAYS) -> dict:
     """
     cats = _category_map()
     dead_from = f.end - timedelta(days=dead_days - 1)
-    yesterday = timezone.localdate() - timedelta(days=1)
-    if min(f.start, dead_from) <= yesterday:  # the closed days of every range below, read at once
-        fingerprint_read(f, min(f.start, dead_from), yesterday)
     stock = _stock_frame(f)
     keys, n = stock["keys"], len(stock["keys"])
     q = stock["on_hand"]
@@ -1007,15 +1024,11 @@ def profit_by(f: Filters, dimension: str, *, limit: int | None = None) -> list[d
 
 
 def money_in_daily(f: Filters, start: date, end: date) -> dict[date, dict[str, Decimal]]:
-    """Takings per day and payment method (StoreDaily), read once per request (the cash-flow page folds
-    them by week and by month). Read only."""
-    memo = f.__dict__.setdefault("_money_in_memo", {})
-    if (start, end) not in memo:
-        out: dict[date, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
-        for r in store_daily(f, start, end).values("date", "payment_method").annotate(revenue=Sum("revenue")):
-            out[r["date"]][r["payment_method"]] += _d(r["revenue"])
-        memo[(start, end)] = out
-    return memo[(start, end)]
+    """Takings per day and payment method (StoreDaily; the cash-flow page folds them by week and month)."""
+    out: dict[date, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
+    for (day, method), r in store_sums(f, start, end, "day").items():
+        out[day][method] += r["revenue"]
+    return out
 
 
 def purchases_paid(f: Filters, start: date, end: date):

@@ -433,7 +433,8 @@ def pack_zip(f: Filters) -> bytes:
         for n, name in enumerate(ordered):
             report = reports[name]
             archive.writestr(f"{n:02d}_{name}.csv", report_csv(report))
-            archive.writestr(f"{n:02d}_{name}.xlsx", report_xlsx(report))
+            # An XLSX file is a ZIP already: stored as it is, not compressed a second time.
+            archive.writestr(f"{n:02d}_{name}.xlsx", report_xlsx(report), compress_type=zipfile.ZIP_STORED)
         archive.writestr(
             "pack.xlsx",
             xlsx_bytes(
@@ -442,6 +443,7 @@ def pack_zip(f: Filters) -> bytes:
                     for name in ordered
                 }
             ),
+            compress_type=zipfile.ZIP_STORED,
         )
     return buffer.getvalue()
 

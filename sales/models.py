@@ -5,6 +5,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 COST = {"max_digits": 14, "decimal_places": 4}
@@ -266,3 +267,22 @@ class StoreDaily(models.Model):
 
     def __str__(self) -> str:
         return f"{self.store_id} {self.date} {self.payment_method}"
+
+
+class RollupChange(models.Model):
+    """Append-only log of closed days (before today) whose rollups a transaction changed.
+
+    The dashboards cache their sums over closed days; a late import, a backdated receipt or a rebuild
+    writes a row here for each past day it touched, so a cached range is fresh exactly while the count
+    and the last id of its rows stay the same. Today's rollups are always read live and not logged, so
+    the busy day's receipts never contend on this table.
+    """
+
+    date = models.DateField()
+    logged_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["date", "id"], name="rollupchange_date_id")]
+
+    def __str__(self) -> str:
+        return f"{self.date} (#{self.pk})"

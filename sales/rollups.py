@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from datetime import date
 
 from django.db import connection, transaction
+from django.utils import timezone
 
-from .models import SalesDaily, StoreDaily
+from .models import RollupChange, SalesDaily, StoreDaily
 
 SALES_DAILY_SUMS = (
     "units",
@@ -42,8 +43,22 @@ def _upsert(table: str, keys: tuple[str, ...], sums: tuple[str, ...], rows: list
         cursor.executemany(sql, rows)
 
 
+def log_changed_days(days: Iterable[date]) -> None:
+    """Log the closed days (before today) among `days` whose rollups the current transaction changes.
+
+    Part of the writer's transaction, so the dashboards' cached sums for those days go stale exactly when
+    the change becomes visible (see sales.dashboard_selectors._fingerprint). Append-only: no row is locked.
+    """
+    today = timezone.localdate()
+    past = sorted({d for d in days if d < today})
+    if past:
+        now = timezone.now()
+        RollupChange.objects.bulk_create([RollupChange(date=d, logged_at=now) for d in past])
+
+
 def sales_daily_add(rows: Iterable[tuple]) -> None:
-    """rows: (store_id, product_id, date, *SALES_DAILY_SUMS) deltas, sorted to keep lock order stable."""
+    """rows: (store_id, product_id, date, *SALES_DAILY_SUMS) deltas, sorted to keep lock order stable.
+    The caller logs the days (log_changed_days)."""
     _upsert(SalesDaily._meta.db_table, ("store_id", "product_id", "date"), SALES_DAILY_SUMS, sorted(rows))
 
 
@@ -69,22 +84,25 @@ _STORE_DAILY_STAGE = (
 )
 
 
-def rollups_add_deltas(*, sales_daily: dict[tuple, list] | bytes, store_daily: dict[tuple, list] | bytes) -> None:
+def rollups_add_deltas(
+    *, sales_daily: dict[tuple, list] | bytes, store_daily: dict[tuple, list] | bytes, days: Iterable[date]
+) -> None:
     """Add deltas already summed per rollup row (the incremental refresh of the set-based posting path).
 
     sales_daily: (store_id, product_id, date) → SALES_DAILY_SUMS; store_daily: (store_id, date,
     payment_method) → STORE_DAILY_SUMS — or, on PostgreSQL, both as rollups_deltas_render() made them.
     The caller sums exactly what rollups_rebuild would read from the rows it wrote (sales.services).
     PostgreSQL: the deltas are staged by COPY and upserted in key order (a stable lock order) by one
-    INSERT … SELECT … ON CONFLICT per table.
+    INSERT … SELECT … ON CONFLICT per table. days: the local days the deltas fall on (logged when closed).
     """
     if connection.vendor != "postgresql":
         sales_daily_add((*key, *sums) for key, sums in sales_daily.items())
         store_daily_add((*key, *sums) for key, sums in store_daily.items())
-        return
-    for stage, deltas in ((_SALES_DAILY_STAGE, sales_daily), (_STORE_DAILY_STAGE, store_daily)):
-        if deltas:
-            _upsert_staged(stage, deltas if isinstance(deltas, bytes) else _render(stage, deltas))
+    else:
+        for stage, deltas in ((_SALES_DAILY_STAGE, sales_daily), (_STORE_DAILY_STAGE, store_daily)):
+            if deltas:
+                _upsert_staged(stage, deltas if isinstance(deltas, bytes) else _render(stage, deltas))
+    log_changed_days(days)
 
 
 def rollups_deltas_render(*, sales_daily: dict[tuple, list], store_daily: dict[tuple, list]) -> tuple[bytes, bytes]:
@@ -175,6 +193,12 @@ def rollups_rebuild(*, store_ids: Iterable[int] | None = None, dates: Iterable[d
     delete_where = sale_where.replace("s.local_date", "date").replace("s.store_id", "store_id")
     sd, st = SalesDaily._meta.db_table, StoreDaily._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
+        # The days the rebuild may change: those with rollups now, and those with sales to roll up.
+        cursor.execute(f"SELECT DISTINCT date FROM {st} {delete_where}", params)
+        touched = {row[0] for row in cursor.fetchall()}
+        cursor.execute(f"SELECT DISTINCT s.local_date FROM sales_sale s {sale_where}", params)
+        touched |= {row[0] for row in cursor.fetchall()}
+        log_changed_days(_as_date(d) for d in touched)
         cursor.execute(f"DELETE FROM {sd} {delete_where}", params)
         cursor.execute(f"DELETE FROM {st} {delete_where}", params)
         cursor.execute(
@@ -187,3 +211,8 @@ def rollups_rebuild(*, store_ids: Iterable[int] | None = None, dates: Iterable[d
             + _store_daily_select(sale_where),
             params + params,
         )
+
+
+def _as_date(value) -> date:
+    """A DATE column as the driver returns it (SQLite: an ISO string)."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))

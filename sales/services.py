@@ -30,7 +30,7 @@ from retailops.money import CENT, money
 from . import bulk
 from .exceptions import ReceiptConflict
 from .models import ImportBatch, Sale, SaleLine
-from .rollups import rollups_add_deltas, rollups_deltas_render, sales_daily_add, store_daily_add
+from .rollups import log_changed_days, rollups_add_deltas, rollups_deltas_render, sales_daily_add, store_daily_add
 
 ZERO = Decimal("0")
 COST_PLACES = Decimal("0.0001")  # unit costs: COST fields have four decimals
@@ -444,6 +444,7 @@ def rollup_add_sale(*, sale: Sale, lines: list[SaleLine]) -> None:
             )
         ]
     )
+    log_changed_days([sale.local_date])
 
 
 # === Ingestion: one service for file imports, the API and the watch folder (DESIGN §5) =============
@@ -726,6 +727,7 @@ class _Writes:
     points_deltas: dict
     sales_daily: dict | bytes
     store_daily: dict | bytes
+    days: set  # the local days of the sales (the rollup rows' days)
     costs: dict  # (store, product) → the average cost the unit costs were computed from
     multipliers: dict  # customer id → the tier multiplier the points were computed with (None: no tier)
     now: datetime
@@ -931,6 +933,7 @@ def _writes_build(posting, outcomes, *, customers, costs, import_batch, actor, n
         points_deltas=points_deltas,
         sales_daily=sales_daily,
         store_daily=store_daily,
+        days={key[1] for key in store_daily},
         costs=costs,
         multipliers={pk: (c.tier.points_multiplier if c.tier else None) for pk, c in customers.items()},
         now=now,
@@ -961,7 +964,7 @@ def _writes_move(writes: _Writes) -> None:
     """Relative updates (the SQL of F("on_hand") + delta) on rows the caller has locked, and the rollups."""
     bulk.stock_levels_add(deltas=writes.level_deltas, now=writes.now)
     bulk.points_balances_add(deltas=writes.points_deltas)
-    rollups_add_deltas(sales_daily=writes.sales_daily, store_daily=writes.store_daily)
+    rollups_add_deltas(sales_daily=writes.sales_daily, store_daily=writes.store_daily, days=writes.days)
 
 
 SALE_COLUMNS = (

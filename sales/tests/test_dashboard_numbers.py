@@ -361,3 +361,44 @@ def test_cached_closed_days_see_a_late_import(chain):
     after = {r["name"]: r["revenue"] for r in sel.category_performance(filters(chain.owner))}  # next request
 
     assert (before["Drinks"], after["Drinks"]) == (D("7.50"), D("11.50"))
+
+
+def test_every_cached_page_sees_a_backdated_sale(chain):
+    """KPIs, trend, store comparison and cash flow cache the closed days' StoreDaily sums: a receipt posted
+    late into the period shows on the next request."""
+
+    def figures():
+        f = filters(chain.owner)
+        return (
+            sel.sales_kpis(f)["current"]["revenue"],
+            sum(r["revenue"] for r in sel.sales_trend(f)["rows"]),
+            {r["store"].code: r["transactions"] for r in sel.store_comparison(f)}["OTH"],
+            sel.cash_flow(f, "week")["totals"]["cash_in"],
+        )
+
+    before = figures()
+    assert figures() == before  # served from the cache the second time, same numbers
+    post_sale(store=chain.store_other, lines=[(chain.obj["tea"], 1, None)], when=at(2025, 6, 4))  # backdated
+
+    assert figures() == (before[0] + D("4.00"), before[1] + D("4.00"), before[2] + 1, before[3] + D("4.00"))
+
+
+def test_only_writes_into_closed_days_are_logged(chain):
+    from django.utils import timezone
+
+    from sales.models import RollupChange, StoreDaily
+    from sales.rollups import rollups_rebuild
+
+    RollupChange.objects.all().delete()
+    post_sale(store=chain.store_own, lines=[(chain.obj["tea"], 1, None)])  # now: today's rollups, read live
+    assert not RollupChange.objects.exists()
+
+    post_sale(store=chain.store_own, lines=[(chain.obj["tea"], 1, None)], when=at(2025, 6, 5))
+    assert list(RollupChange.objects.values_list("date", flat=True)) == [date(2025, 6, 5)]
+
+    RollupChange.objects.all().delete()
+    rollups_rebuild(store_ids=[chain.store_other.pk])  # logs every closed day with the store's sales
+    days = set(StoreDaily.objects.filter(store=chain.store_other).values_list("date", flat=True))
+    logged = set(RollupChange.objects.values_list("date", flat=True))
+    assert days and logged == days
+    assert timezone.localdate() not in logged
