@@ -1106,21 +1106,37 @@ def open_orders(f: Filters):
 
 
 def order_values(orders) -> dict[int, Decimal]:
-    """Total value of each order (Σ ordered quantity × unit cost)."""
+    """Total value of each order (Σ ordered quantity × unit cost); `orders`: orders or a query of them."""
     value = ExpressionWrapper(F("quantity_ordered") * F("unit_cost"), output_field=DEC)
     return {
         r["order_id"]: money(r["value"])
-        for r in PurchaseOrderLine.objects.filter(order__in=orders).values("order_id").annotate(value=Sum(value))
+        for r in PurchaseOrderLine.objects.filter(order__in=orders)
+        .values("order_id")
+        .annotate(value=Sum(value))
+        .order_by()
     }
+
+
+def _open_orders_due(f: Filters) -> list[dict]:
+    """Each open order as a row (value, paid, expected or ordered date, lead time), once per request: a big
+    chain has thousands open, so no model objects are built."""
+    memo = f.__dict__
+    if "_open_orders_due" not in memo:
+        orders = open_orders(f).order_by()
+        values = order_values(orders.values("pk"))
+        memo["_open_orders_due"] = [
+            {**row, "value": values.get(row["pk"], ZERO)}
+            for row in orders.values("pk", "amount_paid", "expected_date", "ordered_at", "supplier__lead_time_days")
+        ]
+    return memo["_open_orders_due"]
 
 
 def cash_tied(f: Filters) -> dict:
     """Cash tied in inventory: stock at cost now, plus the unpaid value of goods on order."""
     stock = stock_levels(f).aggregate(value=Sum(STOCK_VALUE))["value"] or ZERO
-    orders = list(open_orders(f))
-    values = order_values(orders)
-    on_order = sum((values.get(o.pk, ZERO) for o in orders), ZERO)
-    paid_ahead = sum((o.amount_paid for o in orders), ZERO)
+    orders = _open_orders_due(f)
+    on_order = sum((o["value"] for o in orders), ZERO)
+    paid_ahead = sum((o["amount_paid"] for o in orders), ZERO)
     return {"stock": money(stock), "on_order": on_order, "paid_ahead": paid_ahead}
 
 
@@ -1182,16 +1198,15 @@ def cash_forward(f: Filters, *, weeks: int = 6, today: date | None = None, trail
         ZERO,
     )
     weekly_average = money(taken * 7 / trailing_days)
-    orders = list(open_orders(f))
-    values = order_values(orders)
     due = {w: ZERO for w in week_starts}
-    for order in orders:
-        unpaid = max(values.get(order.pk, ZERO) - order.amount_paid, ZERO)
+    for order in _open_orders_due(f):
+        unpaid = max(order["value"] - order["amount_paid"], ZERO)
         if not unpaid:
             continue
-        expected = order.expected_date or (
-            (order.ordered_at.astimezone(timezone.get_current_timezone()).date() if order.ordered_at else today)
-            + timedelta(days=order.supplier.lead_time_days)
+        ordered_at = order["ordered_at"]
+        expected = order["expected_date"] or (
+            (ordered_at.astimezone(timezone.get_current_timezone()).date() if ordered_at else today)
+            + timedelta(days=order["supplier__lead_time_days"])
         )
         week = max(bucket_of(expected, "week"), first)
         if week in due:

@@ -88,8 +88,14 @@ def products_section(f: Filters, costs: bool) -> dict:
     return {"ranks": ranks}
 
 
+# A chain of hundreds of stores lists the first few (most stock first); the store filter shows any other.
+INVENTORY_STORE_ROWS = 25
+
+
 def inventory_section(f: Filters, costs: bool) -> dict:
     data = sel.inventory_overview(f)
+    stores = data["stores"]
+    data["stores_shown"], data["stores_hidden"] = stores[:INVENTORY_STORE_ROWS], len(stores) - INVENTORY_STORE_ROWS
     rows = data["categories"]
     if costs:
         datasets = [{"label": "Stock at cost", "data": [r["value"] for r in rows]}]
