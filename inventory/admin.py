@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 
 from retailops.admin_mixins import LedgerAdmin
@@ -151,11 +152,25 @@ class GoodsReceiptAdmin(LedgerAdmin):
 # --- stock counts: owners reconcile here (DESIGN §4.3) ---------------------------------------------
 
 
+class StockCountLineForm(forms.ModelForm):
+    map_to = forms.CharField(
+        required=False,
+        max_length=60,
+        label="is product",
+        help_text="For an unknown item: the SKU or barcode of the product it turned out to be.",
+    )
+
+    class Meta:
+        model = StockCountLine
+        fields = ["reason", "note"]
+
+
 class StockCountLineInline(admin.TabularInline):
-    """Lines with expected / counted / variance / value; only the reason and note are editable, and
-    only while the count is submitted (the services refuse anything else)."""
+    """Lines with expected / counted / variance / value; only the reason and note are editable (and an
+    unknown item's product), and only while the count is submitted (the services refuse anything else)."""
 
     model = StockCountLine
+    form = StockCountLineForm
     extra = 0
     can_delete = False
     fields = [
@@ -168,8 +183,9 @@ class StockCountLineInline(admin.TabularInline):
         "variance_value",
         "reason",
         "note",
+        "map_to",
     ]
-    readonly_fields = [f for f in fields if f not in {"reason", "note"}]
+    readonly_fields = [f for f in fields if f not in {"reason", "note", "map_to"}]
     ordering = ["variance_value", "id"]
 
     def get_queryset(self, request):
@@ -275,13 +291,26 @@ class StockCountAdmin(admin.ModelAdmin):
         from django.contrib import messages
         from django.core.exceptions import ValidationError
 
-        from .services import stock_count_line_annotate
+        from .services import stock_count_line_annotate, stock_count_line_map
 
-        # The admin's change message reads these; the lines are saved by the service below.
+        # The admin's change message reads these; the lines are saved by the services below.
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-        for line_form in formset.forms:
-            if not line_form.has_changed() or line_form.instance.pk is None:
+        changed = [f for f in formset.forms if f.has_changed() and f.instance.pk is not None]
+        for line_form in changed:  # unknown items first: mapping may merge a line into another
+            code = line_form.cleaned_data.get("map_to", "")
+            if not code:
                 continue
+            try:
+                mapped = stock_count_line_map(line=line_form.instance, code=code, actor=request.user)
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            else:
+                self.message_user(request, f"Unknown item mapped to {mapped.product}.", messages.SUCCESS)
+        for line_form in changed:
+            if set(line_form.changed_data) <= {"map_to"}:
+                continue
+            if not StockCountLine.objects.filter(pk=line_form.instance.pk).exists():
+                continue  # merged into the product's line by its mapping
             try:
                 stock_count_line_annotate(
                     line=line_form.instance,

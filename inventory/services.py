@@ -669,6 +669,58 @@ def stock_count_line_annotate(*, line: StockCountLine, reason: str, note: str, a
     return line
 
 
+def stock_count_line_map(*, line: StockCountLine, code: str, actor) -> StockCountLine:
+    """Say which product an "unknown item" line of a submitted count was (owners, before approval).
+
+    The code (SKU or barcode) must match a stocked product. If the count already has a line for that
+    product, the unknown line's quantity is added to it and the unknown line goes (its code and note are
+    kept in the product line's note); otherwise the line becomes that product's line. Either way the
+    expected quantity is re-read from the ledger, so the variance — and the correction approval will
+    post — covers what was found. Returns the product's line. Atomic; the count row is locked.
+    """
+    count = line.count
+    _count_access(store=count.store, actor=actor, perm="inventory.reconcile_stockcount")
+    code = (code or "").strip()
+    if not code:
+        raise ValidationError("Type the SKU or barcode of the product this item is.")
+    product = product_by_code(code)
+    if product is None:
+        raise ValidationError(f"“{code}” matches no product either: create the product first, then map the line.")
+    if not product.is_stocked:
+        raise ValidationError(f"{product.sku} is a fee or service: it has no stock to count.")
+    with transaction.atomic():
+        count = _count_lock(count, open_only=False)
+        if count.status != StockCount.Status.SUBMITTED:
+            raise CountNotOpen(
+                f"Count #{count.pk} is {count.get_status_display()}: unknown items are mapped once it is submitted "
+                "and before it is approved."
+            )
+        line = StockCountLine.objects.select_for_update().filter(pk=line.pk, count=count).first()
+        if line is None:
+            raise ValidationError("That line is not on this count.")
+        if line.product_id is not None:
+            raise ValidationError(f"That line is already {line.product}.")
+        found = f"found as unknown “{line.unknown_code}”: {line.counted_qty.normalize():f}"
+        if line.note:
+            found += f" ({line.note})"
+        target = StockCountLine.objects.select_for_update().filter(count=count, product=product).first()
+        if target is None:
+            line.product = product
+            line.note = found[:200]
+            line.save(update_fields=["product", "note"])
+            target = line
+        else:
+            if target.counted_at is None:
+                target.counted_at, target.counted_by = line.counted_at, line.counted_by
+            target.counted_qty += line.counted_qty
+            target.note = "; ".join(n for n in (target.note, found) if n)[:200]
+            target.save(update_fields=["counted_qty", "counted_at", "counted_by", "note"])
+            line.delete()
+        _count_lines_evaluate(count, keep_cost=True)
+        target.refresh_from_db()
+    return target
+
+
 def stock_count_reconcile(*, count: StockCount, actor) -> list[StockMovement]:
     """Approve a submitted count: one count-correction movement per line with a variance (atomic, once).
 

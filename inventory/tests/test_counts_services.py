@@ -54,6 +54,11 @@ def line_of(count, product) -> StockCountLine:
 
 @pytest.fixture
 def shop(world):
+    return counts_shop(world)
+
+
+def counts_shop(world):
+    """Tea (10) and mugs (4) in both stores of `world`."""
     tea = ProductFactory(sku="TEA-1", barcode="9990000000011", name="Breakfast tea", cost_price=Decimal("2.00"))
     mug = ProductFactory(sku="MUG-1", barcode="9990000000028", name="Mug", cost_price=Decimal("3.00"))
     for store in (world.store_own, world.store_other):
