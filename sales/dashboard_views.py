@@ -95,6 +95,8 @@ INVENTORY_STORE_ROWS = 25
 def inventory_section(f: Filters, costs: bool) -> dict:
     data = sel.inventory_overview(f)
     stores = data["stores"]
+    if len(stores) > INVENTORY_STORE_ROWS:
+        stores = sorted(stores, key=lambda r: -r["value"])  # stable: store order among equals
     data["stores_shown"], data["stores_hidden"] = stores[:INVENTORY_STORE_ROWS], len(stores) - INVENTORY_STORE_ROWS
     rows = data["categories"]
     if costs:

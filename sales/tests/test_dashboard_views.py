@@ -166,6 +166,23 @@ def test_inventory_dashboard_hides_value_from_staff(chain):
     assert 'data-testid="inv-units">' in staff
 
 
+def test_a_chain_with_more_stores_than_the_table_lists_those_with_the_most_stock(chain, monkeypatch):
+    from sales import dashboard_selectors as sel
+    from sales import dashboard_views
+    from sales.tests.test_dashboard_numbers import filters
+
+    monkeypatch.setattr(dashboard_views, "INVENTORY_STORE_ROWS", 1)  # the world has two stores
+    value = {r["store"].code: r["value"] for r in sel.inventory_overview(filters(chain.owner))["stores"]}
+    richest, other = sorted(value, key=value.get, reverse=True)
+    assert value[richest] > value[other]
+
+    body = get(chain.owner, "sales:inventory_dashboard").content.decode()
+    table = body.split('data-testid="table-inv-store"')[1].split("</table>")[0]
+
+    assert f">{richest}<" in table and f">{other}<" not in table
+    assert "The 1 stores with the most stock are shown; 1 more" in body
+
+
 def test_profit_page_for_the_accountant(chain):
     body = get(chain.accountant, "sales:profit").content.decode()
 
