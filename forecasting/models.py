@@ -143,6 +143,7 @@ class ReorderSuggestion(models.Model):
         OPEN = "open", "open"
         ACCEPTED = "accepted", "accepted"
         ORDERED = "ordered", "on a draft purchase order"
+        MOVED = "moved", "moved from the other store"
         DISMISSED = "dismissed", "dismissed"
         SUPERSEDED = "superseded", "replaced by a newer suggestion"
 

@@ -724,6 +724,44 @@ def purchase_orders_from_suggestions(*, actor, store_ids: list[int]) -> list[Pur
     return orders
 
 
+def transfers_from_suggestions(*, actor, store_ids: list[int]) -> list[ReorderSuggestion]:
+    """Move the stock of accepted transfer suggestions into the stores of `store_ids` (atomic, all or none).
+
+    Each line posts a transfer-out at the store with the surplus and a transfer-in here (inventory's
+    stock_transfer_post) and becomes MOVED; the lines are locked, so a double click moves nothing twice.
+    The sending store must be one the actor may see, and must still hold the quantity."""
+    from inventory.selectors import stores_visible
+    from inventory.services import stock_transfer_post
+
+    visible = set(stores_visible(user=actor).values_list("pk", flat=True))
+    with transaction.atomic():
+        accepted = list(
+            ReorderSuggestion.objects.select_for_update(of=("self",))
+            .filter(
+                store_id__in=store_ids, kind=ReorderSuggestion.Kind.TRANSFER, status=ReorderSuggestion.Status.ACCEPTED
+            )
+            .select_related("product")
+            .order_by("store_id", "product_id")
+        )
+        if not accepted:
+            raise ValidationError("No accepted transfer to move: accept some transfer lines first.")
+        for s in accepted:
+            if s.source_store_id not in visible:
+                raise ValidationError(f"{s.product.sku}: the sending store is not one you may move stock from.")
+            stock_transfer_post(
+                from_store_id=s.source_store_id,
+                to_store_id=s.store_id,
+                product=s.product,
+                quantity=s.quantity,
+                actor=actor,
+                source_type="forecasting.reordersuggestion",
+                source_id=s.pk,
+                reason="Rebalancing suggestion.",
+            )
+        ReorderSuggestion.objects.filter(pk__in=[s.pk for s in accepted]).update(status=ReorderSuggestion.Status.MOVED)
+    return accepted
+
+
 def purchase_order_warnings(*, orders: list[PurchaseOrder]) -> list[str]:
     """Orders below their supplier's minimum order value."""
     out = []

@@ -19,5 +19,6 @@ urlpatterns = [
     path("reorder/budget/", views.SuggestionBudgetView.as_view(), name="suggestion_budget"),
     path("reorder/<int:pk>/decide/", views.SuggestionDecideView.as_view(), name="suggestion_decide"),
     path("reorder/purchase-orders/", views.PurchaseOrdersCreateView.as_view(), name="purchase_orders_create"),
+    path("reorder/transfers/", views.TransfersMoveView.as_view(), name="transfers_move"),
     path("partials/alerts/", views.AlertsPartialView.as_view(), name="alerts_panel"),
 ]

@@ -202,6 +202,10 @@ class SuggestionListView(RolePermissionMixin, TemplateView):
             accepted=rows.filter(
                 status=ReorderSuggestion.Status.ACCEPTED, kind=ReorderSuggestion.Kind.PURCHASE
             ).count(),
+            accepted_transfers=rows.filter(
+                status=ReorderSuggestion.Status.ACCEPTED, kind=ReorderSuggestion.Kind.TRANSFER
+            ).count(),
+            can_move=user.has_perms(["forecasting.change_reordersuggestion", "inventory.add_stockmovement"]),
         )
         return ctx
 
@@ -307,6 +311,21 @@ class PurchaseOrdersCreateView(RolePermissionMixin, View):
         for warning in services.purchase_order_warnings(orders=orders):
             messages.warning(request, warning)
         return redirect(f"{reverse('forecasting:suggestion_list')}?status=ordered")
+
+
+class TransfersMoveView(RolePermissionMixin, View):
+    permission_required = ("forecasting.change_reordersuggestion", "inventory.add_stockmovement")
+
+    def post(self, request):
+        store_ids = _visible_store_ids(request, _int(request.POST.get("store")))
+        try:
+            moved = services.transfers_from_suggestions(actor=request.user, store_ids=store_ids)
+        except ValidationError as exc:
+            messages.error(request, " ".join(validation_messages(exc)))
+            return redirect("forecasting:suggestion_list")
+        lines = ", ".join(f"{s.quantity.normalize():f} × {s.product.sku}" for s in moved)
+        messages.success(request, f"Moved between stores: {lines}. The stock levels and the ledger show it now.")
+        return redirect(f"{reverse('forecasting:suggestion_list')}?status=moved")
 
 
 class AlertsPartialView(RolePermissionMixin, TemplateView):

@@ -236,15 +236,7 @@ def purchase_order_receive(
             receipt_line = GoodsReceiptLine.objects.create(
                 receipt=receipt, order_line=line, quantity=qty, unit_cost=line.unit_cost
             )
-            level = levels[(order.store_id, line.product_id)]
-            on_hand = max(level.on_hand, ZERO)
-            new_avg = (
-                (on_hand * level.average_cost + qty * line.unit_cost) / (on_hand + qty)
-                if on_hand > 0
-                else line.unit_cost
-            )
-            level.average_cost = new_avg.quantize(Decimal("0.0001"))
-            level.save(update_fields=["average_cost"])
+            _average_cost_blend(levels[(order.store_id, line.product_id)], qty=qty, unit_cost=line.unit_cost)
             PurchaseOrderLine.objects.filter(pk=line.pk).update(quantity_received=F("quantity_received") + qty)
             specs.append(
                 MovementSpec(
@@ -264,6 +256,70 @@ def purchase_order_receive(
         order.status = PurchaseOrder.Status.PARTLY_RECEIVED if open_left else PurchaseOrder.Status.RECEIVED
         order.save(update_fields=["status"])
     return receipt
+
+
+def _average_cost_blend(level: StockLevel, *, qty: Decimal, unit_cost: Decimal) -> None:
+    """Moving average cost of a locked level taking in qty at unit_cost (saved):
+    (on_hand·average_cost + qty·unit_cost) / (on_hand + qty), or unit_cost when the shelf held nothing."""
+    on_hand = max(level.on_hand, ZERO)
+    new_avg = (on_hand * level.average_cost + qty * unit_cost) / (on_hand + qty) if on_hand > 0 else unit_cost
+    level.average_cost = new_avg.quantize(Decimal("0.0001"))
+    level.save(update_fields=["average_cost"])
+
+
+def stock_transfer_post(
+    *,
+    from_store_id: int,
+    to_store_id: int,
+    product: Product,
+    quantity: Decimal,
+    actor=None,
+    source_type: str,
+    source_id: int,
+    reason: str = "",
+) -> list[StockMovement]:
+    """Move stock between two stores: a transfer-out and a transfer-in of the same source, atomically.
+
+    The goods travel at the sending store's average cost, which the receiving store blends into its own.
+    Refused when the sending store holds less than the quantity now. Call with the source locked, or
+    rely on the ledger's one-posting-per-source rule: the same source cannot move stock twice.
+    """
+    quantity = Decimal(quantity)
+    if from_store_id == to_store_id:
+        raise ValidationError("A transfer needs two different stores.")
+    if quantity <= 0:
+        raise ValidationError("A transfer moves a quantity above zero.")
+    quantity = _validate_quantity(product, quantity)
+    with transaction.atomic():
+        levels = stock_levels_lock(pairs=[(from_store_id, product.pk), (to_store_id, product.pk)])
+        giver, taker = levels[(from_store_id, product.pk)], levels[(to_store_id, product.pk)]
+        if giver.on_hand < quantity:
+            raise ValidationError(
+                f"{product.sku}: {giver.store} holds {giver.on_hand.normalize():f} now, "
+                f"not the {quantity.normalize():f} to move."
+            )
+        unit_cost = giver.average_cost or product.cost_price
+        _average_cost_blend(taker, qty=quantity, unit_cost=unit_cost)
+        common = {"product_id": product.pk, "unit_cost": unit_cost, "source_type": source_type, "source_id": source_id}
+        return stock_movements_post(
+            specs=[
+                MovementSpec(
+                    store_id=from_store_id,
+                    quantity=-quantity,
+                    kind=StockMovement.Kind.TRANSFER_OUT,
+                    reason=f"to {taker.store.code}. {reason}".strip(),
+                    **common,
+                ),
+                MovementSpec(
+                    store_id=to_store_id,
+                    quantity=quantity,
+                    kind=StockMovement.Kind.TRANSFER_IN,
+                    reason=f"from {giver.store.code}. {reason}".strip(),
+                    **common,
+                ),
+            ],
+            user=actor,
+        )
 
 
 def purchase_order_place(*, order: PurchaseOrder, actor) -> PurchaseOrder:

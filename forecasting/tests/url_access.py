@@ -47,6 +47,7 @@ URL_ACCESS = {
         **POST_OWNER_ONLY, kwargs=lambda w: {"pk": w.obj["sugg_own"].pk}, data={"action": "accept"}
     ),
     "forecasting:purchase_orders_create": Access(**POST_OWNER_ONLY),
+    "forecasting:transfers_move": Access(**POST_OWNER_ONLY),
     "forecasting:alerts_panel": Access(),
     "api:forecastrun-list": Access(**API),
     "api:forecastrun-detail": Access(**API, kwargs=lambda w: {"pk": w.obj["fc_run"].pk}),
