@@ -324,7 +324,11 @@ class TransfersMoveView(RolePermissionMixin, View):
             messages.error(request, " ".join(validation_messages(exc)))
             return redirect("forecasting:suggestion_list")
         lines = ", ".join(f"{s.quantity.normalize():f} × {s.product.sku}" for s in moved)
-        messages.success(request, f"Moved between stores: {lines}. The stock levels and the ledger show it now.")
+        messages.success(
+            request,
+            f"Moved between stores: {lines}. The stock levels and the ledger show it now; "
+            "alerts update at the next recompute.",
+        )
         return redirect(f"{reverse('forecasting:suggestion_list')}?status=moved")
 
 
