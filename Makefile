@@ -31,7 +31,7 @@ demo: migrate
 
 run: demo
 	@echo ""
-	@echo "  RetailOps is starting on http://127.0.0.1:$(PORT)/  (Ctrl+C stops web, worker and beat)"
+	@echo "  RetailOps is starting on http://127.0.0.1:$(PORT)/  (Ctrl+C stops web, worker, beat and the demo till)"
 	@echo "  Demo logins:  owner / owner-demo-2026   accountant / accountant-demo-2026   staff / staff-demo-2026"
 	@echo ""
 	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/honcho -f Procfile.dev start
