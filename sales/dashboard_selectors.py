@@ -194,7 +194,10 @@ def _cached(identity: tuple, compute):
         _LOCAL.popitem(last=False)
     # The cached sums are long-lived and, on a big chain, tens of thousands of dicts: moved out of the
     # cycle collector's sight, so its full passes no longer walk them (those pauses were most of a
-    # partial's p95). Reference counting still frees them when they leave the cache.
+    # partial's p95). Reference counting still frees them when they leave the cache. Garbage cycles
+    # are collected first, so none is frozen for good (this runs only when a sum was computed anew;
+    # the collection skips what earlier freezes set aside).
+    gc.collect()
     gc.freeze()
     return out
 
@@ -285,8 +288,12 @@ def total_of(rows: dict) -> dict:
     return fold(rows, lambda k: 0).get(0, {name: ZERO for name in SD_FIELDS})
 
 
-def _product_info() -> dict[int, tuple[int | None, str]]:
-    return {pk: (cat, kind) for pk, cat, kind in Product.objects.values_list("pk", "category_id", "kind")}
+def _product_info() -> dict[int, tuple[int | None, str, Decimal]]:
+    """Per product id: (category id, kind, cost price)."""
+    return {
+        pk: (cat, kind, cost)
+        for pk, cat, kind, cost in Product.objects.values_list("pk", "category_id", "kind", "cost_price")
+    }
 
 
 # --------------------------------------------------------------------------- sales dashboard
@@ -644,23 +651,41 @@ def _days(values) -> np.ndarray:
 
 
 def _stock_frame(f: Filters) -> dict[str, np.ndarray]:
-    """Stock levels of goods in scope as arrays ordered by series key."""
-    qs = stock_levels(f).order_by()  # StockLevel's default ordering would join and sort stores and products
+    """Stock levels of goods in scope as arrays ordered by series key.
+
+    The levels are read alone (tens of thousands of rows, no join); the products' kind, category and
+    cost price come from the product table (hundreds of rows) and are matched here."""
+    qs = in_scope(StockLevel.objects.order_by(), f)  # the default ordering would join and sort
     rows = qs.values_list(
-        "store_id", "product_id", "product__category_id", _float(F("on_hand")), _float(F("max_qty")), _float(UNIT_COST)
+        "store_id", "product_id", _float(F("on_hand")), _float(F("max_qty")), _float(F("average_cost"))
     )
-    store, product, category, on_hand, max_qty, unit_cost = _columns(rows, "iiifff")
+    store, product, on_hand, max_qty, average_cost = _columns(rows, "iifff")
+    info = _product_info()
+    ids = np.fromiter(info, dtype=np.int64, count=len(info))
+    order = np.argsort(ids)
+    ids = ids[order]
+    attrs = [info[int(i)] for i in ids]
+    goods = np.array([kind == Product.Kind.GOODS for _, kind, _ in attrs], dtype=bool)
+    categories = np.array([cat or 0 for cat, _, _ in attrs], dtype=np.int64)
+    cost_prices = np.array([float(cost) for _, _, cost in attrs], dtype=np.float64)
+    pos, known = _positions(ids, product)
+    keep = known & goods[pos]
+    if f.category_ids is not None:
+        keep &= np.isin(categories[pos], np.fromiter(f.category_ids, dtype=np.int64))
+    store, product, pos = store[keep], product[keep], pos[keep]
+    on_hand, max_qty, average_cost = on_hand[keep], max_qty[keep], average_cost[keep]
+    unit_cost = np.where(np.nan_to_num(average_cost) != 0, np.nan_to_num(average_cost), cost_prices[pos])
     keys = _series_key(store, product)
     has_max = ~np.isnan(max_qty)
     frame = {
         "keys": keys,
         "store": store,
         "product": product,
-        "category": category,
+        "category": categories[pos],
         "on_hand": _scaled(on_hand, QTY_EXP),
         "max_qty": _scaled(np.where(has_max, max_qty, 0), QTY_EXP),
         "has_max": has_max,
-        "unit_cost": _scaled(np.nan_to_num(unit_cost), COST_EXP),
+        "unit_cost": _scaled(unit_cost, COST_EXP),
     }
     order = np.argsort(keys, kind="stable")
     return {name: column[order] for name, column in frame.items()}
