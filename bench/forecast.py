@@ -278,7 +278,7 @@ def bench_accuracy(top: int, jobs: int, *, prophet: bool, arima: bool, validatio
         tables = []
         for k in (1, 2, 3, 4):
             print(f"  origin {k}: the 4 weeks that end {k * HOLDOUT} days before the last day of the file")
-            table = accuracy_table(top, jobs, prophet=prophet, arima=arima, shift=k * HOLDOUT)
+            table = accuracy_table(top, jobs, prophet=prophet, arima=arima, shift=k * HOLDOUT, skip=skip)
             print("    " + verdict(table))
             tables.append(table.assign(origin=k))
         summary = pd.concat(tables).pivot_table(index="model", columns="origin", values="wmape")
