@@ -17,6 +17,8 @@ from django.db.models import F, Max, Sum
 from django.utils import timezone
 
 from inventory.models import Product, PurchaseOrder, PurchaseOrderLine, StockLevel, Store
+from inventory.selectors import stores_visible
+from inventory.services import stock_transfer_post
 from sales.models import SalesDaily
 
 from . import engine, policy, selectors
@@ -730,9 +732,6 @@ def transfers_from_suggestions(*, actor, store_ids: list[int]) -> list[ReorderSu
     Each line posts a transfer-out at the store with the surplus and a transfer-in here (inventory's
     stock_transfer_post) and becomes MOVED; the lines are locked, so a double click moves nothing twice.
     The sending store must be one the actor may see, and must still hold the quantity."""
-    from inventory.selectors import stores_visible
-    from inventory.services import stock_transfer_post
-
     visible = set(stores_visible(user=actor).values_list("pk", flat=True))
     with transaction.atomic():
         accepted = list(

@@ -148,12 +148,21 @@ CACHE_SECONDS = 3600
 _LOCAL: OrderedDict = OrderedDict()
 
 
-def _rollup_query(f: Filters, start: date, end: date, group: str) -> dict:
-    names = GROUPS[group]
-    rows = sales_daily(f, start, end).values(*names).annotate(**{k: Sum(k) for k in SD_FIELDS}).order_by()
+def _grouped_sums(qs, names: tuple[str, ...], fields: tuple[str, ...], counts: tuple[str, ...] = ()) -> dict:
+    """Σ of `fields` (Decimals) and `counts` (ints) of a rollup query per value of `names` (a tuple key when
+    there are several)."""
+    rows = qs.values(*names).annotate(**{k: Sum(k) for k in fields + counts}).order_by()
     return {
-        tuple(r[n] for n in names) if len(names) > 1 else r[names[0]]: {k: _d(r[k]) for k in SD_FIELDS} for r in rows
+        tuple(r[n] for n in names) if len(names) > 1 else r[names[0]]: {
+            **{k: _d(r[k]) for k in fields},
+            **{k: int(r[k] or 0) for k in counts},
+        }
+        for r in rows
     }
+
+
+def _rollup_query(f: Filters, start: date, end: date, group: str) -> dict:
+    return _grouped_sums(sales_daily(f, start, end), GROUPS[group], SD_FIELDS)
 
 
 def _fingerprint(f: Filters, start: date, end: date) -> tuple:
@@ -238,26 +247,11 @@ def _closed_cached_live(f: Filters, kind: str, start: date, end: date, closed, l
 
 STORE_DAY_FIELDS = ("revenue", "cost", "discount", "units", "returns_value")
 STORE_DAY_COUNTS = ("transactions", "customers")
-
-
 STORE_GROUPS = {"day": ("date", "payment_method"), "store": ("store_id",)}
 
 
 def _store_sums_query(f: Filters, start: date, end: date, by: str) -> dict:
-    names = STORE_GROUPS[by]
-    rows = (
-        store_daily(f, start, end)
-        .values(*names)
-        .annotate(**{k: Sum(k) for k in STORE_DAY_FIELDS + STORE_DAY_COUNTS})
-        .order_by()
-    )
-    return {
-        tuple(r[n] for n in names) if len(names) > 1 else r[names[0]]: {
-            **{k: _d(r[k]) for k in STORE_DAY_FIELDS},
-            **{k: int(r[k] or 0) for k in STORE_DAY_COUNTS},
-        }
-        for r in rows
-    }
+    return _grouped_sums(store_daily(f, start, end), STORE_GROUPS[by], STORE_DAY_FIELDS, STORE_DAY_COUNTS)
 
 
 def store_sums(f: Filters, start: date, end: date, by: str) -> dict:

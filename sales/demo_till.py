@@ -9,6 +9,7 @@ acts only on a database loaded by seed_demo (its POS device user exists) and nev
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -33,8 +34,26 @@ def demo_till_ready() -> bool:
     return get_user_model().objects.filter(username=POS_USERNAME).exists()
 
 
-def _receipt(rng: random.Random, *, store: Store, when: datetime, reference: str) -> ReceiptInput | None:
-    """One to three products the store has on the shelf; a loyalty customer about a third of the time."""
+@dataclass
+class _Till:
+    """What every receipt draws from, read once per batch: the open stores, customer ids, the POS user."""
+
+    stores: list[Store]
+    customer_ids: list[int]
+    pos: object
+
+    @classmethod
+    def load(cls) -> _Till:
+        return cls(
+            stores=list(Store.objects.filter(active=True).order_by("code")),
+            customer_ids=list(Customer.objects.order_by("pk").values_list("pk", flat=True)[:500]),
+            pos=get_user_model().objects.filter(username=POS_USERNAME).first(),
+        )
+
+
+def _receipt(rng: random.Random, till: _Till, *, when: datetime, reference: str) -> ReceiptInput | None:
+    """One to three products a store has on the shelf; a loyalty customer about a third of the time."""
+    store = rng.choice(till.stores)
     on_shelf = list(
         StockLevel.objects.filter(store=store, on_hand__gte=2, product__active=True, product__kind=Product.Kind.GOODS)
         .select_related("product")
@@ -43,9 +62,8 @@ def _receipt(rng: random.Random, *, store: Store, when: datetime, reference: str
     if not on_shelf:
         return None
     customer = None
-    if rng.random() < 0.33:
-        ids = list(Customer.objects.order_by("pk").values_list("pk", flat=True)[:500])
-        customer = Customer.objects.get(pk=rng.choice(ids)) if ids else None
+    if till.customer_ids and rng.random() < 0.33:
+        customer = Customer.objects.get(pk=rng.choice(till.customer_ids))
     lines = []
     for level in rng.sample(on_shelf, k=min(len(on_shelf), rng.choice((1, 1, 2, 3)))):
         product = level.product
@@ -61,16 +79,12 @@ def _receipt(rng: random.Random, *, store: Store, when: datetime, reference: str
     )
 
 
-def _post(rng: random.Random, *, when: datetime, n: int) -> Sale | None:
-    stores = list(Store.objects.filter(active=True).order_by("code"))
-    if not stores:
+def _post(rng: random.Random, till: _Till, *, when: datetime, n: int) -> Sale | None:
+    if not till.stores:
         return None
-    store = rng.choice(stores)
-    receipt = _receipt(rng, store=store, when=when, reference=f"TILL-{when.astimezone(LONDON):%Y%m%d-%H%M%S}-{n}")
-    if receipt is None:
-        return None
-    pos = get_user_model().objects.filter(username=POS_USERNAME).first()
-    return sale_record(receipt=receipt, actor=pos).sale
+    reference = f"TILL-{when.astimezone(LONDON):%Y%m%d-%H%M%S}-{n}"
+    receipt = _receipt(rng, till, when=when, reference=reference)
+    return sale_record(receipt=receipt, actor=till.pos).sale if receipt is not None else None
 
 
 def demo_till_backfill(*, now: datetime | None = None, seed: int = 7) -> int:
@@ -90,10 +104,11 @@ def demo_till_backfill(*, now: datetime | None = None, seed: int = 7) -> int:
     rng = random.Random(f"{seed}-{today}")
     span = (closing - opening).total_seconds()
     times = sorted(opening + timedelta(seconds=rng.uniform(0, span)) for _ in range(count))
-    return sum(1 for n, when in enumerate(times) if _post(rng, when=when, n=n) is not None)
+    till = _Till.load()
+    return sum(1 for n, when in enumerate(times) if _post(rng, till, when=when, n=n) is not None)
 
 
 def demo_till_tick(*, rng: random.Random, now: datetime | None = None) -> Sale | None:
     """One receipt now (a customer at one of the tills)."""
     now = now or timezone.now()
-    return _post(rng, when=now, n=rng.randrange(10**6))
+    return _post(rng, _Till.load(), when=now, n=rng.randrange(10**6))

@@ -192,13 +192,17 @@ def rollups_rebuild(*, store_ids: Iterable[int] | None = None, dates: Iterable[d
     sale_where = ("WHERE " + " AND ".join(where)) if where else ""
     delete_where = sale_where.replace("s.local_date", "date").replace("s.store_id", "store_id")
     sd, st = SalesDaily._meta.db_table, StoreDaily._meta.db_table
+    scope = StoreDaily.objects.all()
+    if store_ids is not None:
+        scope = scope.filter(store_id__in=ids)
+    if dates is not None:
+        scope = scope.filter(date__in=days)
+
+    def days_of() -> set[date]:
+        return set(scope.values_list("date", flat=True).distinct())
+
     with transaction.atomic(), connection.cursor() as cursor:
-        # The days the rebuild may change: those with rollups now, and those with sales to roll up.
-        cursor.execute(f"SELECT DISTINCT date FROM {st} {delete_where}", params)
-        touched = {row[0] for row in cursor.fetchall()}
-        cursor.execute(f"SELECT DISTINCT s.local_date FROM sales_sale s {sale_where}", params)
-        touched |= {row[0] for row in cursor.fetchall()}
-        log_changed_days(_as_date(d) for d in touched)
+        before = days_of()  # every sale day has a StoreDaily row: before ∪ after is every day changed
         cursor.execute(f"DELETE FROM {sd} {delete_where}", params)
         cursor.execute(f"DELETE FROM {st} {delete_where}", params)
         cursor.execute(
@@ -211,8 +215,4 @@ def rollups_rebuild(*, store_ids: Iterable[int] | None = None, dates: Iterable[d
             + _store_daily_select(sale_where),
             params + params,
         )
-
-
-def _as_date(value) -> date:
-    """A DATE column as the driver returns it (SQLite: an ISO string)."""
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
+        log_changed_days(before | days_of())
