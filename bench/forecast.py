@@ -2,9 +2,10 @@
 
 (a) Speed on the demo-chain shape — 15 stores × 100 products, three years daily, generated here with
     weekly and yearly seasonality, promotions and slow movers: wall and CPU time of a full RetailOps run
-    (default models: backtest on 2 rolling windows, final fit of the chosen model, Prophet on the series
-    that pass its gate) against Prophet fitted series by series doing the same job (the same 2 windows +
-    a final fit per series), measured on a sample and extrapolated to all series.
+    as the workers run it (chunks of 100 series, one engine call each, 2 at a time; default models:
+    the global model trained per chunk, backtest on 2 rolling windows, final fit of the chosen model,
+    Prophet on the series that pass its gate) against Prophet fitted series by series doing the same
+    job (the same 2 windows + a final fit per series), measured on a sample and extrapolated to all series.
 (b) Accuracy on real demand — ../shared/data/online_retail_2010_2011.csv.gz, daily units of its top
     products, the last 4 weeks held out (never seen by any fit or by the selection): MASE / wMAPE of
     every single model the engine offers, each fitted afresh on the whole training period, Prophet
@@ -89,6 +90,25 @@ def demo_chain_frame(stores: int = 15, products: int = 100, days: int = 1095, se
     return pd.concat(frames, ignore_index=True)
 
 
+CHUNK = 100  # forecasting.services.forecast_run_start's default chunk size
+
+
+def _forecast_chunk(frame: pd.DataFrame) -> engine.ForecastResult:
+    return engine.forecast_frame(frame, horizon=28, n_jobs=1)
+
+
+def run_like_the_workers(df: pd.DataFrame, jobs: int) -> list[engine.ForecastResult]:
+    """A forecast run as Celery runs it: the series in chunks of CHUNK, in store order, each chunk one
+    engine call (its own global model), ``jobs`` chunks at a time (the workers)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    ids = sorted(df["unique_id"].unique(), key=lambda u: tuple(int(x) for x in u.split(":")))
+    groups = [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
+    frames = [df[df["unique_id"].isin(g)] for g in groups]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(_forecast_chunk, frames))
+
+
 def prophet_same_job(df: pd.DataFrame, ids: np.ndarray, *, keep: int) -> Timer:
     """Prophet series by series, in this one process, doing what the RetailOps run does for a series:
     a fit for each of the 2 backtest windows of 28 days and a final fit, on the last ``keep`` days."""
@@ -113,17 +133,20 @@ def bench_speed(sample: int, jobs: int) -> None:
     eligible = engine.prophet_eligible(df)
     window = engine.DEFAULT_HISTORY_DAYS + engine.DEFAULT_WINDOWS * 28
     with Timer() as ours:
-        result = engine.forecast_frame(df, horizon=28, n_jobs=jobs)
-    chosen = pd.Series([c["model"] for c in result.chosen.values()]).value_counts()
+        results = run_like_the_workers(df, jobs)
+    chosen = pd.Series([c["model"] for r in results for c in r.chosen.values()]).value_counts()
     print(
-        f"    RetailOps full run, n_jobs={jobs}: {ours.wall:.1f} s wall, {ours.cpu:.1f} s CPU (all processes) for "
-        f"{n_series} series — per series: {len(engine.FAST_MODELS)} fast models backtested on "
-        f"{engine.DEFAULT_WINDOWS} rolling windows of 28 days over its last {window} days (ETS / Theta fitted once, "
-        f"before the first window), the chosen model fitted again for the 28-day forecast; Prophet (2 windows + "
-        f"final fit, up to 3 years) on the {len(eligible)} series that pass its gate; selection"
+        f"    RetailOps full run as the workers do it — chunks of {CHUNK} series (one store's products), {jobs} "
+        f"processes: {ours.wall:.1f} s wall, {ours.cpu:.1f} s CPU (all processes) for {n_series} series — per "
+        f"chunk: the global model trained twice (backtest, final) on up to {engine.global_model.MAX_TRAIN_ROWS:,} "
+        f"rows of its series' last {engine.global_model.HISTORY_DAYS + 56} days; per series: "
+        f"{len(engine.FAST_MODELS)} fast models backtested on {engine.DEFAULT_WINDOWS} rolling windows of 28 days "
+        f"over its last {window} days (ETS / Theta fitted once, before the first window), the chosen model fitted "
+        f"again for the 28-day forecast; Prophet (2 windows + final fit, up to 3 years) on the {len(eligible)} "
+        "series that pass its gate; selection"
     )
     print("    models chosen: " + ", ".join(f"{m} {n}" for m, n in chosen.items()))
-    print(f"    failed series: {len(result.failed)}")
+    print(f"    failed series: {sum(len(r.failed) for r in results)}")
     ids = sorted(df["unique_id"].unique())
     picked = np.random.default_rng(1).choice(ids, size=min(sample, len(ids)), replace=False)
     with Timer() as warm:
@@ -210,6 +233,9 @@ def single_model_forecasts(train: pd.DataFrame, *, jobs: int, prophet: bool, ari
     combo = out["ets"][0][["unique_id", "ds"]].copy()
     combo["yhat"] = np.mean([out[m][0]["yhat"].to_numpy() for m in engine.COMBO_PARTS], axis=0)
     out["combo"] = (combo, sum(out[m][1] for m in engine.COMBO_PARTS))
+    with Timer() as t:  # the global model trained on every series here, on the whole training window
+        _, fc = engine.global_frames(history, h_bt=HOLDOUT, windows=engine.DEFAULT_WINDOWS, horizon=HOLDOUT)
+    out["global"] = (fc.rename(columns={"global": "yhat"}), t.wall)
     if prophet:
         parts = []
         with Timer() as t:
@@ -266,9 +292,11 @@ def verdict(table: pd.DataFrame) -> str:
 
 def bench_accuracy(top: int, jobs: int, *, prophet: bool, arima: bool, validation: bool, skip: int = 0) -> None:
     rule = (
-        f"ETS by default; a series switches to its backtest winner only if that is ≥ {engine.SWITCH_MARGIN:.0%} "
+        f"{engine.DEFAULT_CHAIN[0]} by default (then {', '.join(engine.DEFAULT_CHAIN[1:])} where it has no backtest); "
+        f"a series switches to its backtest winner only if that is ≥ {engine.SWITCH_MARGIN:.0%} "
         f"better over {engine.DEFAULT_WINDOWS} rolling windows and better in each; fits on the last "
-        f"{engine.DEFAULT_HISTORY_DAYS} days, the chosen model refitted for the forecast"
+        f"{engine.DEFAULT_HISTORY_DAYS} days (the global model on {engine.global_model.HISTORY_DAYS}), the chosen "
+        "model refitted for the forecast"
     )
     if validation:
         print(
