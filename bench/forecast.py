@@ -322,7 +322,8 @@ def bench_accuracy(top: int, jobs: int, *, prophet: bool, arima: bool, validatio
         )
         print(
             f"    selection rule: {rule}. Fixed before these series were first scored: none of them was looked at "
-            "while the rule was chosen (that used the top 50 products' validation blocks)."
+            "while the rule and the global model were chosen (that used the validation blocks of the top 150 "
+            "products)."
         )
     else:
         print(
