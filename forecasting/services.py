@@ -567,9 +567,22 @@ def reorder_suggestions_build(*, store_ids: list[int] | None = None, run: Foreca
                 continue
             rows.append(_suggestion_from(ln, plan.run))
         ReorderSuggestion.objects.bulk_create(rows)
-        StockAlert.objects.filter(store_id__in=store_ids).delete()
-        StockAlert.objects.bulk_create([StockAlert(**a) for a in plan.alerts], ignore_conflicts=True)
+        _alerts_replace(store_ids, plan.alerts)
     return {"suggestions": len(rows), "alerts": len(plan.alerts), "messages": plan.messages}
+
+
+def _alerts_replace(store_ids: list[int], alerts: list[dict]) -> None:
+    StockAlert.objects.filter(store_id__in=store_ids).delete()
+    StockAlert.objects.bulk_create([StockAlert(**a) for a in alerts], ignore_conflicts=True)
+
+
+def stock_alerts_refresh(*, store_ids: list[int]) -> int:
+    """Recompute the alerts of these stores from their stock now and the latest forecast (suggestions are
+    left as they are). Returns the number of alerts."""
+    plan = reorder_plan(store_ids=store_ids)
+    with transaction.atomic():
+        _alerts_replace(store_ids, plan.alerts)
+    return len(plan.alerts)
 
 
 def _suggestion_from(ln: PlanLine, run) -> ReorderSuggestion:
@@ -758,6 +771,11 @@ def transfers_from_suggestions(*, actor, store_ids: list[int]) -> list[ReorderSu
                 reason="Rebalancing suggestion.",
             )
         ReorderSuggestion.objects.filter(pk__in=[s.pk for s in accepted]).update(status=ReorderSuggestion.Status.MOVED)
+    touched = sorted({s.store_id for s in accepted} | {s.source_store_id for s in accepted})
+    try:  # the stock has moved (committed); the alerts of both ends follow it
+        stock_alerts_refresh(store_ids=touched)
+    except Exception:  # noqa: BLE001 — stale alerts must not undo or hide a move that happened
+        log.warning("alerts of stores %s not refreshed after a transfer", touched, exc_info=True)
     return accepted
 
 

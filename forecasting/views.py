@@ -326,8 +326,8 @@ class TransfersMoveView(RolePermissionMixin, View):
         lines = ", ".join(f"{s.quantity.normalize():f} × {s.product.sku}" for s in moved)
         messages.success(
             request,
-            f"Moved between stores: {lines}. The stock levels and the ledger show it now; "
-            "alerts update at the next recompute.",
+            f"Moved between stores: {lines}. The stock levels, the ledger and the stock alerts of both stores "
+            "show it now.",
         )
         return redirect(f"{reverse('forecasting:suggestion_list')}?status=moved")
 

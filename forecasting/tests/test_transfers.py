@@ -8,7 +8,7 @@ from django.db.models import Sum
 from django.urls import reverse
 
 from forecasting import services
-from forecasting.models import ReorderSuggestion
+from forecasting.models import ReorderSuggestion, StockAlert
 from inventory.models import StockLevel, StockMovement
 from inventory.services import stock_movement_post
 from inventory.tests.factories import PASSWORD, ProductFactory
@@ -68,6 +68,20 @@ def test_an_accepted_transfer_moves_the_stock_once_at_the_senders_cost(surplus):
     kinds = StockMovement.objects.filter(source_type="forecasting.reordersuggestion").values_list("kind", "quantity")
     assert sorted(kinds) == [("transfer_in", Decimal("10")), ("transfer_out", Decimal("-10"))]
     assert ReorderSuggestion.objects.get(pk=w.obj["line"].pk).status == ReorderSuggestion.Status.MOVED
+
+
+def test_moving_refreshes_the_stock_alerts_of_both_stores(surplus):
+    w, jam = surplus, surplus.obj["jam"]
+    stores = [w.store_own.pk, w.store_other.pk]
+    services.stock_alerts_refresh(store_ids=stores)  # never sold: dead stock on both shelves
+    before = dict(StockAlert.objects.filter(product=jam).values_list("store_id", "on_hand"))
+    assert before == {w.store_own.pk: Decimal("4"), w.store_other.pk: Decimal("30")}
+
+    services.transfers_from_suggestions(actor=w.owner, store_ids=stores)
+
+    after = dict(StockAlert.objects.filter(product=jam).values_list("store_id", "on_hand"))
+    assert after == {w.store_own.pk: Decimal("14"), w.store_other.pk: Decimal("20")}
+    assert StockAlert.objects.get(product=jam, store=w.store_own).message.startswith("14 on the shelf")
 
 
 def test_a_sender_that_no_longer_holds_the_quantity_moves_nothing(surplus):
