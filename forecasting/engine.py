@@ -70,6 +70,12 @@ BASELINE = "seasonal_naive"
 # 0.796 but bias −52 %, against 0.934 / −10 % for this chain) — a shelf stocked to it runs empty.
 DEFAULT_CHAIN = ("ets", "theta", "seasonal_avg", "seasonal_naive")
 SWITCH_MARGIN = 0.10
+# Models are compared on their backtest RMSE, not MAE: the absolute error is smallest for the median, which
+# for intermittent demand is near zero, so MAE picks forecasts that leave the shelf short; the squared
+# error is smallest for the mean, and the safety stock is sized from this same RMSE. Validation (mean of
+# 4 blocks, MAE → RMSE): top 50 products wMAPE 0.934 → 0.948, bias −10 % → −5 %, RMSE 142 → 140;
+# products 51–150 wMAPE 1.064 → 1.019, RMSE 80 → 76; the demo chain's last 4 weeks wMAPE 1.148 → 1.120.
+SELECTION_METRIC = "rmse"
 
 # Prophet where it can win: its edge over the fast models is a yearly pattern, which needs two years of
 # history and enough volume for a yearly swing to rise above day-to-day count noise. Each fit costs ~0.1 s
@@ -841,8 +847,11 @@ def backtest_scores(cv: pd.DataFrame, candidates: Sequence[str], scales: pd.Seri
     index = pd.Index(uids, name="unique_id")
     scores = {k: pd.DataFrame(np.where(missing, np.nan, v), index=index, columns=candidates) for k, v in out.items()}
     keys = [cv["unique_id"].to_numpy(), cv["cutoff"].to_numpy()]
+    gaps = pd.DataFrame(np.isnan(err), columns=candidates).groupby(keys).any()
     window = pd.DataFrame(np.abs(err), columns=candidates).groupby(keys).mean()
-    scores["window_mae"] = window.mask(pd.DataFrame(np.isnan(err), columns=candidates).groupby(keys).any())
+    scores["window_mae"] = window.mask(gaps)
+    window = np.sqrt(pd.DataFrame(err**2, columns=candidates).groupby(keys).mean())
+    scores["window_rmse"] = window.mask(gaps)
     return scores
 
 
@@ -852,11 +861,12 @@ def selection_weights(
     """The choice per series, as (weights series × candidates — one-hot —, chosen model, default model).
 
     The default is the first model of DEFAULT_CHAIN with a backtest on the series (none: the best). The
-    best model (lowest MAE; ties to the simpler) replaces it only if its MAE is at least ``margin`` lower
-    over all windows and no higher in any single window: when the windows disagree, the default stays.
+    best model (lowest SELECTION_METRIC; ties to the simpler) replaces it only if that error is at least
+    ``margin`` lower over all windows and no higher in any single window: when the windows disagree, the
+    default stays.
     """
     candidates = list(candidates)
-    mae = scores["mae"].reindex(columns=candidates).to_numpy(dtype=float)
+    mae = scores[SELECTION_METRIC].reindex(columns=candidates).to_numpy(dtype=float)
     n, k = mae.shape
     rows = np.arange(n)
     # Candidates come in MODEL_LABELS order, so a stable sort breaks ties towards the simpler model.
@@ -868,8 +878,8 @@ def selection_weights(
             ok = ~np.isnan(mae[:, candidates.index(name)])
             default[ok] = candidates.index(name)
             has_default |= ok
-    windows = scores["window_mae"].reindex(columns=candidates)
-    order = np.argsort(scores["mae"].index.get_indexer(windows.index.get_level_values(0)), kind="stable")
+    windows = scores[f"window_{SELECTION_METRIC}"].reindex(columns=candidates)
+    order = np.argsort(scores[SELECTION_METRIC].index.get_indexer(windows.index.get_level_values(0)), kind="stable")
     per_window = windows.to_numpy(dtype=float)[order].reshape(n, -1, k)  # series × window × candidate
     win_best = per_window[rows, :, best]
     win_default = per_window[rows, :, default]
@@ -905,7 +915,7 @@ class Selection:
         """Forecast frame (chosen model ± z·backtest RMSE), accuracy rows and reasons; a series whose
         chosen forecast is not finite goes to ``failed``."""
         uids, candidates, scores, own = self.uids, self.candidates, self.scores, self.own
-        long = {k: v.stack(future_stack=True).rename(k) for k, v in scores.items() if k != "window_mae"}
+        long = {k: v.stack(future_stack=True).rename(k) for k, v in scores.items() if not k.startswith("window_")}
         acc = pd.concat(long.values(), axis=1).reset_index().rename(columns={"level_1": "model"})
         acc = acc[acc["mae"].notna()]
         acc["chosen"] = acc["model"].to_numpy() == self.labels[uids.get_indexer(acc["unique_id"])]
@@ -935,7 +945,8 @@ class Selection:
         history_days = history.groupby("unique_id").size()
         n_windows = cv.groupby("unique_id")["cutoff"].nunique()
         days = len(cv) // max(int(n_windows.sum()), 1)
-        mae = scores["mae"]
+        metric = SELECTION_METRIC
+        judged = scores[metric]
         chosen = {}
         for i, uid in enumerate(uids):
             if uid in broken:
@@ -945,19 +956,23 @@ class Selection:
             w = int(n_windows.get(uid, 0))
             over = f"over {w} rolling windows of {days} days"
             if label != default:
-                gain = 1 - b["mae"] / float(mae.at[uid, default]) if mae.at[uid, default] > 0 else float("nan")
-                why = f"beat the default {default} by {gain:.0%} and in every one of {w} rolling windows of {days} days"
+                ref = float(judged.at[uid, default])
+                gain = 1 - b[metric] / ref if ref > 0 else float("nan")
+                why = (
+                    f"beat the default {default} by {gain:.0%} ({metric.upper()}) and in every one of {w} rolling "
+                    f"windows of {days} days"
+                )
             else:
-                tested = int(mae.loc[uid].notna().sum())
+                tested = int(judged.loc[uid].notna().sum())
                 why = (
                     f"the default; none of the other {tested - 1} models beat it by {SWITCH_MARGIN:.0%} and in "
                     f"every window, {over}"
                     if tested > 1
                     else f"the only model tested, {over}"
                 )
-            base = float(mae.at[uid, BASELINE]) if BASELINE in mae.columns else float("nan")
+            base = float(judged.at[uid, BASELINE]) if BASELINE in judged.columns else float("nan")
             if label != BASELINE and base > 0:
-                why += f"; {1 - b['mae'] / base:.0%} smaller backtest error than seasonal naive"
+                why += f"; {1 - b[metric] / base:.0%} smaller backtest {metric.upper()} than seasonal naive"
             chosen[uid] = {
                 "model": label,
                 "reason": f"{MODEL_LABELS[label]}: {why}.",

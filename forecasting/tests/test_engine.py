@@ -245,11 +245,13 @@ def test_the_final_forecast_is_a_fresh_fit_of_the_chosen_model():
     assert result.forecasts["yhat"].to_numpy() == pytest.approx(expected)
 
 
-def scores_for(window_mae: dict[str, list[float]]) -> dict[str, pd.DataFrame]:
-    """Scores of one series 's' from its MAE per window (equal-length windows: overall MAE = their mean)."""
-    windows = pd.DataFrame(window_mae, index=pd.MultiIndex.from_product([["s"], [1, 2]]))
-    mae = pd.DataFrame({m: [np.mean(v)] for m, v in window_mae.items()}, index=pd.Index(["s"], name="unique_id"))
-    return {"mae": mae, "window_mae": windows}
+def scores_for(window_error: dict[str, list[float]]) -> dict[str, pd.DataFrame]:
+    """Scores of one series 's' from its error per window, as the selection metric (its overall value is
+    taken as the windows' mean: the rule under test only compares them)."""
+    windows = pd.DataFrame(window_error, index=pd.MultiIndex.from_product([["s"], [1, 2]]))
+    overall = pd.DataFrame({m: [np.mean(v)] for m, v in window_error.items()}, index=pd.Index(["s"], name="unique_id"))
+    metric = engine.SELECTION_METRIC
+    return {metric: overall, f"window_{metric}": windows}
 
 
 @pytest.mark.parametrize(
@@ -298,6 +300,8 @@ def test_backtest_scores_known_values():
     assert scores["mae"].loc["b", "m2"] == 0.0
     assert math.isnan(scores["wmape"].loc["b", "m1"])  # no demand: no percentage error
     assert scores["window_mae"].loc[("a", 1), "m1"] == pytest.approx(0.5)
+    assert scores["window_rmse"].loc[("a", 1), "m1"] == pytest.approx(math.sqrt(1 / 2))
+    assert scores["window_rmse"].loc[("a", 2), "m1"] == pytest.approx(math.sqrt(4 / 2))
     assert scores["window_mae"].loc[("a", 2), "m1"] == pytest.approx(1.0)
     assert math.isnan(scores["window_mae"].loc[("a", 2), "m2"])
     assert scores["window_mae"].loc[("a", 1), "m2"] == 0.0
@@ -324,3 +328,25 @@ def test_spreading_the_series_over_processes_gives_the_same_answer():
     pd.testing.assert_frame_equal(one.forecasts, two.forecasts)
     pd.testing.assert_frame_equal(one.accuracy, two.accuracy)
     assert one.chosen == two.chosen
+
+
+def test_selection_does_not_reward_forecasting_nothing_for_a_slow_mover():
+    # given a product that sells 5 units one day a week: "nothing" has the lower absolute error (the
+    # median day sells 0), the weekly mean (5/7 a day) the lower squared error — and it is what a shelf needs
+    y = np.tile([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 5.0], 4)
+    cv = pd.DataFrame(
+        {
+            "unique_id": "s",
+            "cutoff": np.repeat([1, 2], 14),
+            "y": y,
+            "seasonal_naive": 0.0,  # a forecast of nothing, e.g. last week's copy of a quiet week
+            "ets": 5 / 7,
+        }
+    )
+    scores = engine.backtest_scores(cv, ["seasonal_naive", "ets"], scales=pd.Series({"s": 1.0}))
+    assert scores["mae"].loc["s", "seasonal_naive"] < 0.9 * scores["mae"].loc["s", "ets"]
+    # when
+    _, labels, _ = engine.selection_weights(scores, ["seasonal_naive", "ets"])
+    # then the mean stays: judged on RMSE, nothing is not better
+    assert engine.SELECTION_METRIC == "rmse"
+    assert labels.tolist() == ["ets"]
