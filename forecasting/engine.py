@@ -821,9 +821,10 @@ def mase_scales(history: pd.DataFrame, cv: pd.DataFrame, season: int = SEASON) -
 
 
 def backtest_scores(cv: pd.DataFrame, candidates: Sequence[str], scales: pd.Series) -> dict[str, pd.DataFrame]:
-    """Per series × candidate: mae, rmse, mase, wmape, bias over all backtest windows (frames indexed by
-    unique_id), and ``window_mae`` indexed by (unique_id, cutoff). A candidate with a missing value in a
-    window of a series scores NaN there."""
+    """Per series × candidate: mae, rmse, mase, wmape, bias over all backtest windows, and the sums
+    ``units`` (sold), ``abs_error`` and ``error`` (frames indexed by unique_id); ``window_mae`` and
+    ``window_rmse`` indexed by (unique_id, cutoff). A candidate with a missing value in a window of a
+    series scores NaN there."""
     candidates = list(candidates)
     codes, uids = pd.factorize(cv["unique_id"], sort=False)
     actual = cv["y"].to_numpy(dtype=float)
@@ -842,6 +843,10 @@ def backtest_scores(cv: pd.DataFrame, candidates: Sequence[str], scales: pd.Seri
             "rmse": np.sqrt(by_series(err**2) / n),
             "wmape": np.where(y_sum > 0, abs_sum / y_sum, np.nan),
             "bias": np.where(y_sum > 0, by_series(err) / y_sum, np.nan),
+            # sums, so that groups of series can be scored as one (pooled wMAPE and bias)
+            "units": np.broadcast_to(y_sum, abs_sum.shape),
+            "abs_error": abs_sum,
+            "error": by_series(err),
         }
         out["mase"] = out["mae"] / scales.reindex(uids).to_numpy(dtype=float)[:, None]
     index = pd.Index(uids, name="unique_id")

@@ -130,13 +130,30 @@ def series_detail(*, run: ForecastRun | None, store: Store, product: Product, hi
 
 
 def accuracy_overview(*, user, run: ForecastRun) -> dict:
-    """Backtest accuracy of the chosen models, grouped by category, store and model."""
+    """Backtest accuracy of the chosen models, grouped by category, store and model. wMAPE and bias are
+    pooled over the group (Σ|error| ÷ Σ units, Σerror ÷ Σ units), as the page defines them, so a slow mover's
+    percentage does not weigh as much as a best seller's; MASE is the mean over the group's series."""
     base = ForecastAccuracy.objects.filter(run=run, chosen=True, store__in=stores_visible(user=user))
-    metrics = {"series": Count("id"), "mase": Avg("mase"), "wmape": Avg("wmape"), "bias": Avg("bias")}
+    metrics = {
+        "series": Count("id"),
+        "mase": Avg("mase"),
+        "units_sum": Sum("units"),
+        "abs_sum": Sum("abs_error"),
+        "err_sum": Sum("error"),
+    }
+
+    def pooled(rows) -> list[dict]:
+        for row in rows:
+            units = row.pop("units_sum")
+            abs_sum, err_sum = row.pop("abs_sum"), row.pop("err_sum")
+            row["wmape"] = abs_sum / units if units and abs_sum is not None else None
+            row["bias"] = err_sum / units if units and err_sum is not None else None
+        return rows
+
     return {
-        "by_category": list(base.values("product__category__name").annotate(**metrics).order_by("-series")),
-        "by_store": list(base.values("store__code", "store__name").annotate(**metrics).order_by("store__code")),
-        "by_model": list(base.values("model").annotate(**metrics).order_by("-series")),
+        "by_category": pooled(base.values("product__category__name").annotate(**metrics).order_by("-series")),
+        "by_store": pooled(base.values("store__code", "store__name").annotate(**metrics).order_by("store__code")),
+        "by_model": pooled(base.values("model").annotate(**metrics).order_by("-series")),
     }
 
 

@@ -59,6 +59,11 @@ def test_run_is_split_into_chunks_and_each_chunk_delivered_twice_writes_once(cha
     assert ForecastAccuracy.objects.filter(run=run, chosen=True).count() == 6
     assert ForecastAccuracy.objects.filter(run=run).count() == 6 * 2
     assert run.message == "6 of 6 series forecast."
+    # the sums behind pooled accuracy are stored with each row and agree with its wMAPE
+    for acc in ForecastAccuracy.objects.filter(run=run, chosen=True):
+        assert acc.units > 0 and acc.abs_error >= 0
+        assert acc.abs_error / acc.units == pytest.approx(acc.wmape)
+        assert acc.error / acc.units == pytest.approx(acc.bias)
 
 
 def test_a_chunk_that_fails_once_is_retried(chain):

@@ -186,3 +186,25 @@ def test_alerts_panel_says_when_no_forecast_has_run_rather_than_all_clear(world)
     after = c.get(reverse("forecasting:alerts_panel")).content.decode()
     assert "No stockout risk" in after
     assert "No forecast has finished yet" not in after
+
+
+def test_accuracy_overview_pools_wmape_and_bias_over_units_sold(world, shop):
+    from forecasting import selectors
+    from forecasting.models import ForecastAccuracy
+
+    # given a best seller forecast within 10 % and a slow mover off by 300 % (3 units on 1 sold)
+    rows = {shop["tea"]: (100.0, 10.0, -10.0), shop["jam"]: (1.0, 3.0, 3.0)}
+    for product, (units, abs_error, error) in rows.items():
+        ForecastAccuracy.objects.filter(run=shop["run"], product=product).update(
+            units=units, abs_error=abs_error, error=error, wmape=abs_error / units, bias=error / units
+        )
+    ForecastAccuracy.objects.filter(run=shop["run"], product=shop["oil"]).update(units=None, abs_error=None)
+    # when
+    overview = selectors.accuracy_overview(user=world.owner, run=shop["run"])
+    # then the store's wMAPE is 13 / 101 — not the mean of 10 % and 300 %
+    store_row = overview["by_store"][0]
+    assert store_row["series"] == 3
+    assert store_row["wmape"] == pytest.approx(13 / 101)
+    assert store_row["bias"] == pytest.approx(-7 / 101)
+    page = client_for(world.owner).get(reverse("forecasting:accuracy_overview"))
+    assert b"12.9%" in page.content
