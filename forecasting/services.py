@@ -127,7 +127,7 @@ def forecast_run_dispatch(*, run_id: int) -> int:
     if pending and not sent:
         ForecastRun.objects.filter(pk=run_id).update(
             message="The background worker could not be reached; the run will start when it is back "
-            "(or resume it with `manage.py forecast_run --resume`)."
+            "(or compute it without a worker: `manage.py forecast_run --resume --inline`)."
         )
     return sent
 

@@ -1,0 +1,68 @@
+"""manage.py forecast_run [--store CODE …] [--horizon DAYS] [--models m,…] [--inline]
+manage.py forecast_run --resume [--inline]
+
+Start a forecast run (the same as the Forecasts page's button), or resume the unfinished ones: their
+chunks not yet done are sent to the workers again. With --inline the chunks are computed here, in this
+process, with no worker or broker (a cron job, or a machine where the worker is down)."""
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from forecasting import services
+from forecasting.models import ForecastChunk, ForecastRun
+from inventory.models import Store
+
+
+class Command(BaseCommand):
+    help = "Start a forecast run, or resume unfinished runs (--resume); --inline computes it in this process."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--store", action="append", default=[], help="Store code (repeatable; default all).")
+        parser.add_argument("--horizon", type=int, default=28, help="Days ahead (1–366).")
+        parser.add_argument("--models", default="", help="Comma-separated candidate models (default: the usual set).")
+        parser.add_argument("--resume", action="store_true", help="Finish the runs that are pending or running.")
+        parser.add_argument("--inline", action="store_true", help="Compute the chunks here instead of in a worker.")
+
+    def handle(self, *args, **opts):
+        if opts["resume"]:
+            runs = list(ForecastRun.objects.filter(status__in=[ForecastRun.Status.PENDING, ForecastRun.Status.RUNNING]))
+            if not runs:
+                self.stdout.write("No unfinished forecast run.")
+            for run in runs:
+                self._finish(run, inline=opts["inline"])
+            return
+        store_ids = None
+        if opts["store"]:
+            stores = {s.code.upper(): s.pk for s in Store.objects.all()}
+            missing = [c for c in opts["store"] if c.upper() not in stores]
+            if missing:
+                raise CommandError(f"Unknown store(s): {', '.join(missing)}")
+            store_ids = [stores[c.upper()] for c in opts["store"]]
+        models = [m.strip() for m in opts["models"].split(",") if m.strip()] or None
+        try:
+            run = services.forecast_run_start(
+                horizon_days=opts["horizon"], store_ids=store_ids, models=models, dispatch=False
+            )
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
+        self.stdout.write(f"Run #{run.pk}: {run.series_total} series in {run.chunks_total} chunk(s).")
+        if run.chunks_total:
+            self._finish(run, inline=opts["inline"])
+
+    def _finish(self, run: ForecastRun, *, inline: bool) -> None:
+        if not inline:
+            sent = services.forecast_run_dispatch(run_id=run.pk)
+            self.stdout.write(f"Run #{run.pk}: {sent} chunk(s) sent to the workers.")
+            if not sent and ForecastChunk.objects.filter(run=run, done=False).exists():
+                raise CommandError("The broker could not be reached; run again with --inline to compute it here.")
+            return
+        for chunk_id in (
+            ForecastChunk.objects.filter(run=run, done=False).order_by("number").values_list("pk", flat=True)
+        ):
+            try:
+                services.forecast_chunk_process(chunk_id=chunk_id)
+            except Exception as exc:  # noqa: BLE001 — the chunk's series are reported failed, the run goes on
+                services.forecast_chunk_fail(chunk_id=chunk_id, error=f"{type(exc).__name__}: {exc}")
+            self.stdout.write(f"  chunk {chunk_id} done")
+        run.refresh_from_db()
+        self.stdout.write(f"Run #{run.pk}: {run.get_status_display().lower()} — {run.message}")
