@@ -40,7 +40,7 @@ Z_INTERVAL = 1.2815515655446004  # z for a central 80 % band
 MODEL_LABELS = {
     "seasonal_naive": "Seasonal naive (same weekday last week)",
     "seasonal_avg": "Average of the same weekday over the last 4 weeks",
-    "ets": "Exponential smoothing with weekly season (ETS)",
+    "ets": "Exponential smoothing (ETS), with a weekly season where it fits",
     "theta": "Theta method with weekly season",
     "arima": "Seasonal ARIMA (AutoARIMA)",
     "croston_sba": "Croston SBA (intermittent demand)",

@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 
 import pandas as pd
-from django.db.models import Avg, Count, Q, QuerySet, Sum
+from django.db.models import Avg, Count, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -111,11 +111,17 @@ def chosen_accuracy_list(*, user, run: ForecastRun, store_id=None, category_id=N
 def series_detail(*, run: ForecastRun | None, store: Store, product: Product, history_days: int = 120) -> dict:
     """History, the forecast of the latest run, and the accuracy of every model tried for one series."""
     end = run.history_end if run else timezone.localdate()
-    history = list(
-        SalesDaily.objects.filter(store=store, product=product, date__gt=end - timedelta(days=history_days))
-        .order_by("date")
-        .values_list("date", "units")
-    )
+    # Every day, zero where nothing sold (the rollups only hold days with sales), from the window's start or
+    # the first sale if later — a slow mover's chart shows its quiet days, not a line from sale to sale.
+    sales = SalesDaily.objects.filter(store=store, product=product)
+    first = sales.aggregate(first=Min("date"))["first"]
+    history = []
+    if first is not None and first <= end:
+        start = max(first, end - timedelta(days=history_days - 1))
+        sold = dict(sales.filter(date__gte=start, date__lte=end).values_list("date", "units"))
+        history = [
+            (day, sold.get(day, 0)) for day in (start + timedelta(days=i) for i in range((end - start).days + 1))
+        ]
     forecasts = list(
         DemandForecast.objects.filter(run=run, store=store, product=product).order_by("date")
         if run

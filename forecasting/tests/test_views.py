@@ -1,6 +1,6 @@
 """Pages and API of forecasting and reorder: decisions, draft purchase orders, budget, alerts, digest."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -208,3 +208,24 @@ def test_accuracy_overview_pools_wmape_and_bias_over_units_sold(world, shop):
     assert store_row["bias"] == pytest.approx(-7 / 101)
     page = client_for(world.owner).get(reverse("forecasting:accuracy_overview"))
     assert b"12.9%" in page.content
+
+
+def test_the_detail_chart_shows_every_day_zero_where_nothing_sold(world, shop):
+    from forecasting import selectors
+
+    # given a slow mover that sold 2 units 10 days before the end and 1 on the last day
+    sales_days(store=shop["store"], product=shop["jam"], units=[2] + [0] * 9 + [1], end=END)
+    # when
+    history = selectors.series_detail(run=shop["run"], store=shop["store"], product=shop["jam"])["history"]
+    # then the history starts at the first sale and holds all 11 days
+    assert [float(u) for _, u in history] == [2.0] + [0.0] * 9 + [1.0]
+    assert history[0][0] == END - timedelta(days=10) and history[-1][0] == END
+    page = client_for(world.owner).get(reverse("forecasting:forecast_detail", args=[shop["store"].pk, shop["jam"].pk]))
+    assert page.status_code == 200
+    assert b"10.0" in page.content  # the finished run's flat 10 a day, one decimal
+
+
+def test_the_detail_of_a_product_never_sold_has_no_history(world, shop):
+    from forecasting import selectors
+
+    assert selectors.series_detail(run=shop["run"], store=shop["store"], product=shop["oil"])["history"] == []

@@ -29,6 +29,21 @@ def qty(value):
 
 
 @register.filter
+def rate(value):
+    """A forecast in units (per day or a week's sum), as precise as its size needs: 1,240 · 32.5 · 3.2 ·
+    0.35 — so a slow mover's 0.05 a day does not read as "0". A dash for None or NaN."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    if v != v or v in (float("inf"), float("-inf")):
+        return "–"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.1f}" if abs(v) >= 1 else f"{v:.2f}"
+
+
+@register.filter
 def pct(value, digits=1):
     """0.125 → "12.5%"; a dash for a share that cannot be computed (None, NaN, infinity, not a number)."""
     if value is None or value == "":

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from retailops.templatetags.retailops import pct, qty
+from retailops.templatetags.retailops import pct, qty, rate
 
 
 @pytest.mark.parametrize(
@@ -25,3 +25,19 @@ def test_qty_drops_trailing_zeros_and_groups_thousands():
     assert qty(Decimal("1200.000")) == "1,200"
     assert qty(Decimal("1.250")) == "1.25"
     assert qty(None) == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0.05, "0.05"),
+        (0.0, "0.00"),
+        (3.21, "3.2"),
+        (32.46, "32.5"),
+        (1240.4, "1,240"),
+        (None, "–"),
+        (float("nan"), "–"),
+    ],
+)
+def test_rate_keeps_a_slow_movers_fraction_of_a_unit(value, expected):
+    assert rate(value) == expected
