@@ -821,8 +821,9 @@ def mase_scales(history: pd.DataFrame, cv: pd.DataFrame, season: int = SEASON) -
 
 
 def backtest_scores(cv: pd.DataFrame, candidates: Sequence[str], scales: pd.Series) -> dict[str, pd.DataFrame]:
-    """Per series × candidate: mae, rmse, mase, wmape, bias over all backtest windows, and the sums
-    ``units`` (sold), ``abs_error`` and ``error`` (frames indexed by unique_id); ``window_mae`` and
+    """Per series × candidate: mae, rmse, mase, wmape, bias over all backtest windows, ``wmape_week`` (the
+    error of weekly totals ÷ units), and the sums ``units`` (sold), ``abs_error``, ``abs_error_week`` and
+    ``error`` (frames indexed by unique_id); ``window_mae`` and
     ``window_rmse`` indexed by (unique_id, cutoff). A candidate with a missing value in a window of a
     series scores NaN there."""
     candidates = list(candidates)
@@ -849,6 +850,16 @@ def backtest_scores(cv: pd.DataFrame, candidates: Sequence[str], scales: pd.Seri
             "error": by_series(err),
         }
         out["mase"] = out["mae"] / scales.reindex(uids).to_numpy(dtype=float)[:, None]
+    # Weekly totals: what a shop orders for. Each window's days in blocks of 7 from its origin; the error of
+    # a block's total, summed over the blocks (a week over-forecast and the next under do not cancel).
+    day = cv.groupby(["unique_id", "cutoff"], sort=False).cumcount().to_numpy()
+    blocks = [codes, cv["cutoff"].to_numpy(), day // SEASON]
+    week_err = pd.DataFrame(err, columns=candidates).groupby(blocks, sort=False).sum(min_count=1)
+    week_codes = week_err.index.get_level_values(0).to_numpy()
+    abs_week = pd.DataFrame(np.abs(week_err.to_numpy())).groupby(week_codes).sum().reindex(range(len(uids))).to_numpy()
+    out["abs_error_week"] = abs_week
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["wmape_week"] = np.where(y_sum > 0, abs_week / y_sum, np.nan)
     index = pd.Index(uids, name="unique_id")
     scores = {k: pd.DataFrame(np.where(missing, np.nan, v), index=index, columns=candidates) for k, v in out.items()}
     keys = [cv["unique_id"].to_numpy(), cv["cutoff"].to_numpy()]

@@ -118,6 +118,9 @@ class ForecastAccuracy(models.Model):
     rmse = models.FloatField(null=True, blank=True, help_text="Daily forecast error, used for safety stock.")
     units = models.FloatField(null=True, blank=True, help_text="Units sold over the backtest windows.")
     abs_error = models.FloatField(null=True, blank=True, help_text="Sum of absolute errors over the backtest.")
+    abs_error_week = models.FloatField(
+        null=True, blank=True, help_text="Sum over the backtest's weeks of the absolute error of the week's total."
+    )
     error = models.FloatField(null=True, blank=True, help_text="Sum of errors (forecast − actual) over the backtest.")
     chosen = models.BooleanField(default=False)
     reason = models.CharField(max_length=300, blank=True)
@@ -133,6 +136,13 @@ class ForecastAccuracy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} on {self.store_id}:{self.product_id}"
+
+    @property
+    def wmape_week(self) -> float | None:
+        """Error of weekly totals ÷ units sold over the backtest (None for runs before it was recorded)."""
+        if self.abs_error_week is None or not self.units:
+            return None
+        return self.abs_error_week / self.units
 
 
 class ReorderSuggestion(models.Model):

@@ -136,8 +136,9 @@ def series_detail(*, run: ForecastRun | None, store: Store, product: Product, hi
 
 
 def accuracy_overview(*, user, run: ForecastRun) -> dict:
-    """Backtest accuracy of the chosen models, grouped by category, store and model. wMAPE and bias are
-    pooled over the group (Σ|error| ÷ Σ units, Σerror ÷ Σ units), as the page defines them, so a slow mover's
+    """Backtest accuracy of the chosen models, grouped by category, store and model. wMAPE (of days and of
+    weekly totals) and bias are pooled over the group (Σ|error| ÷ Σ units, Σerror ÷ Σ units), as the page
+    defines them, so a slow mover's
     percentage does not weigh as much as a best seller's; MASE is the mean over the group's series."""
     base = ForecastAccuracy.objects.filter(run=run, chosen=True, store__in=stores_visible(user=user))
     metrics = {
@@ -145,15 +146,16 @@ def accuracy_overview(*, user, run: ForecastRun) -> dict:
         "mase": Avg("mase"),
         "units_sum": Sum("units"),
         "abs_sum": Sum("abs_error"),
+        "week_sum": Sum("abs_error_week"),
         "err_sum": Sum("error"),
     }
 
     def pooled(rows) -> list[dict]:
         for row in rows:
             units = row.pop("units_sum")
-            abs_sum, err_sum = row.pop("abs_sum"), row.pop("err_sum")
-            row["wmape"] = abs_sum / units if units and abs_sum is not None else None
-            row["bias"] = err_sum / units if units and err_sum is not None else None
+            for key, total in (("wmape", "abs_sum"), ("wmape_week", "week_sum"), ("bias", "err_sum")):
+                value = row.pop(total)
+                row[key] = value / units if units and value is not None else None
         return rows
 
     return {

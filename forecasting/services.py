@@ -249,6 +249,7 @@ def _result_rows(run: ForecastRun, result: engine.ForecastResult):
                 rmse=_num(row.rmse),
                 units=_num(row.units),
                 abs_error=_num(row.abs_error),
+                abs_error_week=_num(row.abs_error_week),
                 error=_num(row.error),
                 chosen=bool(row.chosen),
                 reason=info.get("reason", "")[:300] if row.chosen else "",

@@ -350,3 +350,13 @@ def test_selection_does_not_reward_forecasting_nothing_for_a_slow_mover():
     # then the mean stays: judged on RMSE, nothing is not better
     assert engine.SELECTION_METRIC == "rmse"
     assert labels.tolist() == ["ets"]
+
+
+def test_weekly_totals_forgive_day_to_day_noise_that_cancels_within_the_week():
+    # given a product selling 0, 2, 0, 2 … and a forecast of 1 a day: every day is off by 1, the week by 1
+    y = [0.0, 2.0, 0.0, 2.0, 0.0, 2.0, 0.0] * 2
+    cv = pd.DataFrame({"unique_id": "s", "cutoff": [1] * 7 + [2] * 7, "y": y, "flat": 1.0})
+    scores = engine.backtest_scores(cv, ["flat"], scales=pd.Series({"s": 1.0}))
+    assert scores["wmape"].loc["s", "flat"] == pytest.approx(14 / 12)  # 14 days off by 1, 12 units sold
+    assert scores["abs_error_week"].loc["s", "flat"] == pytest.approx(2.0)  # each week: 7 forecast, 6 sold
+    assert scores["wmape_week"].loc["s", "flat"] == pytest.approx(2 / 12)

@@ -64,6 +64,7 @@ def test_run_is_split_into_chunks_and_each_chunk_delivered_twice_writes_once(cha
         assert acc.units > 0 and acc.abs_error >= 0
         assert acc.abs_error / acc.units == pytest.approx(acc.wmape)
         assert acc.error / acc.units == pytest.approx(acc.bias)
+        assert 0 <= acc.wmape_week <= acc.wmape + 1e-9  # a week's total errs no more than its days
 
 
 def test_a_chunk_that_fails_once_is_retried(chain):

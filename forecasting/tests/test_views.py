@@ -196,7 +196,12 @@ def test_accuracy_overview_pools_wmape_and_bias_over_units_sold(world, shop):
     rows = {shop["tea"]: (100.0, 10.0, -10.0), shop["jam"]: (1.0, 3.0, 3.0)}
     for product, (units, abs_error, error) in rows.items():
         ForecastAccuracy.objects.filter(run=shop["run"], product=product).update(
-            units=units, abs_error=abs_error, error=error, wmape=abs_error / units, bias=error / units
+            units=units,
+            abs_error=abs_error,
+            abs_error_week=abs_error / 2,
+            error=error,
+            wmape=abs_error / units,
+            bias=error / units,
         )
     ForecastAccuracy.objects.filter(run=shop["run"], product=shop["oil"]).update(units=None, abs_error=None)
     # when
@@ -206,6 +211,7 @@ def test_accuracy_overview_pools_wmape_and_bias_over_units_sold(world, shop):
     assert store_row["series"] == 3
     assert store_row["wmape"] == pytest.approx(13 / 101)
     assert store_row["bias"] == pytest.approx(-7 / 101)
+    assert store_row["wmape_week"] == pytest.approx(6.5 / 101)
     page = client_for(world.owner).get(reverse("forecasting:accuracy_overview"))
     assert b"12.9%" in page.content
 
