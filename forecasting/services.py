@@ -54,11 +54,14 @@ def _enqueue(task, *args) -> bool:
 
 
 def _history_end(store_ids: list[int] | None) -> date:
+    """The last complete day of sales: the latest day with sales, but never today — today's till is still
+    open, and a half day read as a whole one would pull every forecast down."""
     qs = SalesDaily.objects.all()
     if store_ids:
         qs = qs.filter(store_id__in=store_ids)
     last = qs.aggregate(last=Max("date"))["last"]
-    return last or timezone.localdate() - timedelta(days=1)
+    yesterday = timezone.localdate() - timedelta(days=1)
+    return min(last, yesterday) if last else yesterday
 
 
 def forecast_run_start(

@@ -1,6 +1,6 @@
 """Runs as Celery work: chunking, idempotent chunks (delivered twice), retries, a failing chunk."""
 
-from datetime import date
+from datetime import date, timedelta
 from unittest import mock
 
 import pytest
@@ -143,3 +143,16 @@ def test_nightly_schedule_exists_in_beat(db):
 
     tasks = set(PeriodicTask.objects.values_list("task", flat=True))
     assert {"forecasting.tasks.forecast_nightly_task", "forecasting.tasks.alerts_digest_task"} <= tasks
+
+
+def test_a_run_started_during_trading_reads_history_up_to_yesterday(db):
+    from django.utils import timezone
+
+    # given a product with sales up to and including today (the tills are still open)
+    store, product = StoreFactory(code="OPEN"), ProductFactory()
+    today = timezone.localdate()
+    sales_days(store=store, product=product, units=[PATTERN[i % 7] for i in range(60)], end=today)
+    # when
+    run = services.forecast_run_start(horizon_days=7, models=["seasonal_naive"], dispatch=False)
+    # then today's half day is left out: the history ends yesterday and the forecast starts today
+    assert run.history_end == today - timedelta(days=1)
