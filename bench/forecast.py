@@ -281,7 +281,8 @@ def verdict(table: pd.DataFrame) -> str:
     beaten = int((singles["wmape"] > sel["wmape"]).sum())
     best = singles.sort_values("wmape").iloc[0]
     return (
-        f"selection wMAPE {sel['wmape']:.3f} (bias {sel['bias']:+.1%}): {gain:.1%} lower than seasonal naive "
+        f"selection wMAPE {sel['wmape']:.3f} (weekly totals {sel['wmape_week']:.3f}, bias {sel['bias']:+.1%}): "
+        f"{gain:.1%} lower than seasonal naive "
         "(target ≥ 20 %: "
         f"{'met' if gain >= 0.2 else 'NOT met'}); beats {beaten} of {len(singles)} single models on wMAPE "
         f"(target all: {'met' if beaten == len(singles) else 'NOT met'}; best single: {best['model']} "

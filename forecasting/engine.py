@@ -200,12 +200,17 @@ def accuracy(actual: Sequence[float], predicted: Sequence[float], *, scale: floa
 
 
 def pooled_scores(frame: pd.DataFrame, *, actual: str, predicted: str, scales: pd.Series) -> dict[str, float]:
-    """Scores over many series: pooled wMAPE and bias, mean MASE of the series (benchmark tables)."""
+    """Scores over many series: pooled wMAPE (of days, and of weekly totals: each series' days in blocks of
+    7 in date order) and bias, mean MASE of the series (benchmark tables)."""
+    frame = frame.sort_values(["unique_id", "ds"]) if "ds" in frame else frame
     err = frame[predicted] - frame[actual]
     total = frame[actual].abs().sum()
     per_series = (err.abs().groupby(frame["unique_id"]).mean() / scales).replace([np.inf, -np.inf], np.nan)
+    week = frame.groupby("unique_id").cumcount() // SEASON
+    week_err = err.groupby([frame["unique_id"], week]).sum().abs().sum()
     return {
         "wmape": float(err.abs().sum() / total) if total else float("nan"),
+        "wmape_week": float(week_err / total) if total else float("nan"),
         "bias": float(err.sum() / total) if total else float("nan"),
         "mase": float(per_series.dropna().mean()),
     }

@@ -360,3 +360,15 @@ def test_weekly_totals_forgive_day_to_day_noise_that_cancels_within_the_week():
     assert scores["wmape"].loc["s", "flat"] == pytest.approx(14 / 12)  # 14 days off by 1, 12 units sold
     assert scores["abs_error_week"].loc["s", "flat"] == pytest.approx(2.0)  # each week: 7 forecast, 6 sold
     assert scores["wmape_week"].loc["s", "flat"] == pytest.approx(2 / 12)
+
+
+def test_pooled_scores_of_days_and_of_weekly_totals():
+    # two series, one week each: "a" off by ±1 on alternate days (its week total off by 1), "b" exact
+    a = pd.DataFrame({"unique_id": "a", "ds": DAYS[:7], "y": [0.0, 2.0] * 3 + [0.0], "yhat": 1.0})
+    b = pd.DataFrame({"unique_id": "b", "ds": DAYS[:7], "y": 3.0, "yhat": 3.0})
+    scores = engine.pooled_scores(
+        pd.concat([b, a]), actual="y", predicted="yhat", scales=pd.Series({"a": 1.0, "b": 1.0})
+    )
+    assert scores["wmape"] == pytest.approx(7 / 27)
+    assert scores["wmape_week"] == pytest.approx(1 / 27)
+    assert scores["bias"] == pytest.approx(1 / 27)
