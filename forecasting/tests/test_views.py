@@ -1,5 +1,6 @@
 """Pages and API of forecasting and reorder: decisions, draft purchase orders, budget, alerts, digest."""
 
+import math
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -235,3 +236,15 @@ def test_the_detail_of_a_product_never_sold_has_no_history(world, shop):
     from forecasting import selectors
 
     assert selectors.series_detail(run=shop["run"], store=shop["store"], product=shop["oil"])["history"] == []
+
+
+def test_top_sellers_range_is_for_the_weeks_total_not_a_sum_of_daily_ranges(world, shop):
+    from forecasting import engine, selectors
+
+    # given 10 a day forecast with a daily error (RMSE) of 2 for each product in one store
+    rows = selectors.top_sellers(user=world.owner, run=shop["run"], days=7)
+    # then the week's total is 70 ± z·√(7 × 2²), not 70 ± 7 × z × 2
+    assert [r["units"] for r in rows] == [pytest.approx(70.0)] * 3
+    half = engine.Z_INTERVAL * math.sqrt(7 * 4)
+    assert rows[0]["low"] == pytest.approx(70 - half) and rows[0]["high"] == pytest.approx(70 + half)
+    assert 63 < rows[0]["low"] < 64
