@@ -24,6 +24,7 @@ def test_inline_computes_a_whole_run_without_a_worker(chain):  # noqa: F811
     assert run.series_total == 3 and run.store_ids == [chain[0][0].pk]
     assert DemandForecast.objects.filter(run=run).count() == 3 * 7
     assert f"Run #{run.pk}: done" in out
+    assert run.trigger == "command"
 
 
 def test_resume_inline_finishes_a_run_whose_messages_were_lost(chain):  # noqa: F811

@@ -41,7 +41,7 @@ class Command(BaseCommand):
         models = [m.strip() for m in opts["models"].split(",") if m.strip()] or None
         try:
             run = services.forecast_run_start(
-                horizon_days=opts["horizon"], store_ids=store_ids, models=models, dispatch=False
+                horizon_days=opts["horizon"], store_ids=store_ids, models=models, trigger="command", dispatch=False
             )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None

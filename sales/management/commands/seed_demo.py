@@ -65,7 +65,7 @@ class Command(BaseCommand):
         from customers.modelling import model_run_start
         from forecasting.services import forecast_run_start
 
-        run = forecast_run_start(trigger="manual")
+        run = forecast_run_start(trigger="demo")
         customer_run, queued = model_run_start()
         self.stdout.write(
             f"Queued forecast run #{run.pk} ({run.series_total} series) and customer-model run #{customer_run.pk}"
