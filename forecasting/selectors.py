@@ -124,6 +124,15 @@ def series_detail(*, run: ForecastRun | None, store: Store, product: Product, hi
         history = [
             (day, sold.get(day, 0)) for day in (start + timedelta(days=i) for i in range((end - start).days + 1))
         ]
+    # Days the shelf was empty at closing (the engine does not read their zero as zero demand).
+    stockouts = []
+    if history:
+        deltas = stock_delta_frame(pairs=[(store.pk, product.pk)], end=end)
+        if not deltas.empty:
+            closing = deltas.sort_values("ds").set_index("ds")["delta"].cumsum()
+            closing = closing.reindex(pd.date_range(closing.index.min(), end), method="ffill")
+            first_day = pd.Timestamp(history[0][0])
+            stockouts = [d.date() for d, qty in closing.items() if d >= first_day and qty <= 0]
     forecasts = list(
         DemandForecast.objects.filter(run=run, store=store, product=product).order_by("date")
         if run
@@ -134,7 +143,7 @@ def series_detail(*, run: ForecastRun | None, store: Store, product: Product, hi
         if run
         else ForecastAccuracy.objects.none()
     )
-    return {"history": history, "forecasts": forecasts, "accuracies": accuracies, "end": end}
+    return {"history": history, "stockouts": stockouts, "forecasts": forecasts, "accuracies": accuracies, "end": end}
 
 
 def accuracy_overview(*, user, run: ForecastRun) -> dict:

@@ -82,15 +82,24 @@ class ForecastDetailView(RolePermissionMixin, TemplateView):
         for a in data["accuracies"]:
             a.label = engine.MODEL_LABELS.get(a.model, a.model)
         ctx.update(store=store, product=product, run=run, chosen=chosen, trust=trust, trust_why=trust_why, **data)
-        ctx["chart_json"] = json.dumps(_series_chart(data["history"], data["forecasts"]))
+        ctx["chart_json"] = json.dumps(_series_chart(data["history"], data["forecasts"], set(data["stockouts"])))
         ctx["fc_total"] = sum(f.yhat for f in data["forecasts"][:7])
         return ctx
 
 
-def _series_chart(history, forecasts) -> dict:
+def _series_chart(history, forecasts, stockouts=frozenset()) -> dict:
     labels = [d.isoformat() for d, _ in history] + [f.date.isoformat() for f in forecasts]
     n_hist = len(history)
     pad = [None] * n_hist
+    empty_shelf = {
+        "label": "Empty shelf (not read as zero demand)",
+        "data": [0 if d in stockouts else None for d, _ in history] + [None] * len(forecasts),
+        "showLine": False,
+        "pointStyle": "rect",
+        "pointRadius": 3,
+        "borderColor": "#d92d20",
+        "backgroundColor": "#d92d20",
+    }
     return {
         "type": "line",
         "data": {
@@ -127,7 +136,8 @@ def _series_chart(history, forecasts) -> dict:
                     "borderWidth": 1,
                     "fill": "-1",
                 },
-            ],
+            ]
+            + ([empty_shelf] if any(d in stockouts for d, _ in history) else []),
         },
         "options": {"plugins": {"legend": {"position": "bottom"}}, "scales": {"y": {"beginAtZero": True}}},
     }

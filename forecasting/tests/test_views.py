@@ -248,3 +248,39 @@ def test_top_sellers_range_is_for_the_weeks_total_not_a_sum_of_daily_ranges(worl
     half = engine.Z_INTERVAL * math.sqrt(7 * 4)
     assert rows[0]["low"] == pytest.approx(70 - half) and rows[0]["high"] == pytest.approx(70 + half)
     assert 63 < rows[0]["low"] < 64
+
+
+def test_the_detail_chart_marks_the_days_the_shelf_was_empty(world, shop):
+    import json
+    from datetime import datetime, time
+
+    from django.utils import timezone
+
+    from forecasting import selectors
+    from inventory.services import stock_movement_post
+
+    jam, store = shop["jam"], shop["store"]
+    sales_days(store=store, product=jam, units=[1] * 10, end=END)
+
+    def at(day):
+        return timezone.make_aware(datetime.combine(day, time(12)))
+
+    # given a ledger where the shelf went below zero 3 days before the end and was refilled on the last day
+    stock_movement_post(
+        store=store,
+        product=jam,
+        quantity=Decimal(-5),
+        kind="write_off",
+        reason="broken",
+        occurred_at=at(END - timedelta(days=3)),
+    )
+    stock_movement_post(store=store, product=jam, quantity=Decimal(10), kind="receipt", occurred_at=at(END))
+    # when
+    detail = selectors.series_detail(run=shop["run"], store=store, product=jam)
+    # then those days are the stockouts, and the chart marks them
+    assert detail["stockouts"] == [END - timedelta(days=3), END - timedelta(days=2), END - timedelta(days=1)]
+    page = client_for(world.owner).get(reverse("forecasting:forecast_detail", args=[store.pk, jam.pk]))
+    chart = json.loads(page.context["chart_json"])
+    marks = chart["data"]["datasets"][-1]
+    assert marks["label"].startswith("Empty shelf")
+    assert [i for i, v in enumerate(marks["data"]) if v is not None] == [6, 7, 8]
