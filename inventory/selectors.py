@@ -27,6 +27,12 @@ def store_ids_visible(*, user) -> set[int]:
     return set(stores_visible(user=user).values_list("pk", flat=True))
 
 
+def store_ids_by_code(codes: list[str]) -> tuple[list[int], list[str]]:
+    """(ids of the stores with these codes, case-insensitive, in the order given; the codes that match none)."""
+    known = {code.upper(): pk for code, pk in Store.objects.values_list("code", "pk")}
+    return [known[c.upper()] for c in codes if c.upper() in known], [c for c in codes if c.upper() not in known]
+
+
 def user_can_see_costs(*, user) -> bool:
     return user.has_perm("inventory.view_cost")
 

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from forecasting import services
 from forecasting.models import ForecastChunk, ForecastRun
-from inventory.models import Store
+from inventory.selectors import store_ids_by_code
 
 
 class Command(BaseCommand):
@@ -33,11 +33,9 @@ class Command(BaseCommand):
             return
         store_ids = None
         if opts["store"]:
-            stores = {s.code.upper(): s.pk for s in Store.objects.all()}
-            missing = [c for c in opts["store"] if c.upper() not in stores]
+            store_ids, missing = store_ids_by_code(opts["store"])
             if missing:
                 raise CommandError(f"Unknown store(s): {', '.join(missing)}")
-            store_ids = [stores[c.upper()] for c in opts["store"]]
         models = [m.strip() for m in opts["models"].split(",") if m.strip()] or None
         try:
             run = services.forecast_run_start(

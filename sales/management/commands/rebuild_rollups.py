@@ -4,7 +4,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from inventory.models import Store
+from inventory.selectors import store_ids_by_code
 from sales.models import Sale
 from sales.rollups import rollups_rebuild
 
@@ -20,11 +20,9 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         store_ids = None
         if opts["store"]:
-            stores = {s.code.upper(): s.pk for s in Store.objects.all()}
-            missing = [c for c in opts["store"] if c.upper() not in stores]
+            store_ids, missing = store_ids_by_code(opts["store"])
             if missing:
                 raise CommandError(f"Unknown store(s): {', '.join(missing)}")
-            store_ids = [stores[c.upper()] for c in opts["store"]]
         dates = None
         if opts["date_from"] or opts["date_to"]:
             try:
