@@ -308,9 +308,11 @@ def bench_accuracy(top: int, jobs: int, *, prophet: bool, arima: bool, validatio
             table = accuracy_table(top, jobs, prophet=prophet, arima=arima, shift=k * HOLDOUT, skip=skip)
             print("    " + verdict(table))
             tables.append(table.assign(origin=k))
-        summary = pd.concat(tables).pivot_table(index="model", columns="origin", values="wmape")
+        both = pd.concat(tables)
+        summary = both.pivot_table(index="model", columns="origin", values="wmape")
         summary["mean"] = summary.mean(axis=1)
-        print("  wMAPE per origin:")
+        summary["mean bias"] = both.groupby("model")["bias"].mean()
+        print("  wMAPE per origin (and the mean bias: a low wMAPE can be an under-forecast):")
         print("    " + summary.sort_values("mean").to_string(float_format=lambda x: f"{x:.3f}").replace("\n", "\n    "))
         print(f"  rule: {rule}")
         return

@@ -137,7 +137,7 @@ def _series_chart(history, forecasts, stockouts=frozenset()) -> dict:
                     "fill": "-1",
                 },
             ]
-            + ([empty_shelf] if any(d in stockouts for d, _ in history) else []),
+            + ([empty_shelf] if stockouts else []),
         },
         "options": {"plugins": {"legend": {"position": "bottom"}}, "scales": {"y": {"beginAtZero": True}}},
     }
