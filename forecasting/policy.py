@@ -102,6 +102,17 @@ def _demand_over(daily: list[float], start: int, days: int) -> float:
     return float(sum(daily[i] if i < len(daily) else filler for i in range(start, start + days)))
 
 
+def expected_shortfall(stock: float, mean: float, spread: float) -> float:
+    """Expected units of demand above ``stock`` when demand is normal (mean, spread): spread × G(k) with
+    k = (stock − mean) ÷ spread and G the standard normal loss function φ(k) − k·(1 − Φ(k)). With no
+    spread, the plain shortfall max(mean − stock, 0)."""
+    if spread <= 0:
+        return max(mean - stock, 0.0)
+    k = (stock - mean) / spread
+    unit = NormalDist()
+    return spread * max(unit.pdf(k) - k * (1 - unit.cdf(k)), 0.0)
+
+
 def reorder_policy(inp: PolicyInput) -> PolicyResult:
     """Reorder point, order-up-to level and the quantity to order for one store × product."""
     messages = []
@@ -154,12 +165,21 @@ def reorder_policy(inp: PolicyInput) -> PolicyResult:
                 steps.append(f"Raised to the minimum order of {minimum:.0f}: {qty:.0f}.")
     unit_cost = Decimal(inp.unit_cost)
     cash = (qty * unit_cost).quantize(CENT, rounding=ROUND_HALF_UP)
-    # What an empty shelf would cost: units of demand over the protection period not covered today.
-    short = max(Decimal(str(d_lead + d_review)) - position, Decimal("0"))
+    # What the order saves: the expected units of demand over the protection period (lead time + review)
+    # that the shelf could not serve without it, less those it could not serve with it, at the unit margin.
     unit_margin = max(Decimal(inp.unit_price) - unit_cost, Decimal("0"))
-    margin = (min(short, qty) * unit_margin).quantize(CENT, rounding=ROUND_HALF_UP)
+    margin = Decimal("0.00")
     if qty:
-        steps.append(f"Cash needed {cash} at unit cost {unit_cost:.2f}; margin protected ≈ {margin}.")
+        mean, spread = d_lead + d_review, sigma * math.sqrt(lead + review)
+        short_without = expected_shortfall(float(position), mean, spread)
+        short_with = expected_shortfall(float(position + qty), mean, spread)
+        saved = Decimal(str(round(short_without - short_with, 6)))
+        margin = (saved * unit_margin).quantize(CENT, rounding=ROUND_HALF_UP)
+        steps.append(
+            f"Cash needed {cash} at unit cost {unit_cost:.2f}. Over the {lead + review} days, expected sales missed "
+            f"for lack of stock: {short_without:.1f} units without this order, {short_with:.1f} with it; "
+            f"× unit margin {unit_margin:.2f} = margin protected ≈ {margin}."
+        )
     return PolicyResult(
         service_level=level,
         z=z,

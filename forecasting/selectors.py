@@ -303,13 +303,23 @@ def suggestion_list(*, user, status: str = "open", store_id=None, kind: str = ""
     return qs.order_by("kind", "store__code", "-margin_at_risk", "product__sku")
 
 
-def alert_list(*, user, limit: int | None = 50) -> QuerySet[StockAlert]:
-    qs = (
-        StockAlert.objects.filter(store__in=stores_visible(user=user))
-        .select_related("store", "product")
-        .order_by("severity", "store__code", "product__sku")
-    )
+def _alerts(*, user, store_id: int | None = None) -> QuerySet[StockAlert]:
+    qs = StockAlert.objects.filter(store__in=stores_visible(user=user))
+    return qs.filter(store_id=store_id) if store_id else qs
+
+
+def alert_list(*, user, limit: int | None = 50, store_id: int | None = None) -> QuerySet[StockAlert]:
+    qs = _alerts(user=user, store_id=store_id).select_related("store", "product")
+    qs = qs.order_by("severity", "store__code", "product__sku")
     return qs[:limit] if limit else qs
+
+
+def alert_counts(*, user, store_id: int | None = None) -> list[dict]:
+    """How many alerts of each kind, most urgent first: [{kind, label, severity, n}]."""
+    labels = dict(StockAlert.Kind.choices)
+    rows = _alerts(user=user, store_id=store_id).values("kind").annotate(n=Count("pk"), severity=Min("severity"))
+    out = [{**r, "label": labels.get(r["kind"], r["kind"])} for r in rows]
+    return sorted(out, key=lambda r: (r["severity"], r["kind"]))
 
 
 def digest_recipients() -> list:

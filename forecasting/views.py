@@ -207,8 +207,7 @@ class SuggestionListView(RolePermissionMixin, TemplateView):
             show_costs=user_can_see_costs(user=user),
             can_decide=user.has_perm("forecasting.change_reordersuggestion"),
             can_order=user.has_perms(["forecasting.change_reordersuggestion", "inventory.add_purchaseorder"]),
-            alerts=selectors.alert_list(user=user, limit=30),
-            has_forecast=ForecastRun.objects.filter(status=ForecastRun.Status.DONE).exists(),
+            **_alerts_context(user, limit=300, store_id=store_id),
             accepted=rows.filter(
                 status=ReorderSuggestion.Status.ACCEPTED, kind=ReorderSuggestion.Kind.PURCHASE
             ).count(),
@@ -350,6 +349,18 @@ class AlertsPartialView(RolePermissionMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        ctx["alerts"] = selectors.alert_list(user=self.request.user, limit=12)
-        ctx["has_forecast"] = ForecastRun.objects.filter(status=ForecastRun.Status.DONE).exists()
+        ctx.update(_alerts_context(self.request.user, limit=12))
         return ctx
+
+
+def _alerts_context(user, *, limit: int, store_id: int | None = None) -> dict:
+    """The alerts panel: act-now alerts (stockout risk) in view, the others folded, and a count per kind."""
+    alerts = list(selectors.alert_list(user=user, limit=limit, store_id=store_id))
+    counts = selectors.alert_counts(user=user, store_id=store_id)
+    return {
+        "alerts_urgent": [a for a in alerts if a.severity == 1],
+        "alerts_rest": [a for a in alerts if a.severity != 1],
+        "alert_counts": counts,
+        "alerts_hidden": sum(c["n"] for c in counts) - len(alerts),
+        "has_forecast": ForecastRun.objects.filter(status=ForecastRun.Status.DONE).exists(),
+    }

@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from scipy.stats import norm
 
 from forecasting import policy
 
@@ -32,7 +33,9 @@ def test_min_max_quantity_rounded_to_case_pack():
     assert r.raw_quantity == Decimal("69.869")
     assert r.quantity == Decimal(72)  # 6 cases of 12
     assert r.cash_needed == Decimal("180.00")
-    assert r.margin_at_risk == Decimal("90.00")  # 60 units short × 1.50
+    # demand over the 9 days ~ N(90, 6²): without the order 60 units short (k = −10: G(k) ≈ 10), with it
+    # (position 102, k = 2) 6 × G(2) = 6 × (φ(2) − 2·(1 − Φ(2))) = 0.0509 short → (60 − 0.0509) × 1.50 = 89.92
+    assert r.margin_at_risk == Decimal("89.92")
     assert any("6 case(s) of 12" in line for line in r.explanation)
 
 
@@ -138,3 +141,48 @@ def test_overstock_cover_is_told_in_days_then_in_years_with_its_figures():
     assert text.startswith("120 days of cover: 241 on hand at about 2.00")
     assert _cover_text(400.0, on_hand=Decimal("40"), per_day=0.1).startswith("over 1 year of cover")
     assert _cover_text(82174.0, on_hand=Decimal("545"), per_day=0.0066).startswith("over 225 years of cover")
+
+
+@pytest.mark.parametrize(
+    "stock, mean, spread",
+    [(30, 90, 6), (90, 90, 6), (102, 90, 6), (60, 50, 17.9), (0, 3, 1), (500, 3, 1)],
+)
+def test_expected_shortfall_matches_the_normal_loss_integral(stock, mean, spread):
+    # E[max(D − stock, 0)] for D ~ N(mean, spread²), by numerical integration (scipy), not by the loss formula
+    from scipy.integrate import quad
+
+    integral, _ = quad(lambda d: (d - stock) * norm.pdf(d, mean, spread), stock, mean + 12 * spread)
+    assert policy.expected_shortfall(stock, mean, spread) == pytest.approx(max(integral, 0.0), abs=1e-6)
+    assert policy.expected_shortfall(stock, mean, 0) == max(mean - stock, 0)
+
+
+def test_a_line_ordered_only_for_safety_stock_still_protects_margin():
+    # 10/day, lead 4 + review 1 = 5 days: mean demand 50 over the protection period, σ 8 × √5 = 17.89;
+    # safety stock 1.645 × 17.89 = 29.4 → reorder point 69.4. A position of 60 covers the mean (nothing "short"
+    # on average) but sits under the reorder point, so 20 are ordered; the margin they protect is the expected
+    # shortfall they remove: 17.89 × (G(0.559) − G(1.677)) = 3.22 − 0.34 = 2.88 units × 2.00 = 5.76.
+    r = policy.reorder_policy(
+        policy.PolicyInput(
+            on_hand=Decimal(60),
+            on_order=Decimal(0),
+            daily_forecast=[10.0] * 28,
+            forecast_error=8.0,
+            lead_time_days=4,
+            review_period_days=1,
+            service_level=Decimal("0.95"),
+            unit_cost=Decimal("3.00"),
+            unit_price=Decimal("5.00"),
+        )
+    )
+    assert r.quantity == Decimal(20)
+    spread = 8 * 5**0.5
+    saved = spread * (
+        norm.pdf(10 / spread)
+        - 10 / spread * norm.sf(10 / spread)
+        - norm.pdf(30 / spread)
+        + 30 / spread * norm.sf(30 / spread)
+    )
+    assert saved == pytest.approx(2.88, abs=0.01)
+    assert r.margin_at_risk == Decimal(str(round(saved * 2, 2)))
+    assert r.margin_at_risk > 0  # the old "mean shortfall" rule gave 0 here, so the budget ranked it last
+    assert any("margin protected" in line for line in r.explanation)

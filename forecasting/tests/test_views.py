@@ -284,3 +284,34 @@ def test_the_detail_chart_marks_the_days_the_shelf_was_empty(world, shop):
     marks = chart["data"]["datasets"][-1]
     assert marks["label"].startswith("Empty shelf")
     assert [i for i, v in enumerate(marks["data"]) if v is not None] == [6, 7, 8]
+
+
+def test_reorder_page_alerts_follow_the_store_filter_and_fold_what_is_not_urgent(world, shop):
+    own, other = world.store_own, world.store_other
+    StockAlert.objects.bulk_create(
+        [
+            StockAlert(kind="stockout_risk", severity=1, store=own, product=shop["tea"], message="Runs out in 2 days"),
+            StockAlert(kind="overstock", severity=3, store=own, product=shop["jam"], message="A year of cover"),
+            StockAlert(kind="low_stock", severity=2, store=other, product=shop["oil"], message="Other store low"),
+        ]
+    )
+    c = client_for(world.owner)
+    url = reverse("forecasting:suggestion_list")
+    chain = c.get(url).content.decode()
+    assert "Other store low" in chain and "Runs out in 2 days" in chain
+    only_own = c.get(url, {"store": own.pk}).content.decode()
+    assert "Other store low" not in only_own
+    counts = only_own.split('data-testid="alert-counts"')[1].split("</p>")[0]
+    assert "1 stockout risk within lead time" in counts and "1 overstock" in counts and "low stock" not in counts
+    # the urgent line is in view, the overstock line folded under a summary
+    urgent, folded = only_own.split('data-testid="alerts-more"')
+    assert "Runs out in 2 days" in urgent and "A year of cover" in folded.split("</details>")[0]
+
+
+def test_a_transfer_line_shows_no_cash_and_no_margin(world, shop):
+    s = open_suggestion(store=shop["store"], product=shop["tea"], quantity=6)
+    s.kind, s.source_store, s.cash_needed = ReorderSuggestion.Kind.TRANSFER, world.store_other, Decimal("0")
+    s.save()
+    row = client_for(world.owner).get(reverse("forecasting:suggestion_list")).content.decode()
+    row = row.split(f'id="suggestion-{s.pk}"')[1].split("</tr>")[0]
+    assert "move from OTH" in row and "0.00" not in row and "—" in row
