@@ -208,6 +208,7 @@ class SuggestionListView(RolePermissionMixin, TemplateView):
             can_decide=user.has_perm("forecasting.change_reordersuggestion"),
             can_order=user.has_perms(["forecasting.change_reordersuggestion", "inventory.add_purchaseorder"]),
             **_alerts_context(user, limit=300, store_id=store_id),
+            on_reorder_page=True,
             accepted=rows.filter(
                 status=ReorderSuggestion.Status.ACCEPTED, kind=ReorderSuggestion.Kind.PURCHASE
             ).count(),
