@@ -177,13 +177,18 @@ def accuracy_overview(*, user, run: ForecastRun) -> dict:
 
 
 def accuracy_over_time(*, user, runs: int = 8, days: int = 7) -> list[dict]:
-    """Past frozen forecasts scored against what really sold: wMAPE and bias of each run's first days."""
+    """Past frozen forecasts scored against what really sold: wMAPE and bias of each run's first days. Only
+    complete days count: today's tills are still open, and half a day's sales against a whole day's forecast
+    would read as a large over-forecast."""
     store_ids = list(stores_visible(user=user).values_list("pk", flat=True))
+    yesterday = timezone.localdate() - timedelta(days=1)
     out = []
     for run in ForecastRun.objects.filter(status__in=[ForecastRun.Status.DONE, ForecastRun.Status.PARTIAL]).order_by(
         "-created_at"
     )[:runs]:
-        start, stop = run.history_end + timedelta(days=1), run.history_end + timedelta(days=days)
+        start, stop = run.history_end + timedelta(days=1), min(run.history_end + timedelta(days=days), yesterday)
+        if stop < start:
+            continue
         fc = pd.DataFrame(
             DemandForecast.objects.filter(run=run, store_id__in=store_ids, date__gte=start, date__lte=stop).values_list(
                 "store_id", "product_id", "date", "yhat"

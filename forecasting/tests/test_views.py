@@ -315,3 +315,31 @@ def test_a_transfer_line_shows_no_cash_and_no_margin(world, shop):
     row = client_for(world.owner).get(reverse("forecasting:suggestion_list")).content.decode()
     row = row.split(f'id="suggestion-{s.pk}"')[1].split("</tr>")[0]
     assert "move from OTH" in row and "0.00" not in row and "—" in row
+
+
+def test_past_forecasts_are_scored_on_complete_days_only(world):
+    from django.utils import timezone
+
+    from forecasting import selectors
+
+    today = timezone.localdate()
+    tea = ProductFactory(sku="TEA2")
+    # given a frozen forecast of 10 a day made two days ago: yesterday sold 8, today's open tills 2 so far
+    finished_run(pairs=[(world.store_own, tea)], end=today - timedelta(days=2), daily=10.0)
+    sales_days(store=world.store_own, product=tea, units=[8, 2], end=today)
+    [row] = selectors.accuracy_over_time(user=world.owner)
+    # only yesterday counts: |10 − 8| / 8 = 25 % over; today's half day (10 against 2) is not scored
+    assert row["days"] == 1
+    assert row["wmape"] == pytest.approx(0.25) and row["bias"] == pytest.approx(0.25)
+
+
+def test_a_run_made_last_night_has_nothing_to_score_yet(world):
+    from django.utils import timezone
+
+    from forecasting import selectors
+
+    today = timezone.localdate()
+    tea = ProductFactory(sku="TEA3")
+    finished_run(pairs=[(world.store_own, tea)], end=today - timedelta(days=1), daily=10.0)
+    sales_days(store=world.store_own, product=tea, units=[3], end=today)
+    assert selectors.accuracy_over_time(user=world.owner) == []
