@@ -110,6 +110,9 @@ def chosen_accuracy_list(*, user, run: ForecastRun, store_id=None, category_id=N
     return qs.order_by("store__code", "product__sku")
 
 
+LAST_YEAR = timedelta(days=364)  # 52 weeks: the same weekday a year before
+
+
 def series_detail(*, run: ForecastRun | None, store: Store, product: Product, history_days: int = 120) -> dict:
     """History, the forecast of the latest run, and the accuracy of every model tried for one series."""
     end = run.history_end if run else timezone.localdate()
@@ -143,7 +146,21 @@ def series_detail(*, run: ForecastRun | None, store: Store, product: Product, hi
         if run
         else ForecastAccuracy.objects.none()
     )
-    return {"history": history, "stockouts": stockouts, "forecasts": forecasts, "accuracies": accuracies, "end": end}
+    # What sold on the same weekdays 52 weeks before each forecast day, where the product was on sale then:
+    # the models read the last 26 weeks, so a seasonal line's turn (Christmas, summer) shows here first.
+    last_year = []
+    if forecasts and first is not None and first <= forecasts[0].date - LAST_YEAR:
+        days = [f.date - LAST_YEAR for f in forecasts]
+        sold = dict(sales.filter(date__gte=days[0], date__lte=days[-1]).values_list("date", "units"))
+        last_year = [(day, sold.get(day, 0)) for day in days]
+    return {
+        "history": history,
+        "stockouts": stockouts,
+        "forecasts": forecasts,
+        "accuracies": accuracies,
+        "end": end,
+        "last_year": last_year,
+    }
 
 
 def accuracy_overview(*, user, run: ForecastRun) -> dict:

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
-from inventory.models import Product
+from inventory.models import Product, StockLevel
 from inventory.selectors import stores_visible, user_can_see_costs
 from retailops.api import validation_messages
 from retailops.permissions import RolePermissionMixin
@@ -82,12 +82,32 @@ class ForecastDetailView(RolePermissionMixin, TemplateView):
         for a in data["accuracies"]:
             a.label = engine.MODEL_LABELS.get(a.model, a.model)
         ctx.update(store=store, product=product, run=run, chosen=chosen, trust=trust, trust_why=trust_why, **data)
-        ctx["chart_json"] = json.dumps(_series_chart(data["history"], data["forecasts"], set(data["stockouts"])))
+        ctx["chart_json"] = json.dumps(
+            _series_chart(data["history"], data["forecasts"], set(data["stockouts"]), data["last_year"])
+        )
         ctx["fc_total"] = sum(f.yhat for f in data["forecasts"][:7])
+        ctx.update(_last_year_check(data["forecasts"], data["last_year"]))
+        ctx["stock_level"] = StockLevel.objects.filter(store=store, product=product).first()
         return ctx
 
 
-def _series_chart(history, forecasts, stockouts=frozenset()) -> dict:
+def _last_year_check(forecasts, last_year, days: int = 28) -> dict:
+    """The forecast's next ``days`` days against the same weeks last year; ``season_warning`` when last
+    year sold at least half as much again and 5 units more — a seasonal turn the models cannot see yet."""
+    if not last_year:
+        return {}
+    n = min(days, len(last_year))
+    before = float(sum(u for _, u in last_year[:n]))
+    ahead = sum(f.yhat for f in forecasts[:n])
+    return {
+        "last_year_days": n,
+        "last_year_total": before,
+        "forecast_total": ahead,
+        "season_warning": before >= 1.5 * ahead and before - ahead >= 5,
+    }
+
+
+def _series_chart(history, forecasts, stockouts=frozenset(), last_year=()) -> dict:
     labels = [d.isoformat() for d, _ in history] + [f.date.isoformat() for f in forecasts]
     n_hist = len(history)
     pad = [None] * n_hist
@@ -137,7 +157,21 @@ def _series_chart(history, forecasts, stockouts=frozenset()) -> dict:
                     "fill": "-1",
                 },
             ]
-            + ([empty_shelf] if stockouts else []),
+            + ([empty_shelf] if stockouts else [])
+            + (
+                [
+                    {
+                        "label": "Same weekday last year",
+                        "data": pad + [float(u) for _, u in last_year],
+                        "borderColor": "#98a2b3",
+                        "borderDash": [4, 3],
+                        "pointRadius": 0,
+                        "borderWidth": 1.5,
+                    }
+                ]
+                if last_year
+                else []
+            ),
         },
         "options": {"plugins": {"legend": {"position": "bottom"}}, "scales": {"y": {"beginAtZero": True}}},
     }

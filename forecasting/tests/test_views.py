@@ -343,3 +343,35 @@ def test_a_run_made_last_night_has_nothing_to_score_yet(world):
     finished_run(pairs=[(world.store_own, tea)], end=today - timedelta(days=1), daily=10.0)
     sales_days(store=world.store_own, product=tea, units=[3], end=today)
     assert selectors.accuracy_over_time(user=world.owner) == []
+
+
+def test_forecast_page_sets_the_same_weeks_last_year_beside_the_forecast(world):
+    fig = ProductFactory(sku="FIG")
+    run = finished_run(pairs=[(world.store_own, fig)], end=END, daily=1.0)
+    # given 5 a day sold 52 weeks before each of the 28 forecast days (a seasonal line), 1 a day forecast
+    sales_days(store=world.store_own, product=fig, units=[5] * 28, end=END + timedelta(days=28 - 364))
+    stock_level(store=world.store_own, product=fig, on_hand=3)
+    url = reverse("forecasting:forecast_detail", args=[world.store_own.pk, fig.pk])
+    owner = client_for(world.owner).get(url)
+    assert (owner.context["last_year_total"], owner.context["forecast_total"]) == (140.0, 28.0)
+    assert owner.context["run"] == run
+    page = owner.content.decode()
+    assert 'data-testid="season-warning"' in page
+    assert reverse("admin:inventory_stocklevel_change", args=[owner.context["stock_level"].pk]) in page
+    chart = owner.context["chart_json"]
+    assert "Same weekday last year" in chart
+    staff = client_for(world.staff).get(url).content.decode()
+    assert 'data-testid="season-warning"' in staff and "ask the owner to set a minimum" in staff
+
+
+def test_no_last_year_line_for_a_product_new_this_year_nor_a_warning_when_last_year_was_like_the_forecast(world):
+    new, steady = ProductFactory(sku="NEW1"), ProductFactory(sku="STEADY")
+    finished_run(pairs=[(world.store_own, new), (world.store_own, steady)], end=END, daily=2.0)
+    sales_days(store=world.store_own, product=new, units=[2] * 30, end=END)
+    sales_days(store=world.store_own, product=steady, units=[2] * 28, end=END + timedelta(days=28 - 364))
+    c = client_for(world.owner)
+    fresh = c.get(reverse("forecasting:forecast_detail", args=[world.store_own.pk, new.pk]))
+    assert "last_year_total" not in fresh.context and "Same weekday last year" not in fresh.context["chart_json"]
+    same = c.get(reverse("forecasting:forecast_detail", args=[world.store_own.pk, steady.pk]))
+    assert same.context["last_year_total"] == 56.0 and not same.context["season_warning"]
+    assert 'data-testid="last-year"' in same.content.decode()
