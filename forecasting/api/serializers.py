@@ -81,7 +81,13 @@ class PlanLineSerializer(serializers.Serializer):
     safety_stock = serializers.DecimalField(max_digits=12, decimal_places=3)
     service_level = serializers.DecimalField(max_digits=5, decimal_places=4)
     cash_needed = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
-    margin_at_risk = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    margin_at_risk = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        allow_null=True,
+        help_text="Margin protected: unit margin × the expected sales this order saves from an empty shelf over "
+        "lead time + review period (forecast ± its measured error). Null for roles that do not see costs.",
+    )
     in_budget = serializers.BooleanField()
     explanation = serializers.ListField(child=serializers.CharField())
 
