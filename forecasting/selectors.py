@@ -110,6 +110,11 @@ def chosen_accuracy_list(*, user, run: ForecastRun, store_id=None, category_id=N
     return qs.order_by("store__code", "product__sku")
 
 
+def last_complete_day() -> date:
+    """Yesterday: today's tills are still open, so today is never read as a whole day of sales."""
+    return timezone.localdate() - timedelta(days=1)
+
+
 LAST_YEAR = timedelta(days=364)  # 52 weeks: the same weekday a year before
 
 
@@ -198,7 +203,7 @@ def accuracy_over_time(*, user, runs: int = 8, days: int = 7) -> list[dict]:
     complete days count: today's tills are still open, and half a day's sales against a whole day's forecast
     would read as a large over-forecast."""
     store_ids = list(stores_visible(user=user).values_list("pk", flat=True))
-    yesterday = timezone.localdate() - timedelta(days=1)
+    yesterday = last_complete_day()
     out = []
     for run in ForecastRun.objects.filter(status__in=[ForecastRun.Status.DONE, ForecastRun.Status.PARTIAL]).order_by(
         "-created_at"

@@ -60,7 +60,7 @@ def _history_end(store_ids: list[int] | None) -> date:
     if store_ids:
         qs = qs.filter(store_id__in=store_ids)
     last = qs.aggregate(last=Max("date"))["last"]
-    yesterday = timezone.localdate() - timedelta(days=1)
+    yesterday = selectors.last_complete_day()
     return min(last, yesterday) if last else yesterday
 
 
