@@ -1029,8 +1029,19 @@ def trust_badge(*, mase: float | None, wmape: float | None, history_days: int | 
         return "low", "No backtest: the history is too short or empty."
     if history_days is not None and history_days < 90:
         return "low", f"Only {history_days} days of history."
-    if mase < 0.8 and (wmape is None or wmape < 0.5):
+    if wmape is None or math.isnan(wmape):  # nothing sold in the backtest weeks
+        return (
+            "medium",
+            "Nothing sold in the backtest weeks, so its error cannot be set against sales: when it sells again cannot be "
+            "foreseen.",
+        )
+    if mase < 0.8 and wmape < 0.5:
         return "high", f"Backtest error well below the seasonal-naive yardstick (MASE {mase:.2f})."
+    if mase < 0.8:
+        return "medium", (
+            f"Beats the seasonal-naive yardstick (MASE {mase:.2f}), but the daily error is {wmape:.0%} of the units "
+            "sold: a slow seller's few sales are hard to time, so trust weekly totals more than single days."
+        )
     if mase < 1.1:
         return "medium", f"Backtest error close to the seasonal-naive yardstick (MASE {mase:.2f})."
     return "low", f"Backtest error above the seasonal-naive yardstick (MASE {mase:.2f})."

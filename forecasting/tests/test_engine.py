@@ -114,6 +114,13 @@ def test_trust_badge():
     assert engine.trust_badge(mase=1.0, wmape=0.6, history_days=400)[0] == "medium"
     assert engine.trust_badge(mase=1.5, wmape=0.9, history_days=400)[0] == "low"
     assert engine.trust_badge(mase=None, wmape=None, history_days=1)[0] == "low"
+    # Beating the yardstick on a slow seller whose days are mostly wrong: medium, and the text says why.
+    level, why = engine.trust_badge(mase=0.14, wmape=1.0, history_days=400)
+    assert level == "medium" and "100% of the units sold" in why
+    # No sale in the backtest weeks (wMAPE undefined), a zero forecast and MASE 0: not "high".
+    level, why = engine.trust_badge(mase=0.0, wmape=None, history_days=400)
+    assert level == "medium" and "Nothing sold" in why
+    assert engine.trust_badge(mase=0.0, wmape=float("nan"), history_days=400)[0] == "medium"
 
 
 def busy(uid="p", days=800, level=20.0):
