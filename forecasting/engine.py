@@ -1032,8 +1032,8 @@ def trust_badge(*, mase: float | None, wmape: float | None, history_days: int | 
     if wmape is None or math.isnan(wmape):  # nothing sold in the backtest weeks
         return (
             "medium",
-            "Nothing sold in the backtest weeks, so its error cannot be set against sales: when it sells again cannot be "
-            "foreseen.",
+            "Nothing sold in the backtest weeks, so its error cannot be set against sales: when it sells again "
+            "cannot be foreseen.",
         )
     if mase < 0.8 and wmape < 0.5:
         return "high", f"Backtest error well below the seasonal-naive yardstick (MASE {mase:.2f})."

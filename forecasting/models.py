@@ -220,6 +220,7 @@ class StockAlert(models.Model):
     class Kind(models.TextChoices):
         STOCKOUT_RISK = "stockout_risk", "stockout risk within lead time"
         LOW_STOCK = "low_stock", "low stock"
+        SEASON = "season", "season coming back"
         OVERSTOCK = "overstock", "overstock"
         DEAD_STOCK = "dead_stock", "dead stock"
 

@@ -25,6 +25,18 @@ Q3 = Decimal("0.001")
 CENT = Decimal("0.01")
 
 
+# A season the models cannot see: they read the last 26 weeks, so a line that sold far more in the same weeks a
+# year ago (Christmas, summer) is flagged — at least half as much again and this many units more.
+SEASON_RATIO = 1.5
+SEASON_MIN_UNITS = 5.0
+SEASON_DAYS = 28  # compared over the forecast's next four weeks
+
+
+def season_turning(last_year: float, forecast: float) -> bool:
+    """Did the same days last year sell clearly more than the forecast says they will?"""
+    return last_year >= SEASON_RATIO * forecast and last_year - forecast >= SEASON_MIN_UNITS
+
+
 def q3(value: float | Decimal) -> Decimal:
     return Decimal(str(value)).quantize(Q3, rounding=ROUND_HALF_UP)
 

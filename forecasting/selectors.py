@@ -284,6 +284,17 @@ def forecast_daily_map(*, run: ForecastRun, store_ids: list[int]) -> dict[tuple[
     return out
 
 
+def last_year_units_map(*, store_ids: list[int], start: date, days: int) -> dict[tuple[int, int], float]:
+    """(store, product) → units sold over the ``days`` days that began 52 weeks before ``start``."""
+    first = start - LAST_YEAR
+    rows = (
+        SalesDaily.objects.filter(store_id__in=store_ids, date__gte=first, date__lt=first + timedelta(days=days))
+        .values_list("store_id", "product_id")
+        .annotate(units=Sum("units"))
+    )
+    return {(s, p): float(u) for s, p, u in rows}
+
+
 def forecast_error_map(*, run: ForecastRun, store_ids: list[int]) -> dict[tuple[int, int], float]:
     return {
         (s, p): rmse or 0.0

@@ -372,6 +372,8 @@ def reorder_plan(*, store_ids: list[int], run: ForecastRun | None = None, budget
     on_order = selectors.on_order_map(store_ids=store_ids)
     last_sale = selectors.last_sale_map(store_ids=store_ids)
     end = run.history_end if run else timezone.localdate()
+    start = end + timedelta(days=1)
+    last_year = selectors.last_year_units_map(store_ids=store_ids, start=start, days=policy.SEASON_DAYS) if run else {}
     revenue = dict(
         SalesDaily.objects.filter(date__gt=end - timedelta(days=90), date__lte=end)
         .values_list("product_id")
@@ -409,6 +411,14 @@ def reorder_plan(*, store_ids: list[int], run: ForecastRun | None = None, budget
         explanation = [f"Service level {result.service_level:.1%} from {service_source}."] + result.messages
         if key not in daily:
             explanation.append("No forecast for this product in this store yet: demand taken as zero.")
+        season = _season_check(daily.get(key, []), last_year.get(key, 0.0))
+        if season:
+            explanation.append(
+                f"The same {season['days']} days last year sold {season['last_year']:.0f}; this forecast says "
+                f"{season['forecast']:.1f}. The models read the last 26 weeks and cannot see a season coming back: "
+                f"if it is, raise the quantity (Edit, with a reason) — halfway between the two is "
+                f"{(season['last_year'] + season['forecast']) / 2:.0f}."
+            )
         lines.append(
             PlanLine(
                 store_id=level.store_id,
@@ -426,7 +436,7 @@ def reorder_plan(*, store_ids: list[int], run: ForecastRun | None = None, budget
                 explanation=explanation + result.explanation,
             )
         )
-        alerts.extend(_alerts_for(level, result, lead, daily.get(key, []), last_sale.get(key), end))
+        alerts.extend(_alerts_for(level, result, lead, daily.get(key, []), last_sale.get(key), end, season))
     if capped:
         messages.append(f"{capped} line(s) asked for a 100 % service level; capped at {policy.MAX_SERVICE_LEVEL:.1%}.")
     lines = _with_transfers(lines)
@@ -503,7 +513,16 @@ def _cover_text(cover: float, *, on_hand, per_day: float) -> str:
     return f"{span} of cover: {rate} (overstock above {OVERSTOCK_DAYS} days)."
 
 
-def _alerts_for(level, result, lead, daily, last_sale, end) -> list[dict]:
+def _season_check(daily: list[float], last_year: float) -> dict | None:
+    """The next SEASON_DAYS days of the forecast against the same days last year, when they turn."""
+    n = min(policy.SEASON_DAYS, len(daily))
+    ahead = float(sum(daily[:n]))
+    if n == 0 or not policy.season_turning(last_year, ahead):
+        return None
+    return {"days": n, "last_year": last_year, "forecast": ahead}
+
+
+def _alerts_for(level, result, lead, daily, last_sale, end, season=None) -> list[dict]:
     alerts = []
     week = daily[:7]
     per_day = sum(week) / len(week) if week else 0.0
@@ -527,6 +546,19 @@ def _alerts_for(level, result, lead, daily, last_sale, end) -> list[dict]:
                 "kind": StockAlert.Kind.LOW_STOCK,
                 "severity": 2,
                 "message": f"Position {result.position:.0f} at or below the reorder point {result.reorder_point:.0f}.",
+            }
+        )
+    if season and result.position < Decimal(str(season["last_year"])):
+        alerts.append(
+            {
+                **common,
+                "kind": StockAlert.Kind.SEASON,
+                "severity": 2,
+                "message": (
+                    f"The same {season['days']} days last year sold {season['last_year']:.0f}; the forecast says "
+                    f"{season['forecast']:.0f} and you hold {result.position:.0f} with what is on order. A season "
+                    "coming back?"
+                ),
             }
         )
     if on_hand > 0 and (last_sale is None or (end - last_sale).days > DEAD_STOCK_DAYS):

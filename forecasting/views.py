@@ -19,7 +19,7 @@ from inventory.selectors import stores_visible, user_can_see_costs
 from retailops.api import validation_messages
 from retailops.permissions import RolePermissionMixin
 
-from . import engine, selectors, services
+from . import engine, policy, selectors, services
 from .models import ForecastRun, ReorderSuggestion
 
 
@@ -91,9 +91,9 @@ class ForecastDetailView(RolePermissionMixin, TemplateView):
         return ctx
 
 
-def _last_year_check(forecasts, last_year, days: int = 28) -> dict:
+def _last_year_check(forecasts, last_year, days: int = policy.SEASON_DAYS) -> dict:
     """The forecast's next ``days`` days against the same weeks last year; ``season_warning`` when last
-    year sold at least half as much again and 5 units more — a seasonal turn the models cannot see yet."""
+    year sold clearly more (:func:`policy.season_turning`) — a seasonal turn the models cannot see yet."""
     if not last_year:
         return {}
     n = min(days, len(last_year))
@@ -103,7 +103,8 @@ def _last_year_check(forecasts, last_year, days: int = 28) -> dict:
         "last_year_days": n,
         "last_year_total": before,
         "forecast_total": ahead,
-        "season_warning": before >= 1.5 * ahead and before - ahead >= 5,
+        "season_warning": policy.season_turning(before, ahead),
+        "season_halfway": (before + ahead) / 2,
     }
 
 
@@ -396,6 +397,7 @@ def _alerts_context(user, *, limit: int, store_id: int | None = None) -> dict:
         "alerts_urgent": [a for a in alerts if a.severity == 1],
         "alerts_rest": [a for a in alerts if a.severity != 1],
         "alert_counts": counts,
+        "alerts_rest_kinds": ", ".join(c["label"] for c in counts if c["severity"] != 1),
         "alerts_hidden": sum(c["n"] for c in counts) - len(alerts),
         "has_forecast": ForecastRun.objects.filter(status=ForecastRun.Status.DONE).exists(),
     }

@@ -356,7 +356,7 @@ def test_forecast_page_sets_the_same_weeks_last_year_beside_the_forecast(world):
     assert (owner.context["last_year_total"], owner.context["forecast_total"]) == (140.0, 28.0)
     assert owner.context["run"] == run
     page = owner.content.decode()
-    assert 'data-testid="season-warning"' in page
+    assert 'data-testid="season-warning"' in page and "halfway between the two is 84 units" in page
     assert reverse("admin:inventory_stocklevel_change", args=[owner.context["stock_level"].pk]) in page
     chart = owner.context["chart_json"]
     assert "Same weekday last year" in chart
@@ -375,3 +375,41 @@ def test_no_last_year_line_for_a_product_new_this_year_nor_a_warning_when_last_y
     same = c.get(reverse("forecasting:forecast_detail", args=[world.store_own.pk, steady.pk]))
     assert same.context["last_year_total"] == 56.0 and not same.context["season_warning"]
     assert 'data-testid="last-year"' in same.content.decode()
+
+
+def test_a_season_coming_back_is_an_alert_and_a_line_of_the_suggestion(world):
+    # given a forecast of 1 a day for the next 28 days, and 5 a day sold in the same days last year
+    fig, steady = ProductFactory(sku="FIG2"), ProductFactory(sku="STEADY2")
+    store = world.store_own
+    run = finished_run(pairs=[(store, fig), (store, steady)], end=END, daily=1.0, rmse=0.5)
+    for p in (fig, steady):
+        stock_level(store=store, product=p, on_hand=2)
+    sales_days(store=store, product=fig, units=[5] * 28, end=END + timedelta(days=28 - 364))
+    sales_days(store=store, product=steady, units=[1] * 28, end=END + timedelta(days=28 - 364))
+    services.reorder_suggestions_build(store_ids=[store.pk], run=run)
+    # the seasonal line: an alert naming both totals, and a line in the suggestion's explanation
+    alert = StockAlert.objects.get(kind=StockAlert.Kind.SEASON, product=fig)
+    assert "last year sold 140" in alert.message and "forecast says 28" in alert.message and alert.severity == 2
+    suggestion = ReorderSuggestion.objects.get(product=fig, status="open")
+    assert any(
+        "The same 28 days last year sold 140" in line and "halfway between the two is 84" in line
+        for line in suggestion.explanation
+    )
+    # last year like this year: no season alert, no such line
+    assert not StockAlert.objects.filter(kind=StockAlert.Kind.SEASON, product=steady).exists()
+    plain = ReorderSuggestion.objects.get(product=steady, status="open")
+    assert not any("last year" in line for line in plain.explanation)
+    # the reorder page folds it under a summary that names its kind
+    page = client_for(world.owner).get(reverse("forecasting:suggestion_list")).content.decode()
+    assert "1 season coming back" in page.split('data-testid="alert-counts"')[1].split("</p>")[0]
+    assert "season coming back" in page.split('data-testid="alerts-more"')[1].split("</summary>")[0]
+
+
+def test_no_season_alert_when_the_stock_already_covers_last_years_weeks(world):
+    fig = ProductFactory(sku="FIG3")
+    store = world.store_own
+    run = finished_run(pairs=[(store, fig)], end=END, daily=1.0, rmse=0.5)
+    stock_level(store=store, product=fig, on_hand=200)
+    sales_days(store=store, product=fig, units=[5] * 28, end=END + timedelta(days=28 - 364))
+    services.reorder_suggestions_build(store_ids=[store.pk], run=run)
+    assert not StockAlert.objects.filter(kind=StockAlert.Kind.SEASON).exists()
