@@ -373,7 +373,8 @@ def reorder_plan(*, store_ids: list[int], run: ForecastRun | None = None, budget
     last_sale = selectors.last_sale_map(store_ids=store_ids)
     end = run.history_end if run else timezone.localdate()
     start = end + timedelta(days=1)
-    last_year = selectors.last_year_units_map(store_ids=store_ids, start=start, days=policy.SEASON_DAYS) if run else {}
+    span = min(policy.SEASON_DAYS, run.horizon_days) if run else 0  # a 7-day run is set against 7 days
+    last_year = selectors.last_year_units_map(store_ids=store_ids, start=start, days=span) if run else {}
     revenue = dict(
         SalesDaily.objects.filter(date__gt=end - timedelta(days=90), date__lte=end)
         .values_list("product_id")
@@ -411,7 +412,7 @@ def reorder_plan(*, store_ids: list[int], run: ForecastRun | None = None, budget
         explanation = [f"Service level {result.service_level:.1%} from {service_source}."] + result.messages
         if key not in daily:
             explanation.append("No forecast for this product in this store yet: demand taken as zero.")
-        season = _season_check(daily.get(key, []), last_year.get(key, 0.0))
+        season = _season_check(daily.get(key, [])[:span], last_year.get(key, 0.0))
         if season:
             explanation.append(
                 f"The same {season['days']} days last year sold {season['last_year']:.0f}; this forecast says "
@@ -514,9 +515,9 @@ def _cover_text(cover: float, *, on_hand, per_day: float) -> str:
 
 
 def _season_check(daily: list[float], last_year: float) -> dict | None:
-    """The next SEASON_DAYS days of the forecast against the same days last year, when they turn."""
-    n = min(policy.SEASON_DAYS, len(daily))
-    ahead = float(sum(daily[:n]))
+    """The forecast's days against what the same days sold last year, when the season turns."""
+    n = len(daily)
+    ahead = float(sum(daily))
     if n == 0 or not policy.season_turning(last_year, ahead):
         return None
     return {"days": n, "last_year": last_year, "forecast": ahead}

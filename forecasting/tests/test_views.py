@@ -413,3 +413,14 @@ def test_no_season_alert_when_the_stock_already_covers_last_years_weeks(world):
     sales_days(store=store, product=fig, units=[5] * 28, end=END + timedelta(days=28 - 364))
     services.reorder_suggestions_build(store_ids=[store.pk], run=run)
     assert not StockAlert.objects.filter(kind=StockAlert.Kind.SEASON).exists()
+
+
+def test_a_one_week_run_is_set_against_one_week_of_last_year(world):
+    fig = ProductFactory(sku="FIG4")
+    store = world.store_own
+    run = finished_run(pairs=[(store, fig)], end=END, daily=1.0, rmse=0.5, horizon=7)
+    stock_level(store=store, product=fig, on_hand=2)
+    # given last year's same week like the forecast (1 a day), and the three weeks after it at 5 a day
+    sales_days(store=store, product=fig, units=[1] * 7 + [5] * 21, end=END + timedelta(days=28 - 364))
+    services.reorder_suggestions_build(store_ids=[store.pk], run=run)
+    assert not StockAlert.objects.filter(kind=StockAlert.Kind.SEASON).exists()
