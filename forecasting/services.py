@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -324,6 +324,7 @@ class PlanLine:
     in_budget: bool = True
     quantity: Decimal = ZERO
     explanation: list[str] = field(default_factory=list)
+    season: dict | None = None  # _season_check's figures when last year's same days sold clearly more
 
     @property
     def cash(self) -> Decimal:
@@ -351,8 +352,16 @@ def _service_level_for(level: StockLevel, abc: dict) -> tuple[Decimal | None, st
     return policy.ABC_SERVICE_LEVEL[klass], f"ABC class {klass} (share of the last 90 days' revenue)"
 
 
-def reorder_plan(*, store_ids: list[int], run: ForecastRun | None = None, budget: Decimal | None = None) -> Plan:
-    """What to buy or move for the stores, from the latest forecast; writes nothing."""
+def reorder_plan(
+    *,
+    store_ids: list[int],
+    run: ForecastRun | None = None,
+    budget: Decimal | None = None,
+    for_season: frozenset[tuple[int, int]] = frozenset(),
+) -> Plan:
+    """What to buy or move for the stores, from the latest forecast; writes nothing. ``for_season``:
+    (store, product) pairs whose line is planned on the forecast raised halfway to last year's same days
+    (only where :func:`policy.season_turning` holds)."""
     run = run or selectors.latest_run()
     messages = []
     if run is None:
@@ -391,35 +400,42 @@ def reorder_plan(*, store_ids: list[int], run: ForecastRun | None = None, budget
             lead = product.supplier.lead_time_days if product.supplier_id else DEFAULT_LEAD_TIME
         service, service_source = _service_level_for(level, abc)
         unit_cost = level.average_cost or product.cost_price
-        result = policy.reorder_policy(
-            policy.PolicyInput(
-                on_hand=level.on_hand,
-                on_order=Decimal(str(on_order.get(key, 0))),
-                daily_forecast=daily.get(key, []),
-                forecast_error=errors.get(key, 0.0),
-                lead_time_days=lead,
-                review_period_days=level.review_period_days,
-                service_level=service,
-                case_pack=product.case_pack,
-                min_order_qty=Decimal(product.case_pack),
-                unit_cost=unit_cost,
-                unit_price=product.mrp,
-                manual_min=level.min_qty,
-                manual_max=level.max_qty,
-            )
+        inputs = policy.PolicyInput(
+            on_hand=level.on_hand,
+            on_order=Decimal(str(on_order.get(key, 0))),
+            daily_forecast=daily.get(key, []),
+            forecast_error=errors.get(key, 0.0),
+            lead_time_days=lead,
+            review_period_days=level.review_period_days,
+            service_level=service,
+            case_pack=product.case_pack,
+            min_order_qty=Decimal(product.case_pack),
+            unit_cost=unit_cost,
+            unit_price=product.mrp,
+            manual_min=level.min_qty,
+            manual_max=level.max_qty,
         )
+        result = policy.reorder_policy(inputs)
         capped += bool(result.messages)
         explanation = [f"Service level {result.service_level:.1%} from {service_source}."] + result.messages
         if key not in daily:
             explanation.append("No forecast for this product in this store yet: demand taken as zero.")
         season = _season_check(daily.get(key, [])[:span], last_year.get(key, 0.0))
         if season:
+            raised = policy.reorder_policy(replace(inputs, daily_forecast=_raised(daily.get(key, []), season)))
+            season["quantity"], season["base_quantity"] = raised.quantity, result.quantity
             explanation.append(
                 f"The same {season['days']} days last year sold {season['last_year']:.0f}; this forecast says "
                 f"{season['forecast']:.1f}. The models read the last 26 weeks and cannot see a season coming back: "
-                "if it is, raise the quantity (Edit, with a reason) — halfway between the two is "
-                f"{season['halfway']:.0f}."
+                f"if it is, order for it from the alert (planned on halfway between the two, "
+                f"{season['halfway']:.0f}: {raised.quantity:.0f} to buy) or edit the quantity."
             )
+            if key in for_season:
+                result = raised
+                explanation.append(
+                    f"Ordered for the season: the forecast raised to {season['halfway']:.0f} over those "
+                    f"{season['days']} days, halfway to last year's figure."
+                )
         lines.append(
             PlanLine(
                 store_id=level.store_id,
@@ -435,6 +451,7 @@ def reorder_plan(*, store_ids: list[int], run: ForecastRun | None = None, budget
                 forecast_error=errors.get(key, 0.0),
                 quantity=result.quantity,
                 explanation=explanation + result.explanation,
+                season=season,
             )
         )
         alerts.extend(_alerts_for(level, result, lead, daily.get(key, []), last_sale.get(key), end, season))
@@ -524,6 +541,14 @@ def _season_check(daily: list[float], last_year: float) -> dict | None:
     return {"days": n, "last_year": last_year, "forecast": ahead, "halfway": (last_year + ahead) / 2}
 
 
+def _raised(daily: list[float], season: dict) -> list[float]:
+    """The daily forecast scaled so that its season days add up to the halfway point (flat when it was 0)."""
+    if season["forecast"] > 0:
+        factor = season["halfway"] / season["forecast"]
+        return [d * factor for d in daily]
+    return [season["halfway"] / season["days"]] * len(daily)
+
+
 def _alerts_for(level, result, lead, daily, last_sale, end, season=None) -> list[dict]:
     alerts = []
     week = daily[:7]
@@ -550,7 +575,7 @@ def _alerts_for(level, result, lead, daily, last_sale, end, season=None) -> list
                 "message": f"Position {result.position:.0f} at or below the reorder point {result.reorder_point:.0f}.",
             }
         )
-    if season and result.position < Decimal(str(season["last_year"])):
+    if season and season["quantity"] > 0:  # acting on it would buy something
         alerts.append(
             {
                 **common,
@@ -559,7 +584,7 @@ def _alerts_for(level, result, lead, daily, last_sale, end, season=None) -> list
                 "message": (
                     f"The same {season['days']} days last year sold {season['last_year']:.0f}; the forecast says "
                     f"{season['forecast']:.0f} and you hold {result.position:.0f} with what is on order. A season "
-                    "coming back?"
+                    f"coming back? Ordering for it (halfway between the two) buys {season['quantity']:.0f}."
                 ),
             }
         )
@@ -655,6 +680,43 @@ def _suggestion_from(ln: PlanLine, run) -> ReorderSuggestion:
         in_budget=ln.in_budget,
         explanation=ln.explanation,
     )
+
+
+def season_order(*, store_id: int, product_id: int, actor) -> ReorderSuggestion:
+    """Order for a season coming back: the line planned on the forecast raised halfway to last year's same
+    days, accepted (it goes on the next draft purchase order, and survives the nightly rebuild)."""
+    key = (store_id, product_id)
+    with transaction.atomic():
+        # The stock level's row lock serialises two clicks on the same alert: the second finds the first's line.
+        if not StockLevel.objects.select_for_update().filter(store_id=store_id, product_id=product_id).exists():
+            raise ValidationError("This product has no stock level in this store.")
+        pending = ReorderSuggestion.objects.filter(
+            store_id=store_id, product_id=product_id, kind=ReorderSuggestion.Kind.PURCHASE
+        )
+        if pending.filter(status=ReorderSuggestion.Status.ACCEPTED).exists():
+            raise ValidationError("An accepted line for this product is waiting for its purchase order: edit that one.")
+        plan = reorder_plan(store_ids=[store_id], for_season=frozenset([key]))
+        line = next((ln for ln in plan.lines if (ln.store_id, ln.product_id) == key), None)
+        if line is None:
+            raise ValidationError("Nothing is reordered for this product here (inactive, or not stocked goods).")
+        if line.season is None:
+            raise ValidationError(
+                "Last year's same days did not sell clearly more than the forecast: nothing to raise."
+            )
+        if line.quantity <= 0:
+            raise ValidationError("Stock and open orders already cover the season at the halfway point.")
+        pending.filter(status=ReorderSuggestion.Status.OPEN).update(status=ReorderSuggestion.Status.SUPERSEDED)
+        suggestion = _suggestion_from(line, plan.run)
+        suggestion.status, suggestion.decided_by, suggestion.decided_at = (
+            ReorderSuggestion.Status.ACCEPTED,
+            actor,
+            timezone.now(),
+        )
+        suggestion.suggested_qty = line.season["base_quantity"]  # what the forecast alone asked for
+        suggestion.edit_reason = "Ordered for the season coming back (halfway to last year's same days)."
+        suggestion.save()
+        StockAlert.objects.filter(kind=StockAlert.Kind.SEASON, store_id=store_id, product_id=product_id).delete()
+    return suggestion
 
 
 def suggestions_budget_apply(*, store_ids: list[int], budget: Decimal) -> str:

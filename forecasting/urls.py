@@ -17,6 +17,7 @@ urlpatterns = [
     path("reorder/", views.SuggestionListView.as_view(), name="suggestion_list"),
     path("reorder/refresh/", views.SuggestionsBuildView.as_view(), name="suggestions_build"),
     path("reorder/budget/", views.SuggestionBudgetView.as_view(), name="suggestion_budget"),
+    path("reorder/season/", views.SeasonOrderView.as_view(), name="season_order"),
     path("reorder/<int:pk>/decide/", views.SuggestionDecideView.as_view(), name="suggestion_decide"),
     path("reorder/purchase-orders/", views.PurchaseOrdersCreateView.as_view(), name="purchase_orders_create"),
     path("reorder/transfers/", views.TransfersMoveView.as_view(), name="transfers_move"),

@@ -324,6 +324,30 @@ class SuggestionsBuildView(RolePermissionMixin, View):
         return redirect("forecasting:suggestion_list")
 
 
+class SeasonOrderView(RolePermissionMixin, View):
+    """From a "season coming back" alert: an accepted line planned on the forecast raised halfway to last year."""
+
+    permission_required = "forecasting.change_reordersuggestion"
+
+    def post(self, request):
+        store_id, product_id = _int(request.POST.get("store")), _int(request.POST.get("product"))
+        if not store_id or not product_id:
+            raise Http404("Choose a store and a product.")
+        _visible_store_ids(request, store_id)  # 404 for another store's id
+        product = get_object_or_404(Product, pk=product_id)
+        try:
+            s = services.season_order(store_id=store_id, product_id=product.pk, actor=request.user)
+        except ValidationError as exc:
+            messages.error(request, f"{product.sku}: " + " ".join(validation_messages(exc)))
+        else:
+            messages.success(
+                request,
+                f"{product.sku} {product.name}: {s.quantity:.0f} accepted for the season coming back "
+                f"({s.store.code}); it goes on the next draft purchase order.",
+            )
+        return redirect(f"{reverse('forecasting:suggestion_list')}?store={store_id}&status=accepted")
+
+
 class SuggestionBudgetView(RolePermissionMixin, View):
     permission_required = "forecasting.change_reordersuggestion"
 

@@ -392,7 +392,7 @@ def test_a_season_coming_back_is_an_alert_and_a_line_of_the_suggestion(world):
     assert "last year sold 140" in alert.message and "forecast says 28" in alert.message and alert.severity == 2
     suggestion = ReorderSuggestion.objects.get(product=fig, status="open")
     assert any(
-        "The same 28 days last year sold 140" in line and "halfway between the two is 84" in line
+        "The same 28 days last year sold 140" in line and "halfway between the two, 84" in line
         for line in suggestion.explanation
     )
     # last year like this year: no season alert, no such line
@@ -424,3 +424,62 @@ def test_a_one_week_run_is_set_against_one_week_of_last_year(world):
     sales_days(store=store, product=fig, units=[1] * 7 + [5] * 21, end=END + timedelta(days=28 - 364))
     services.reorder_suggestions_build(store_ids=[store.pk], run=run)
     assert not StockAlert.objects.filter(kind=StockAlert.Kind.SEASON).exists()
+
+
+@pytest.fixture
+def season(world):
+    """FIG5 forecast at 1 a day, 5 a day sold in the same days last year; STEADY5 like last year."""
+    fig, steady = ProductFactory(sku="FIG5", case_pack=1), ProductFactory(sku="STEADY5", case_pack=1)
+    store = world.store_own
+    run = finished_run(pairs=[(store, fig), (store, steady)], end=END, daily=1.0, rmse=0.5)
+    for p in (fig, steady):
+        stock_level(store=store, product=p, on_hand=2)
+    sales_days(store=store, product=fig, units=[5] * 28, end=END + timedelta(days=28 - 364))
+    sales_days(store=store, product=steady, units=[1] * 28, end=END + timedelta(days=28 - 364))
+    services.reorder_suggestions_build(store_ids=[store.pk], run=run)
+    return {"store": store, "fig": fig, "steady": steady, "run": run}
+
+
+def test_ordering_for_the_season_accepts_a_line_planned_halfway_to_last_year(world, season):
+    store, fig = season["store"], season["fig"]
+    alert = StockAlert.objects.get(kind=StockAlert.Kind.SEASON, product=fig)
+    promised = int(alert.message.rsplit("buys ", 1)[1].rstrip("."))
+    plain = ReorderSuggestion.objects.get(product=fig, status="open")
+    owner = client_for(world.owner)
+    url = reverse("forecasting:season_order")
+    # the reorder page offers the action on the season alert
+    page = owner.get(reverse("forecasting:suggestion_list")).content.decode()
+    assert 'data-testid="season-order"' in page
+    response = owner.post(url, {"store": store.pk, "product": fig.pk}, follow=True)
+    assert f"{promised} accepted for the season" in response.content.decode()
+    line = ReorderSuggestion.objects.get(product=fig, status="accepted")
+    # the quantity the alert promised, above what the forecast alone asked for, which it replaces
+    assert line.quantity == promised > plain.quantity == line.suggested_qty
+    assert line.decided_by == world.owner and "season" in line.edit_reason
+    assert not StockAlert.objects.filter(kind=StockAlert.Kind.SEASON, product=fig).exists()  # acted upon
+    assert any(text.startswith("Ordered for the season") for text in line.explanation)
+    plain.refresh_from_db()
+    assert plain.status == "superseded"
+    # a second click (or a second owner) adds nothing: the accepted line is there to edit
+    again = owner.post(url, {"store": store.pk, "product": fig.pk}, follow=True).content.decode()
+    assert "waiting for its purchase order" in again
+    assert ReorderSuggestion.objects.filter(product=fig, status="accepted").count() == 1
+    # and the accepted line goes on a draft purchase order like any other
+    owner.post(reverse("forecasting:purchase_orders_create"))
+    line.refresh_from_db()
+    assert line.status == "ordered" and line.purchase_order.lines.get(product=fig).quantity_ordered == promised
+
+
+def test_no_season_order_without_a_season_nor_for_a_store_out_of_sight(world, season):
+    owner = client_for(world.owner)
+    url = reverse("forecasting:season_order")
+    steady = owner.post(url, {"store": season["store"].pk, "product": season["steady"].pk}, follow=True)
+    assert "did not sell clearly more" in steady.content.decode()
+    assert not ReorderSuggestion.objects.filter(product=season["steady"], status="accepted").exists()
+    assert owner.post(url, {"store": 999999, "product": season["fig"].pk}).status_code == 404
+    assert owner.post(url, {"store": season["store"].pk, "product": 999999}).status_code == 404
+    assert owner.post(url, {"store": "abc", "product": ""}).status_code == 404
+    assert (
+        client_for(world.staff).post(url, {"store": season["store"].pk, "product": season["fig"].pk}).status_code == 403
+    )
+    assert not ReorderSuggestion.objects.filter(product=season["fig"], status="accepted").exists()

@@ -46,6 +46,9 @@ URL_ACCESS = {
     "forecasting:suggestion_decide": Access(
         **POST_OWNER_ONLY, kwargs=lambda w: {"pk": w.obj["sugg_own"].pk}, data={"action": "accept"}
     ),
+    "forecasting:season_order": Access(
+        **POST_OWNER_ONLY, data=lambda w: {"store": w.store_own.pk, "product": w.obj["fc_product"].pk}
+    ),
     "forecasting:purchase_orders_create": Access(**POST_OWNER_ONLY),
     "forecasting:transfers_move": Access(**POST_OWNER_ONLY),
     "forecasting:alerts_panel": Access(),
