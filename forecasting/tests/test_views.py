@@ -377,9 +377,10 @@ def test_no_last_year_line_for_a_product_new_this_year_nor_a_warning_when_last_y
     assert 'data-testid="last-year"' in same.content.decode()
 
 
-def test_a_season_coming_back_is_an_alert_and_a_line_of_the_suggestion(world):
-    # given a forecast of 1 a day for the next 28 days, and 5 a day sold in the same days last year
-    fig, steady = ProductFactory(sku="FIG2"), ProductFactory(sku="STEADY2")
+@pytest.fixture
+def season(world):
+    """FIG5 forecast at 1 a day, 5 a day sold in the same days last year; STEADY5 like last year."""
+    fig, steady = ProductFactory(sku="FIG5", case_pack=1), ProductFactory(sku="STEADY5", case_pack=1)
     store = world.store_own
     run = finished_run(pairs=[(store, fig), (store, steady)], end=END, daily=1.0, rmse=0.5)
     for p in (fig, steady):
@@ -387,6 +388,11 @@ def test_a_season_coming_back_is_an_alert_and_a_line_of_the_suggestion(world):
     sales_days(store=store, product=fig, units=[5] * 28, end=END + timedelta(days=28 - 364))
     sales_days(store=store, product=steady, units=[1] * 28, end=END + timedelta(days=28 - 364))
     services.reorder_suggestions_build(store_ids=[store.pk], run=run)
+    return {"store": store, "fig": fig, "steady": steady, "run": run}
+
+
+def test_a_season_coming_back_is_an_alert_and_a_line_of_the_suggestion(world, season):
+    fig, steady = season["fig"], season["steady"]
     # the seasonal line: an alert naming both totals, and a line in the suggestion's explanation
     alert = StockAlert.objects.get(kind=StockAlert.Kind.SEASON, product=fig)
     assert "last year sold 140" in alert.message and "forecast says 28" in alert.message and alert.severity == 2
@@ -424,20 +430,6 @@ def test_a_one_week_run_is_set_against_one_week_of_last_year(world):
     sales_days(store=store, product=fig, units=[1] * 7 + [5] * 21, end=END + timedelta(days=28 - 364))
     services.reorder_suggestions_build(store_ids=[store.pk], run=run)
     assert not StockAlert.objects.filter(kind=StockAlert.Kind.SEASON).exists()
-
-
-@pytest.fixture
-def season(world):
-    """FIG5 forecast at 1 a day, 5 a day sold in the same days last year; STEADY5 like last year."""
-    fig, steady = ProductFactory(sku="FIG5", case_pack=1), ProductFactory(sku="STEADY5", case_pack=1)
-    store = world.store_own
-    run = finished_run(pairs=[(store, fig), (store, steady)], end=END, daily=1.0, rmse=0.5)
-    for p in (fig, steady):
-        stock_level(store=store, product=p, on_hand=2)
-    sales_days(store=store, product=fig, units=[5] * 28, end=END + timedelta(days=28 - 364))
-    sales_days(store=store, product=steady, units=[1] * 28, end=END + timedelta(days=28 - 364))
-    services.reorder_suggestions_build(store_ids=[store.pk], run=run)
-    return {"store": store, "fig": fig, "steady": steady, "run": run}
 
 
 def test_ordering_for_the_season_accepts_a_line_planned_halfway_to_last_year(world, season):
