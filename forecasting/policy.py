@@ -37,6 +37,12 @@ def season_turning(last_year: float, forecast: float) -> bool:
     return last_year >= SEASON_RATIO * forecast and last_year - forecast >= SEASON_MIN_UNITS
 
 
+def season_halfway(last_year: float, forecast: float) -> float:
+    """What an order for a season coming back plans on: halfway between the forecast and last year's figure
+    (bench/season.py: on the demo chain's past turns, closer to what sold than either side)."""
+    return (last_year + forecast) / 2
+
+
 def q3(value: float | Decimal) -> Decimal:
     return Decimal(str(value)).quantize(Q3, rounding=ROUND_HALF_UP)
 

@@ -537,8 +537,7 @@ def _season_check(daily: list[float], last_year: float) -> dict | None:
     ahead = float(sum(daily))
     if n == 0 or not policy.season_turning(last_year, ahead):
         return None
-    # bench/season.py: on the turns it flagged in the demo chain's past, halfway came closer than either side
-    return {"days": n, "last_year": last_year, "forecast": ahead, "halfway": (last_year + ahead) / 2}
+    return {"days": n, "last_year": last_year, "forecast": ahead, "halfway": policy.season_halfway(last_year, ahead)}
 
 
 def _raised(daily: list[float], season: dict) -> list[float]:

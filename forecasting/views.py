@@ -104,7 +104,7 @@ def _last_year_check(forecasts, last_year, days: int = policy.SEASON_DAYS) -> di
         "last_year_total": before,
         "forecast_total": ahead,
         "season_warning": policy.season_turning(before, ahead),
-        "season_halfway": (before + ahead) / 2,
+        "season_halfway": policy.season_halfway(before, ahead),
     }
 
 
