@@ -86,11 +86,39 @@ def stock_delta_frame(*, pairs: list[tuple[int, int]], end: date) -> pd.DataFram
     return pd.DataFrame(rows, columns=["unique_id", "ds", "delta"])
 
 
-def latest_run(*, finished: bool = True) -> ForecastRun | None:
+FINISHED = (ForecastRun.Status.DONE, ForecastRun.Status.PARTIAL)
+RUNS_SCANNED = 200  # how far back latest_run looks for a run covering the stores: half a year of nights and more
+
+
+def run_covers(run: ForecastRun, store_ids) -> bool:
+    """Whether the run forecast these stores: a run with no store list covered every store."""
+    return not run.store_ids or set(store_ids) <= set(run.store_ids)
+
+
+def latest_run(*, finished: bool = True, store_ids=None) -> ForecastRun | None:
+    """The forecast to plan and show with: the finished run with the latest history that covers
+    ``store_ids`` (None: the whole chain), newest first among equals. A run made "as of" an earlier day
+    (to score what it would have said) never replaces a newer one, and a run of one store is not the
+    chain's forecast. With ``finished=False``: the run started last, whatever its state (its progress)."""
     qs = ForecastRun.objects.all()
-    if finished:
-        qs = qs.filter(status__in=[ForecastRun.Status.DONE, ForecastRun.Status.PARTIAL])
-    return qs.order_by("-created_at", "-pk").first()
+    if not finished:
+        return qs.order_by("-created_at", "-pk").first()
+    first = None
+    for run in _recent_finished_runs().iterator(chunk_size=16):  # usually the first one: read a few at a time
+        first = first or run
+        if run_covers(run, store_ids) if store_ids else not run.store_ids:
+            return run
+    return None if store_ids else first  # only runs of some stores: the chain pages show the latest of them
+
+
+def _recent_finished_runs() -> QuerySet[ForecastRun]:
+    return ForecastRun.objects.filter(status__in=FINISHED).order_by("-history_end", "-created_at", "-pk")[:RUNS_SCANNED]
+
+
+def latest_run_by_store(store_ids) -> dict[int, ForecastRun | None]:
+    """:func:`latest_run` of each store, in one query."""
+    runs = list(_recent_finished_runs())
+    return {s: next((r for r in runs if run_covers(r, [s])), None) for s in store_ids}
 
 
 def run_list(*, limit: int = 20) -> QuerySet[ForecastRun]:
@@ -199,48 +227,51 @@ def accuracy_overview(*, user, run: ForecastRun) -> dict:
 
 
 def accuracy_over_time(*, user, runs: int = 8, days: int = 7) -> list[dict]:
-    """Past frozen forecasts scored against what really sold: wMAPE and bias of each run's first days. Only
-    complete days count: today's tills are still open, and half a day's sales against a whole day's forecast
-    would read as a large over-forecast."""
+    """Past frozen forecasts scored against what really sold, each run's first ``days`` days: wMAPE of the
+    days and of each series' total over them (what an order covers), bias, and as a yardstick the wMAPE of
+    "the same weekday last week". Only complete days count: today's tills are still open, and half a
+    day's sales against a whole day's forecast would read as a large over-forecast."""
     store_ids = list(stores_visible(user=user).values_list("pk", flat=True))
     yesterday = last_complete_day()
+    keys = ["store_id", "product_id", "date"]
+    week = timedelta(days=engine.SEASON)
+
+    def units(start: date, stop: date) -> pd.DataFrame:
+        rows = SalesDaily.objects.filter(store_id__in=store_ids, date__gte=start, date__lte=stop)
+        frame = pd.DataFrame(rows.values_list(*keys, "units"), columns=[*keys, "units"])
+        return frame.astype({"units": float})
+
     out = []
-    for run in ForecastRun.objects.filter(status__in=[ForecastRun.Status.DONE, ForecastRun.Status.PARTIAL]).order_by(
-        "-created_at"
-    )[:runs]:
+    for run in ForecastRun.objects.filter(status__in=FINISHED).order_by("-history_end", "-created_at")[:runs]:
         start, stop = run.history_end + timedelta(days=1), min(run.history_end + timedelta(days=days), yesterday)
         if stop < start:
             continue
         fc = pd.DataFrame(
             DemandForecast.objects.filter(run=run, store_id__in=store_ids, date__gte=start, date__lte=stop).values_list(
-                "store_id", "product_id", "date", "yhat"
+                *keys, "yhat"
             ),
-            columns=["store_id", "product_id", "date", "yhat"],
+            columns=[*keys, "yhat"],
         )
-        if fc.empty:
+        actual = units(start, stop)
+        if fc.empty or actual.empty:
             continue
-        actual = pd.DataFrame(
-            SalesDaily.objects.filter(store_id__in=store_ids, date__gte=start, date__lte=stop).values_list(
-                "store_id", "product_id", "date", "units"
-            ),
-            columns=["store_id", "product_id", "date", "units"],
-        )
-        last_actual = actual["date"].max() if not actual.empty else None
-        if last_actual is None:
-            continue
-        fc = fc[fc["date"] <= last_actual]
-        merged = fc.merge(actual, on=["store_id", "product_id", "date"], how="left").fillna({"units": 0})
-        merged["units"] = merged["units"].astype(float)
+        fc = fc[fc["date"] <= actual["date"].max()]
+        before = units(start - week, stop - week).rename(columns={"units": "naive"})
+        before["date"] = before["date"] + week
+        merged = fc.merge(actual, on=keys, how="left").merge(before, on=keys, how="left").fillna(0.0)
         total = merged["units"].abs().sum()
         if not total:
             continue
         err = merged["yhat"] - merged["units"]
+        totals = merged.groupby(["store_id", "product_id"])[["yhat", "units"]].sum()
         out.append(
             {
                 "run": run,
                 "days": int(merged["date"].nunique()),
                 "wmape": float(err.abs().sum() / total),
+                "wmape_total": float((totals["yhat"] - totals["units"]).abs().sum() / total),
                 "bias": float(err.sum() / total),
+                "naive_wmape": float((merged["naive"] - merged["units"]).abs().sum() / total),
             }
         )
     return out

@@ -92,6 +92,14 @@ def forecast_run_start(
         if missing := sorted(set(store_ids) - known):
             raise ValidationError(f"Unknown store id(s): {missing}.")
     chunk_size = max(1, min(int(chunk_size), 2000))
+    latest_end = _history_end(store_ids)
+    if history_end is not None:
+        if history_end > latest_end:
+            raise ValidationError(
+                f"A forecast can be made as of {latest_end:%d %b %Y} at the latest: the days after it are not over."
+            )
+        if not SalesDaily.objects.filter(date__lte=history_end).exists():
+            raise ValidationError(f"There are no sales on or before {history_end:%d %b %Y} to forecast from.")
     pairs = selectors.series_in_scope(store_ids=store_ids)
     with transaction.atomic():
         run = ForecastRun.objects.create(
@@ -99,7 +107,7 @@ def forecast_run_start(
             model_names=models,
             backtest_windows=backtest_windows,
             store_ids=sorted(store_ids or []),
-            history_end=history_end or _history_end(store_ids),
+            history_end=history_end or latest_end,
             chunk_size=chunk_size,
             series_total=len(pairs),
             trigger=trigger,
@@ -362,10 +370,18 @@ def reorder_plan(
     """What to buy or move for the stores, from the latest forecast; writes nothing. ``for_season``:
     (store, product) pairs whose line is planned on the forecast raised halfway to last year's same days
     (only where :func:`policy.season_turning` holds)."""
-    run = run or selectors.latest_run()
+    run = run or selectors.latest_run(store_ids=store_ids) or selectors.latest_run()
     messages = []
     if run is None:
         messages.append("No forecast yet: start a forecast run first. Suggestions below assume zero demand.")
+    elif not selectors.run_covers(run, store_ids):
+        missing = Store.objects.filter(pk__in=set(store_ids) - set(run.store_ids), active=True)
+        codes = ", ".join(missing.order_by("code").values_list("code", flat=True)[:10])
+        if codes:
+            messages.append(
+                f"Forecast run #{run.pk} did not cover {codes}: start a run of every store; until then their "
+                "lines assume zero demand."
+            )
     levels = list(
         StockLevel.objects.filter(
             store_id__in=store_ids, store__active=True, product__active=True, product__kind=Product.Kind.GOODS
@@ -613,9 +629,16 @@ def reorder_suggestions_build(*, store_ids: list[int] | None = None, run: Foreca
     """Replace the open suggestions and the alerts of the stores with a fresh plan (atomic).
 
     Accepted suggestions and those already on a purchase order are kept; a pair with an accepted line
-    gets no new one."""
+    gets no new one. Given a ``run`` and no stores (a run has just finished): the stores it forecast for
+    which it is the latest forecast — a run of one store leaves the others' lines alone, and a run made
+    as of an earlier day (to score it later) changes none."""
     if store_ids is None:
         store_ids = list(Store.objects.filter(active=True).values_list("pk", flat=True))
+        if run is not None:
+            latest = selectors.latest_run_by_store(store_ids)
+            store_ids = [s for s in store_ids if latest[s] == run]
+            if not store_ids:
+                return {"suggestions": 0, "alerts": 0, "messages": [f"Run #{run.pk} is not the latest forecast."]}
     plan = reorder_plan(store_ids=store_ids, run=run)
     with transaction.atomic():
         ReorderSuggestion.objects.filter(store_id__in=store_ids, status=ReorderSuggestion.Status.OPEN).update(

@@ -45,9 +45,9 @@ class ForecastOverviewView(RolePermissionMixin, TemplateView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         user, get = self.request.user, self.request.GET
-        run = selectors.latest_run()
-        ctx.update(run=run, current=selectors.latest_run(finished=False), stores=_stores(self.request))
         ctx["store_id"], ctx["q"] = _int(get.get("store")), get.get("q", "").strip()
+        run = selectors.latest_run(store_ids=[ctx["store_id"]] if ctx["store_id"] else None)
+        ctx.update(run=run, current=selectors.latest_run(finished=False), stores=_stores(self.request))
         ctx["can_train"] = user.has_perm("forecasting.add_forecastrun")
         if run:
             rows = selectors.chosen_accuracy_list(user=user, run=run, store_id=ctx["store_id"], search=ctx["q"])
@@ -71,7 +71,7 @@ class ForecastDetailView(RolePermissionMixin, TemplateView):
         ctx = super().get_context_data(**kwargs)
         store = get_object_or_404(stores_visible(user=self.request.user), pk=kwargs["store_pk"])
         product = get_object_or_404(Product, pk=kwargs["product_pk"])
-        run = selectors.latest_run()
+        run = selectors.latest_run(store_ids=[store.pk])
         data = selectors.series_detail(run=run, store=store, product=product)
         chosen = next((a for a in data["accuracies"] if a.chosen), None)
         trust, trust_why = engine.trust_badge(

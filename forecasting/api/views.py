@@ -87,7 +87,7 @@ class ForecastPredictApi(APIView):
         store = _store(request, q.validated_data["store"])
         product = get_object_or_404(Product, pk=q.validated_data["product"])
         horizon = q.validated_data["horizon"]
-        run = selectors.latest_run()
+        run = selectors.latest_run(store_ids=[store.pk])
         stored = []
         if run and horizon <= run.horizon_days:
             stored = list(

@@ -27,10 +27,15 @@ def sales_days(*, store, product, units: list[float], end: date) -> None:
     )
 
 
-def finished_run(*, pairs, end: date, daily: float = 2.0, horizon: int = 28, rmse: float = 1.0) -> ForecastRun:
-    """A done run with a flat forecast and a chosen-model accuracy row per (store, product)."""
+def finished_run(
+    *, pairs, end: date, daily: float = 2.0, horizon: int = 28, rmse: float = 1.0, store_ids=(), trigger="manual"
+) -> ForecastRun:
+    """A done run with a flat forecast and a chosen-model accuracy row per (store, product); ``store_ids``:
+    the stores it was asked for (none: every store)."""
     run = ForecastRun.objects.create(
         status=ForecastRun.Status.DONE,
+        store_ids=list(store_ids),
+        trigger=trigger,
         horizon_days=horizon,
         model_names=["ets"],
         history_end=end,

@@ -1,9 +1,15 @@
-"""manage.py forecast_run [--store CODE …] [--horizon DAYS] [--models m,…] [--inline]
+"""manage.py forecast_run [--store CODE …] [--horizon DAYS] [--models m,…] [--as-of YYYY-MM-DD] [--inline]
 manage.py forecast_run --resume [--inline]
 
 Start a forecast run (the same as the Forecasts page's button), or resume the unfinished ones: their
-chunks not yet done are sent to the workers again. With --inline the chunks are computed here, in this
+chunks not yet done are sent to the workers again. ``--as-of`` forecasts from the sales up to an earlier
+day only: once the days after it are over, the Accuracy page scores what it said against what sold (how
+far to trust the forecasts, with no need to wait weeks after importing a shop's history); it does not
+replace the current forecast. With --inline the chunks are computed here, in this
 process, with no worker or broker (a cron job, or a machine where the worker is down)."""
+
+import argparse
+from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -11,6 +17,13 @@ from django.core.management.base import BaseCommand, CommandError
 from forecasting import services
 from forecasting.models import ForecastChunk, ForecastRun
 from inventory.selectors import store_ids_by_code
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a day written like 2026-11-30") from None
 
 
 class Command(BaseCommand):
@@ -22,6 +35,13 @@ class Command(BaseCommand):
         parser.add_argument("--models", default="", help="Comma-separated candidate models (default: the usual set).")
         parser.add_argument("--resume", action="store_true", help="Finish the runs that are pending or running.")
         parser.add_argument("--inline", action="store_true", help="Compute the chunks here instead of in a worker.")
+        parser.add_argument(
+            "--as-of",
+            type=_day,
+            default=None,
+            metavar="YYYY-MM-DD",
+            help="Forecast from the sales up to this day only (default: yesterday); scored on the Accuracy page.",
+        )
 
     def handle(self, *args, **opts):
         if opts["resume"]:
@@ -39,7 +59,12 @@ class Command(BaseCommand):
         models = [m.strip() for m in opts["models"].split(",") if m.strip()] or None
         try:
             run = services.forecast_run_start(
-                horizon_days=opts["horizon"], store_ids=store_ids, models=models, trigger="command", dispatch=False
+                horizon_days=opts["horizon"],
+                store_ids=store_ids,
+                models=models,
+                history_end=opts["as_of"],
+                trigger="as-of" if opts["as_of"] else "command",
+                dispatch=False,
             )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None

@@ -1,6 +1,6 @@
 """`manage.py seed_demo`: load the deterministic demo chain (see sales.demo)."""
 
-from datetime import date
+from datetime import date, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -67,8 +67,14 @@ class Command(BaseCommand):
 
         run = forecast_run_start(trigger="demo")
         customer_run, queued = model_run_start()
+        # What the nightly runs of the last four weeks would have said, made from the sales before each night:
+        # the Accuracy page scores them against what sold, as it will score real nights from tomorrow on.
+        past = [
+            forecast_run_start(history_end=run.history_end - timedelta(weeks=k), trigger="as-of") for k in (1, 2, 3, 4)
+        ]
         self.stdout.write(
             f"Queued forecast run #{run.pk} ({run.series_total} series) and customer-model run #{customer_run.pk}"
             f"{'' if queued else ' (not queued: ' + customer_run.message + ')'}; the worker picks them up in a few "
-            "minutes and the Forecasts and Reorder pages fill in."
+            "minutes and the Forecasts and Reorder pages fill in. Then runs "
+            f"{', '.join(f'#{r.pk}' for r in past)} forecast as of each of the last four weeks, for the Accuracy page."
         )
