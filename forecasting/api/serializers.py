@@ -33,6 +33,13 @@ class ForecastRunStartInput(serializers.Serializer):
         "can win — it costs ~100× a fast model per fit).",
     )
     chunk_size = serializers.IntegerField(default=100, min_value=1, max_value=2000)
+    as_of = serializers.DateField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Forecast from the sales up to this day only (default: the last complete day). Such a run is "
+        "scored against what sold on the Accuracy page and never replaces the current forecast.",
+    )
 
 
 class PredictQuery(serializers.Serializer):

@@ -56,7 +56,8 @@ class ForecastRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
             store_ids=store_ids,
             models=data.validated_data["models"] or None,
             chunk_size=data.validated_data["chunk_size"],
-            trigger="api",
+            history_end=data.validated_data["as_of"],
+            trigger="as-of" if data.validated_data["as_of"] else "api",
         )
         return Response(ForecastRunSerializer(run).data, status=status.HTTP_201_CREATED)
 

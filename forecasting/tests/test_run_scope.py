@@ -153,3 +153,15 @@ def test_forecast_run_as_of_a_bad_day_says_why_and_starts_nothing(chain, as_of, 
     with pytest.raises(CommandError, match=message):
         run_command("--inline", "--as-of", as_of)
     assert not ForecastRun.objects.exists()
+
+
+def test_api_train_as_of_an_earlier_day_and_refusals(chain, world):  # noqa: F811
+    c = client_for(world.owner)
+    url = reverse("api:forecastrun-list")
+    made = c.post(url, {"horizon_days": 7, "as_of": "2025-03-24"}, content_type="application/json")
+    assert made.status_code == 201
+    assert (made.json()["history_end"], made.json()["trigger"]) == ("2025-03-24", "as-of")
+    for as_of, message in [("2025-04-10", "at the latest"), ("2024-01-01", "no sales on or before"), ("soon", "")]:
+        bad = c.post(url, {"as_of": as_of}, content_type="application/json")
+        assert bad.status_code == 400 and message in str(bad.json())
+    assert ForecastRun.objects.count() == 1
