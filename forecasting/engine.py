@@ -345,7 +345,9 @@ def global_frames(history: pd.DataFrame, *, h_bt: int, windows: int, horizon: in
     return cv_frame, fc_frame
 
 
-def _prophet_chunk(items: list[tuple[str, pd.DataFrame]], h: int, windows: int, horizon: int) -> list[tuple]:
+def _prophet_chunk(
+    items: list[tuple[str, pd.DataFrame]], h: int, windows: int, horizon: int, final: bool
+) -> list[tuple]:
     out = []
     for uid, series in items:
         series = series.reset_index(drop=True)
@@ -355,31 +357,35 @@ def _prophet_chunk(items: list[tuple[str, pd.DataFrame]], h: int, windows: int, 
             cut = n - w * h
             train, test = series.iloc[:cut], series.iloc[cut : cut + h]
             cv.append((test["ds"].to_numpy(), train["ds"].iloc[-1], prophet_forecast(train, h=len(test))))
-        out.append((uid, series["ds"].iloc[-1], cv, prophet_forecast(series, h=horizon)))
+        out.append((uid, series["ds"].iloc[-1], cv, prophet_forecast(series, h=horizon) if final else None))
     return out
 
 
 def _prophet_frames(
-    df: pd.DataFrame, *, h: int, windows: int, horizon: int, n_jobs: int = 1
+    df: pd.DataFrame, *, h: int, windows: int, horizon: int, n_jobs: int = 1, final: bool = True
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Backtest and forecast frames of Prophet, series by series: a fresh fit at every origin and for the
-    final forecast (it has no state to carry forward). Slow: used only on the series that need it."""
+    final forecast (it has no state to carry forward). Slow: used only on the series that need it.
+    ``final=False``: the backtest only (the forecast frame is NaN) — :func:`_select_many` fits the final
+    forecast only where the selection chose Prophet."""
     items = [(str(uid), s[["ds", "y"]]) for uid, s in df.groupby("unique_id", sort=False)]
-    done = [
-        r for part in _parallel_map(_prophet_chunk, _chunked(items, n_jobs), n_jobs, h, windows, horizon) for r in part
-    ]
+    chunks = _chunked(items, n_jobs)
+    done = [r for part in _parallel_map(_prophet_chunk, chunks, n_jobs, h, windows, horizon, final) for r in part]
     cv_rows, fc_rows = [], []
-    for uid, last, windows_out, final in done:
+    for uid, last, windows_out, forecast in done:
         for days, cutoff, pred in windows_out:
             cv_rows.append(pd.DataFrame({"unique_id": uid, "ds": days, "cutoff": cutoff, "prophet": pred}))
         days = pd.date_range(last + pd.Timedelta(days=1), periods=horizon, freq="D")
-        fc_rows.append(pd.DataFrame({"unique_id": uid, "ds": days, "prophet": final}))
-    if not cv_rows:
-        return (
-            pd.DataFrame(columns=["unique_id", "ds", "cutoff", "prophet"]),
-            pd.DataFrame(columns=["unique_id", "ds", "prophet"]),
+        fc_rows.append(
+            pd.DataFrame({"unique_id": uid, "ds": days, "prophet": np.nan if forecast is None else forecast})
         )
-    return pd.concat(cv_rows, ignore_index=True), pd.concat(fc_rows, ignore_index=True)
+    cv = (
+        pd.concat(cv_rows, ignore_index=True)
+        if cv_rows
+        else pd.DataFrame(columns=["unique_id", "ds", "cutoff", "prophet"])
+    )
+    fc = pd.concat(fc_rows, ignore_index=True) if fc_rows else pd.DataFrame(columns=["unique_id", "ds", "prophet"])
+    return cv, fc
 
 
 # --------------------------------------------------------------------------------------------------
@@ -793,9 +799,8 @@ def _select_many(
         if eligible:
             prophet_df = history[history["unique_id"].isin(eligible)]
             prophet_df = prophet_df.groupby("unique_id", sort=False).tail(PROPHET_HISTORY_DAYS + windows * h_bt)
-            p_cv, p_fc = _prophet_frames(prophet_df, h=h_bt, windows=windows, horizon=horizon, n_jobs=n_jobs)
+            p_cv, _ = _prophet_frames(prophet_df, h=h_bt, windows=windows, horizon=horizon, n_jobs=n_jobs, final=False)
             cv["prophet"] = cv[key].merge(p_cv[[*key, "prophet"]], on=key, how="left")["prophet"].to_numpy()
-            fc["prophet"] = fc[key].merge(p_fc[[*key, "prophet"]], on=key, how="left")["prophet"].to_numpy()
         candidates.append("prophet")
     for m in candidates:
         cv[m] = cv[m].clip(lower=0)
@@ -809,6 +814,14 @@ def _select_many(
         parts = [p for m in members for p in (COMBO_PARTS if m == "combo" else (m,))]
         refits[uid] = [p for p in dict.fromkeys(parts) if p in refit_names]
     fc = refit_final(df, fc, refits=refits, backtest_days=windows * h_bt, season=season, n_jobs=n_jobs)
+    # Prophet's final fit (a third of its cost) only where it was chosen: it rarely is.
+    chose_prophet = [uid for uid, members in selection.members().items() if "prophet" in members]
+    if chose_prophet:
+        p_hist = history[history["unique_id"].isin(chose_prophet)]
+        p_hist = p_hist.groupby("unique_id", sort=False).tail(PROPHET_HISTORY_DAYS + windows * h_bt)
+        _, p_fc = _prophet_frames(p_hist, h=h_bt, windows=0, horizon=horizon, n_jobs=n_jobs)
+        final = fc[key].merge(p_fc[[*key, "prophet"]], on=key, how="left")["prophet"].to_numpy()
+        fc["prophet"] = np.clip(np.where(np.isnan(final), fc["prophet"].to_numpy(), final), 0, None)
     fc = _add_combo(fc, fast)
     if "combo" in candidates:
         fc["combo"] = fc["combo"].clip(lower=0)

@@ -154,6 +154,31 @@ def test_prophet_joins_the_selection_only_where_eligible():
     assert len(result.forecasts) == 14
 
 
+def test_prophet_is_fitted_for_the_forecast_only_where_the_selection_chose_it(monkeypatch):
+    # given a fake Prophet that forecasts the mean of what it is fitted on (and counts its fits)
+    fits = []
+
+    def fake_prophet(history, *, h, yearly=None):
+        fits.append(len(history))
+        return np.full(h, history["y"].mean())
+
+    monkeypatch.setattr(engine, "prophet_forecast", fake_prophet)
+    monkeypatch.setattr(engine, "prophet_eligible", lambda df, **kw: sorted(df["unique_id"].unique()))
+    # "steady" sells 20 ± 1 at random (the mean beats last week's copy), "weekly" a strict weekly pattern
+    ds = pd.date_range("2023-01-01", periods=800, freq="D")
+    noise = np.random.default_rng(3).choice([-1.0, 1.0], size=len(ds))
+    steady = pd.DataFrame({"unique_id": "steady", "ds": ds, "y": 20 + noise})
+    result = engine.forecast_frame(
+        pd.concat([steady, busy("weekly")]), horizon=7, models=["seasonal_naive", "prophet"], history_days=56
+    )
+    assert {k: v["model"] for k, v in result.chosen.items()} == {"steady": "prophet", "weekly": "seasonal_naive"}
+    # then 2 backtest fits per series (before each 7-day window), and one final fit — for "steady" alone, on
+    # all its 800 days
+    assert fits == [786, 793, 786, 793, 800]
+    final = result.forecasts[result.forecasts["unique_id"] == "steady"]["yhat"]
+    assert np.allclose(final, steady["y"].mean()) and (result.forecasts["model"] == "prophet").sum() == 7
+
+
 def test_history_days_needed():
     assert engine.history_days_needed(["ets"], 2) == engine.DEFAULT_HISTORY_DAYS + 56
     assert engine.history_days_needed(["ets", "prophet"], 3) == engine.PROPHET_HISTORY_DAYS + 84
