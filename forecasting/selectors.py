@@ -405,6 +405,72 @@ def digest_recipients() -> list:
     return list(users.filter(is_active=True).exclude(email="").distinct().order_by("pk"))
 
 
+DIGEST_LINES = 40  # alerts listed one by one in the morning e-mail; the rest are counted
+
+
+def digest_context(*, user, trend_days: int = 56, ahead_days: int = 14) -> dict:
+    """What the morning e-mail tells one owner about the stores they see: yesterday's sales against the same
+    weekday a week before and against what the forecast had said, the alerts to act on (stockout risk, low
+    stock, a season coming back) one by one and the others counted, the open reorder lines, and the
+    figures of a chart: the last ``trend_days`` of units sold and the next ``ahead_days`` forecast."""
+    store_ids = list(stores_visible(user=user).values_list("pk", flat=True))
+    yesterday = last_complete_day()
+    sales = SalesDaily.objects.filter(store_id__in=store_ids)
+
+    def sold(day: date) -> dict:
+        totals = sales.filter(date=day).aggregate(units=Sum("units"), revenue=Sum("revenue"))
+        return {"units": float(totals["units"] or 0), "revenue": totals["revenue"] or 0}
+
+    today, week_before = sold(yesterday), sold(yesterday - timedelta(days=engine.SEASON))
+    # The forecast that was current when yesterday began: the latest run that read only days before it.
+    before = next(
+        (
+            r
+            for r in _recent_finished_runs()
+            if r.history_end < yesterday <= r.history_end + timedelta(days=r.horizon_days) and run_covers(r, store_ids)
+        ),
+        None,
+    )
+    said = None
+    if before is not None:
+        said = DemandForecast.objects.filter(run=before, store_id__in=store_ids, date=yesterday).aggregate(
+            units=Sum("yhat")
+        )["units"]
+    counts = alert_counts(user=user)
+    act = alert_list(user=user, limit=None).filter(severity__lte=2)
+    open_lines = ReorderSuggestion.objects.filter(store_id__in=store_ids, status=ReorderSuggestion.Status.OPEN)
+    buys = open_lines.filter(kind=ReorderSuggestion.Kind.PURCHASE).aggregate(n=Count("pk"), cash=Sum("cash_needed"))
+    run = latest_run(store_ids=store_ids) or latest_run()
+    ahead = []
+    if run is not None:
+        rows = (
+            DemandForecast.objects.filter(run=run, store_id__in=store_ids, date__gt=run.history_end)
+            .filter(date__lte=run.history_end + timedelta(days=ahead_days))
+            .values("date")
+            .annotate(units=Sum("yhat"))
+            .order_by("date")
+        )
+        ahead = [(r["date"], float(r["units"])) for r in rows]
+    return {
+        "yesterday": yesterday,
+        "sold": today,
+        "week_before": week_before,
+        "change": (today["units"] / week_before["units"] - 1) if week_before["units"] else None,
+        "forecast_said": said,
+        "forecast_off": (today["units"] / said - 1) if said else None,  # > 0: more sold than forecast
+        "act_now": list(act[:DIGEST_LINES]),
+        "act_total": sum(c["n"] for c in counts if c["severity"] <= 2),
+        "act_counts": [c for c in counts if c["severity"] <= 2],
+        "review_counts": [c for c in counts if c["severity"] > 2],
+        "alerts_total": sum(c["n"] for c in counts),
+        "buy_lines": buys["n"] or 0,
+        "buy_cash": buys["cash"] or 0,
+        "transfer_lines": open_lines.filter(kind=ReorderSuggestion.Kind.TRANSFER).count(),
+        "trend": sales_trend(store_ids=store_ids, product_id=None, days=trend_days, end=yesterday),
+        "ahead": ahead,
+    }
+
+
 def sales_trend(*, store_ids: list[int], product_id: int | None, days: int, end: date | None = None) -> list[dict]:
     end = end or timezone.localdate()
     qs = SalesDaily.objects.filter(store_id__in=store_ids, date__gt=end - timedelta(days=days), date__lte=end)

@@ -9,19 +9,22 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
+from email.mime.image import MIMEImage
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import F, Max, Sum
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from inventory.models import Product, PurchaseOrder, PurchaseOrderLine, StockLevel, Store
-from inventory.selectors import stores_visible
+from inventory.selectors import stores_visible, user_can_see_costs
 from inventory.services import stock_transfer_post
 from sales.models import SalesDaily
 
-from . import engine, policy, selectors
+from . import charts, engine, policy, selectors
 from .models import (
     DemandForecast,
     ForecastAccuracy,
@@ -935,21 +938,45 @@ def series_forecast_now(*, store: Store, product: Product, horizon: int, end: da
     return engine.forecast_frame(demand, horizon=horizon), end
 
 
+DIGEST_CHART_CID = "trend"
+SUBJECT_WORDS = {  # kind → (one, many) for the digest's subject line
+    StockAlert.Kind.STOCKOUT_RISK: ("stockout risk", "stockout risks"),
+    StockAlert.Kind.LOW_STOCK: ("low stock", "low stock"),
+    StockAlert.Kind.SEASON: ("season coming back", "seasons coming back"),
+}
+
+
+def _subject_count(kind: str, n: int) -> str:
+    one, many = SUBJECT_WORDS.get(kind, (kind, kind))
+    return f"{n} {one if n == 1 else many}"
+
+
 def alerts_digest_send() -> int:
-    """E-mail each owner the current alerts (Django e-mail; console backend by default). Returns sent."""
-    recipients = selectors.digest_recipients()
-    alerts = list(StockAlert.objects.select_related("store", "product").order_by("severity", "store__code"))
-    if not alerts or not recipients:
-        return 0
-    counts = defaultdict(int)
-    for a in alerts:
-        counts[a.get_kind_display()] += 1
-    lines = [f"{k}: {n}" for k, n in counts.items()] + [""]
-    lines += [f"[{a.store.code}] {a.product.sku} {a.product.name}: {a.message}" for a in alerts[:100]]
-    if len(alerts) > 100:
-        lines.append(f"… and {len(alerts) - 100} more on the reorder page.")
-    subject = f"RetailOps stock alerts: {len(alerts)} to look at"
+    """E-mail each owner the morning digest of the stores they see (Django e-mail; console backend by
+    default): yesterday's sales, the alerts to act on, the reorder lines waiting, and a chart of sales and
+    forecast (inline in the HTML part, attached for plain-text readers). An owner with no alert gets none.
+    Returns how many were sent."""
     sent = 0
-    for user in recipients:
-        sent += send_mail(subject, "\n".join(lines), None, [user.email], fail_silently=False)
+    for user in selectors.digest_recipients():
+        ctx = selectors.digest_context(user=user)
+        if not ctx["alerts_total"]:
+            continue
+        ctx.update(
+            user=user,
+            show_costs=user_can_see_costs(user=user),
+            site_url=settings.RETAILOPS["SITE_URL"].rstrip("/"),
+            chart_cid=DIGEST_CHART_CID,
+        )
+        urgent = ", ".join(_subject_count(c["kind"], c["n"]) for c in ctx["act_counts"]) or "nothing urgent"
+        subject = f"RetailOps stock alerts · {ctx['yesterday']:%a %-d %b}: {urgent}"
+        mail = EmailMultiAlternatives(
+            subject, render_to_string("forecasting/email/digest.txt", ctx), None, [user.email]
+        )
+        mail.attach_alternative(render_to_string("forecasting/email/digest.html", ctx), "text/html")
+        chart = MIMEImage(charts.trend_png(ctx["trend"], forecast=ctx["ahead"], title="Units sold and forecast"))
+        chart.add_header("Content-ID", f"<{DIGEST_CHART_CID}>")
+        chart.add_header("Content-Disposition", "inline", filename="sales-and-forecast.png")
+        mail.attach(chart)
+        mail.mixed_subtype = "related"
+        sent += mail.send(fail_silently=False)
     return sent

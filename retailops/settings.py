@@ -236,6 +236,8 @@ RETAILOPS = {
     "COUNT_RECOUNT_VALUE": os.environ.get("RETAILOPS_COUNT_RECOUNT_VALUE", "50.00"),
     "WATCH_FOLDER": os.environ.get("RETAILOPS_WATCH_FOLDER", ""),
     "MAX_UPLOAD_BYTES": int(os.environ.get("RETAILOPS_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024))),
+    # Where the e-mails' links point (the morning digest's "Open the reorder page").
+    "SITE_URL": os.environ.get("RETAILOPS_SITE_URL", "http://127.0.0.1:8000"),
 }
 
 # When true, tests that need PostgreSQL, Redis or a browser fail instead of skipping (CI sets it).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -14,7 +13,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from forecasting import engine, selectors, services
+from forecasting import charts, engine, selectors, services
 from forecasting.models import DemandForecast, ForecastAccuracy, ForecastRun, ReorderSuggestion
 from inventory.models import Product
 from inventory.selectors import stores_visible, user_can_see_costs
@@ -223,19 +222,4 @@ class SalesTrendPngApi(APIView):
         responses={(200, "image/png"): OpenApiTypes.BINARY, 400: ERROR},
     )
     def get(self, request):
-        points = _trend(request)
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(8, 3), dpi=100)
-        ax = fig.add_subplot()
-        ax.plot([p["date"] for p in points], [p["units"] for p in points], color="#1f6feb", linewidth=1.5)
-        ax.set_ylabel("units per day")
-        ax.set_title("Units sold" if points else "Units sold (no sales in this period)")
-        ax.grid(alpha=0.3)
-        fig.autofmt_xdate()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", bbox_inches="tight")
-        return HttpResponse(buf.getvalue(), content_type="image/png")
+        return HttpResponse(charts.trend_png(_trend(request)), content_type="image/png")

@@ -175,7 +175,7 @@ def test_daily_digest_goes_to_owners(world, shop):
     services.reorder_suggestions_build(store_ids=[shop["store"].pk], run=shop["run"])
     assert services.alerts_digest_send() == 1
     assert mail.outbox[0].to == ["owner@example.com"]
-    assert "stock alerts" in mail.outbox[0].subject
+    assert "stock alerts" in mail.outbox[0].subject and "stockout risk" in mail.outbox[0].subject
 
 
 def test_alerts_panel_says_when_no_forecast_has_run_rather_than_all_clear(world):

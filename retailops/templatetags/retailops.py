@@ -57,6 +57,15 @@ def pct(value, digits=1):
     return f"{d * 100:.{int(digits)}f}%"
 
 
+@register.filter
+def unsigned_pct(value, digits=1):
+    """The size of a change, for text that says its direction in words: -0.034 → "3.4%"."""
+    try:
+        return pct(abs(value), digits)
+    except TypeError:
+        return pct(value, digits)
+
+
 @register.simple_tag(takes_context=True)
 def query_with(context, **kwargs):
     """The current query string with some parameters replaced (for filter and page links)."""
