@@ -517,11 +517,14 @@ def backtest_frames(
     values = df["y"].to_numpy(dtype=float)
     days = df["ds"].to_numpy()
     series = [values[s : s + c] for s, c in zip(starts, counts, strict=True)]
-    chunks = _chunked(series, n_jobs)
-    done = _parallel_map(_backtest_chunk, chunks, n_jobs, names, season, h_bt, windows, horizon)
-    results = _unchunk(done, len(series), len(chunks))
     k = len(names)
-    cv_vals = np.concatenate([r[0].reshape(-1, k) for r in results]) if results else np.empty((0, k))
+    if names:
+        chunks = _chunked(series, n_jobs)
+        done = _parallel_map(_backtest_chunk, chunks, n_jobs, names, season, h_bt, windows, horizon)
+        results = _unchunk(done, len(series), len(chunks))
+    else:  # only models backtested elsewhere (Prophet, the global model): the frames' days, no columns
+        results = [(np.empty((windows, h_bt, 0)), np.empty((horizon, 0)), {}) for _ in series]
+    cv_vals = np.concatenate([r[0].reshape(windows * h_bt, k) for r in results]) if results else np.empty((0, k))
     fc_vals = np.concatenate([r[1] for r in results]) if results else np.empty((0, k))
     # Backtest days are the last windows × h_bt days of each series; forecast days follow its end.
     test_start = starts + counts - windows * h_bt
@@ -815,7 +818,8 @@ def _select_many(
         refits[uid] = [p for p in dict.fromkeys(parts) if p in refit_names]
     fc = refit_final(df, fc, refits=refits, backtest_days=windows * h_bt, season=season, n_jobs=n_jobs)
     # Prophet's final fit (a third of its cost) only where it was chosen: it rarely is.
-    chose_prophet = [uid for uid, members in selection.members().items() if "prophet" in members]
+    tested = set(eligible) if "prophet" in models else set()  # a series not backtested with Prophet keeps NaN
+    chose_prophet = [uid for uid, members in selection.members().items() if "prophet" in members and uid in tested]
     if chose_prophet:
         p_hist = history[history["unique_id"].isin(chose_prophet)]
         p_hist = p_hist.groupby("unique_id", sort=False).tail(PROPHET_HISTORY_DAYS + windows * h_bt)
@@ -974,7 +978,7 @@ class Selection:
             }
         )
         broken = set(forecasts.loc[~np.isfinite(forecasts["yhat"]), "unique_id"])
-        failed = {uid: "the chosen model gave no finite forecast" for uid in broken}
+        failed = {uid: self._failure(uid) for uid in broken}
         if broken:
             forecasts = forecasts[~forecasts["unique_id"].isin(broken)].reset_index(drop=True)
             acc = acc[~acc["unique_id"].isin(broken)].reset_index(drop=True)
@@ -1019,6 +1023,18 @@ class Selection:
                 "history_days": int(history_days.get(uid, 0)),
             }
         return ForecastResult(forecasts=forecasts, accuracy=acc, chosen=chosen, failed=failed)
+
+    def _failure(self, uid) -> str:
+        label = self.labels[self.uids.get_loc(uid)]
+        if not np.isnan(self.scores[SELECTION_METRIC].at[uid, label]):
+            return "the chosen model gave no finite forecast"
+        if label == "prophet":
+            return (
+                f"none of the models asked for could be tested: Prophet is tried only on series with "
+                f"{PROPHET_MIN_HISTORY_DAYS} days of history, {PROPHET_MIN_DAILY_MEAN:g}+ units a day and few days "
+                "without a sale — ask for a fast model too"
+            )
+        return f"none of the models asked for could be tested on this series ({label} failed on it)"
 
 
 def choose(history: pd.DataFrame, *, cv: pd.DataFrame, candidates: Sequence[str], season: int = SEASON) -> Selection:

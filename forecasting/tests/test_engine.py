@@ -179,6 +179,14 @@ def test_prophet_is_fitted_for_the_forecast_only_where_the_selection_chose_it(mo
     assert np.allclose(final, steady["y"].mean()) and (result.forecasts["model"] == "prophet").sum() == 7
 
 
+def test_a_run_of_prophet_alone_on_series_it_cannot_test_says_why_they_failed():
+    # a year of steady sales: too short for Prophet's gate (two years), so it is never backtested
+    result = engine.forecast_frame(busy("young", days=365), horizon=7, models=["prophet"])
+    assert result.forecasts.empty
+    assert "Prophet is tried only on series with 730 days of history" in result.failed["young"]
+    assert "ask for a fast model too" in result.failed["young"]
+
+
 def test_history_days_needed():
     assert engine.history_days_needed(["ets"], 2) == engine.DEFAULT_HISTORY_DAYS + 56
     assert engine.history_days_needed(["ets", "prophet"], 3) == engine.PROPHET_HISTORY_DAYS + 84

@@ -127,3 +127,11 @@ def test_training_rows_are_capped_by_a_seeded_sample(monkeypatch):
 
 def test_history_days_needed_reads_a_year_for_the_global_model():
     assert engine.history_days_needed(["ets", "global"], 2) == global_model.HISTORY_DAYS + 56
+
+
+def test_a_run_of_the_global_model_alone_forecasts_every_series():
+    # a run asked for the global model only (no fast model to backtest alongside)
+    result = engine.forecast_frame(weekly_chain(n_series=6), horizon=7, models=["global"])
+    assert result.failed == {}
+    assert {c["model"] for c in result.chosen.values()} == {"global"}
+    assert len(result.forecasts) == 6 * 7 and result.forecasts["yhat"].notna().all()
