@@ -12,8 +12,13 @@
     included, and of the RetailOps per-series selection. ``--validation`` scores 4 earlier 4-week blocks
     inside the training period instead (the hold-out is not even loaded): design choices are made there.
 
+(c) ``--shelf``: what each forecast is worth on the shelf — on the same validation blocks, every series
+    restocked weekly up to its forecast + z × backtest RMSE × √7; fill rate and stock held, and the stock
+    each forecast needs for the selection's fill rate. A forecast that wins daily wMAPE by forecasting low
+    shows here as a shelf that runs empty, or as more safety stock for the same fill.
+
 Usage: .venv/bin/python bench/forecast.py [--series-sample 30] [--top 50] [--jobs 2] [--skip-a] [--skip-b]
-       [--no-prophet-b] [--no-arima] [--validation]
+       [--no-prophet-b] [--no-arima] [--validation] [--shelf]
 """
 
 from __future__ import annotations
@@ -341,6 +346,87 @@ def bench_accuracy(top: int, jobs: int, *, prophet: bool, arima: bool, validatio
     print("    " + verdict(table))
 
 
+# --------------------------------------------------------------------------------------------------
+# (c) on the shelf
+# --------------------------------------------------------------------------------------------------
+
+SHELF_Z = (0.84, 1.28, 1.645, 2.05)  # safety factors for 80, 90, 95 and 98 % cycle service
+SHELF_MODELS = ("seasonal_naive", "seasonal_avg", "ets", "global")
+
+
+def shelf_outcome(forecasts: pd.DataFrame, rmse: dict[str, float], test: pd.DataFrame, z: float) -> dict:
+    """Each series stocked by a weekly order-up-to policy on the forecast: every 7 days (orders arrive at
+    once) the shelf is filled up to the week's forecast + z·RMSE·√7, what sells beyond the shelf is lost.
+    Returns units sold and asked for, and the units on the shelves summed over series and days."""
+    merged = test.merge(forecasts[["unique_id", "ds", "yhat"]], on=["unique_id", "ds"], how="left")
+    merged = merged.fillna({"yhat": 0.0}).sort_values(["unique_id", "ds"])
+    served = asked = held = 0.0
+    for uid, g in merged.groupby("unique_id", sort=False):
+        y, f = g["y"].to_numpy(), g["yhat"].to_numpy()
+        spread = z * rmse.get(uid, 0.0) * np.sqrt(engine.SEASON)
+        stock = 0.0
+        for day in range(len(y)):
+            if day % engine.SEASON == 0:
+                stock = max(stock, f[day : day + engine.SEASON].sum() + spread)
+            sold = min(stock, y[day])
+            served, asked, stock = served + sold, asked + y[day], stock - sold
+            held += stock
+    return {"served": served, "asked": asked, "held": held}
+
+
+def bench_shelf(top: int, jobs: int, *, skip: int = 0) -> None:
+    """(c) What each forecast is worth on the shelf, on the 4 validation blocks of a product set."""
+    print(
+        f"\n(c) ON THE SHELF — products ranked {skip + 1}–{skip + top}, the 4 validation blocks: each series "
+        "restocked weekly up to the week's forecast + z × its backtest RMSE × √7 (orders arrive at once, "
+        "sales beyond the shelf are lost); fill rate = units sold ÷ units asked for, stock = average units on "
+        "the shelves in days of demand"
+    )
+    totals: dict[tuple[str, float], dict] = {}
+    for k in (1, 2, 3, 4):
+        df = online_retail_daily(top, k * HOLDOUT, skip)
+        cutoff = df["ds"].max() - pd.Timedelta(days=HOLDOUT)
+        train, test = df[df["ds"] <= cutoff], df[df["ds"] > cutoff]
+        runs = {"RetailOps selection": None, **{m: [m] for m in SHELF_MODELS}}
+        for name, models in runs.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = engine.forecast_frame(
+                    train, horizon=HOLDOUT, n_jobs=jobs, **({"models": models} if models else {})
+                )
+            rmse = {u: float(c["rmse"] or 0.0) for u, c in result.chosen.items()}
+            for z in SHELF_Z:
+                out = shelf_outcome(result.forecasts, rmse, test, z)
+                acc = totals.setdefault((name, z), {"served": 0.0, "asked": 0.0, "held": 0.0})
+                for key, value in out.items():
+                    acc[key] += value
+    rows = []
+    for (name, z), t in totals.items():
+        daily_demand = t["asked"] / HOLDOUT
+        rows.append(
+            {"forecast": name, "z": z, "fill": t["served"] / t["asked"], "days": t["held"] / HOLDOUT / daily_demand}
+        )
+    table = pd.DataFrame(rows)
+    wide = table.pivot_table(index="forecast", columns="z", values=["fill", "days"])
+    print("    fill rate and stock (days of demand) by safety factor z:")
+    print("    " + wide.to_string(float_format=lambda x: f"{x:.3f}").replace("\n", "\n    "))
+    ours = table[(table["forecast"] == "RetailOps selection") & (table["z"] == 1.645)].iloc[0]
+    print(
+        f"    the selection at z = 1.645: fill {ours['fill']:.1%} with {ours['days']:.2f} days of stock; "
+        "the stock each forecast needs for that same fill rate (interpolated along its z):"
+    )
+    for name, g in table.groupby("forecast", sort=False):
+        g = g.sort_values("fill")
+        if ours["fill"] < g["fill"].min() or ours["fill"] > g["fill"].max():
+            print(
+                f"      {name:20s} cannot reach it with z in {SHELF_Z} "
+                f"(fill {g['fill'].min():.1%}–{g['fill'].max():.1%})"
+            )
+            continue
+        need = float(np.interp(ours["fill"], g["fill"], g["days"]))
+        print(f"      {name:20s} {need:.2f} days ({need / ours['days'] - 1:+.1%})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series-sample", type=int, default=30, help="Prophet sample size for (a)")
@@ -356,6 +442,11 @@ def main() -> None:
     parser.add_argument(
         "--validation", action="store_true", help="(b) on four 4-week blocks before the hold-out (design choices)"
     )
+    parser.add_argument(
+        "--shelf",
+        action="store_true",
+        help="(c) fill rate and stock of a weekly order-up-to policy on each forecast, on the validation blocks",
+    )
     args = parser.parse_args()
     print("RetailOps forecast benchmark")
     print("machine: " + machine())
@@ -370,6 +461,8 @@ def main() -> None:
             validation=args.validation,
             skip=args.skip_top,
         )
+    if args.shelf:
+        bench_shelf(args.top, args.jobs, skip=args.skip_top)
     print("\nmachine at the end: " + machine())
 
 
