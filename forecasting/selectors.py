@@ -242,6 +242,7 @@ def accuracy_over_time(*, user, runs: int = 8, days: int = 7) -> list[dict]:
         return frame.astype({"units": float})
 
     out = []
+    codes = dict(Store.objects.values_list("pk", "code"))
     for run in ForecastRun.objects.filter(status__in=FINISHED).order_by("-history_end", "-created_at")[:runs]:
         start, stop = run.history_end + timedelta(days=1), min(run.history_end + timedelta(days=days), yesterday)
         if stop < start:
@@ -267,6 +268,7 @@ def accuracy_over_time(*, user, runs: int = 8, days: int = 7) -> list[dict]:
         out.append(
             {
                 "run": run,
+                "stores": ", ".join(codes.get(s, str(s)) for s in sorted(run.store_ids, key=lambda s: codes.get(s, str(s)))),
                 "days": int(merged["date"].nunique()),
                 "wmape": float(err.abs().sum() / total),
                 "wmape_total": float((totals["yhat"] - totals["units"]).abs().sum() / total),

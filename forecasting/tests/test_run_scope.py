@@ -112,9 +112,17 @@ def test_the_accuracy_page_scores_the_as_of_run_on_days_totals_and_against_last_
     assert row["naive_wmape"] == pytest.approx(0.5)
     page = client_for(world.owner).get(reverse("forecasting:accuracy_overview")).content.decode()
     assert "as of" in page and "50.0%" in page and "34.3%" in page
+    assert row["stores"] == ""  # a run of every store
+    # a run of one store says so: its figures are that store's
+    finished_run(
+        pairs=[(as_of["own"], as_of["tea"])], end=as_of["earlier"].history_end, daily=8.0, store_ids=[as_of["own"].pk]
+    )
+    one = selectors.accuracy_over_time(user=world.owner)[0]
+    assert one["stores"] == "OWN" and one["bias"] == pytest.approx((56 - 70) / 70)
+    assert "OWN only" in client_for(world.owner).get(reverse("forecasting:accuracy_overview")).content.decode()
     # staff see only their store's figures: the same here, as the tea sells in their store alone
-    assert selectors.accuracy_over_time(user=world.staff)[0]["wmape"] == pytest.approx(24 / 70)
-    assert selectors.accuracy_over_time(user=world.accountant)[0]["naive_wmape"] == pytest.approx(0.5)
+    assert selectors.accuracy_over_time(user=world.staff)[1]["wmape"] == pytest.approx(24 / 70)
+    assert selectors.accuracy_over_time(user=world.accountant)[1]["naive_wmape"] == pytest.approx(0.5)
 
 
 def run_command(*args) -> str:
