@@ -268,7 +268,7 @@ def accuracy_over_time(*, user, runs: int = 8, days: int = 7) -> list[dict]:
         out.append(
             {
                 "run": run,
-                "stores": ", ".join(codes.get(s, str(s)) for s in sorted(run.store_ids, key=lambda s: codes.get(s, str(s)))),
+                "stores": ", ".join(sorted(codes.get(s, str(s)) for s in run.store_ids)),
                 "days": int(merged["date"].nunique()),
                 "wmape": float(err.abs().sum() / total),
                 "wmape_total": float((totals["yhat"] - totals["units"]).abs().sum() / total),

@@ -101,7 +101,8 @@ def forecast_run_start(
             raise ValidationError(
                 f"A forecast can be made as of {latest_end:%d %b %Y} at the latest: the days after it are not over."
             )
-        if not SalesDaily.objects.filter(date__lte=history_end).exists():
+        sold = SalesDaily.objects.filter(date__lte=history_end)
+        if not (sold.filter(store_id__in=store_ids) if store_ids else sold).exists():
             raise ValidationError(f"There are no sales on or before {history_end:%d %b %Y} to forecast from.")
     pairs = selectors.series_in_scope(store_ids=store_ids)
     with transaction.atomic():

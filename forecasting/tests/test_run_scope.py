@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from forecasting import selectors, services
 from forecasting.models import ForecastRun, ReorderSuggestion
-from inventory.tests.factories import ProductFactory
+from inventory.tests.factories import ProductFactory, StoreFactory
 from sales.models import SalesDaily
 
 from .factories import finished_run, sales_days, stock_level
@@ -173,3 +173,10 @@ def test_api_train_as_of_an_earlier_day_and_refusals(chain, world):  # noqa: F81
         bad = c.post(url, {"as_of": as_of}, content_type="application/json")
         assert bad.status_code == 400 and message in str(bad.json())
     assert ForecastRun.objects.count() == 1
+
+
+def test_forecast_run_as_of_for_a_store_with_no_sales_yet_says_so(chain):  # noqa: F811
+    StoreFactory(code="NEW")
+    with pytest.raises(CommandError, match="no sales on or before 24 Mar 2025"):
+        run_command("--inline", "--store", "NEW", "--as-of", "2025-03-24")
+    assert not ForecastRun.objects.exists()
