@@ -3,6 +3,7 @@ alerts and the owners' digest. Every function is keyword-only and atomic where i
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from collections import defaultdict
@@ -952,6 +953,30 @@ def _subject_count(kind: str, n: int) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
+def digest_render(*, user, preview: bool = False) -> dict | None:
+    """The morning e-mail of one owner: {subject, text, html, png}; None when they have no alert (no e-mail
+    is sent). ``preview``: rendered for the browser, whatever the alerts, with the chart inline as data."""
+    ctx = selectors.digest_context(user=user)
+    if not ctx["alerts_total"] and not preview:
+        return None
+    urgent = ", ".join(_subject_count(c["kind"], c["n"]) for c in ctx["act_counts"]) or "nothing urgent"
+    png = charts.trend_png(ctx["trend"], forecast=ctx["ahead"], title="Units sold and forecast")
+    ctx.update(
+        user=user,
+        subject=f"RetailOps stock alerts · {ctx['yesterday']:%a %-d %b}: {urgent}",
+        show_costs=user_can_see_costs(user=user),
+        site_url=settings.RETAILOPS["SITE_URL"].rstrip("/"),
+        chart_src=f"data:image/png;base64,{base64.b64encode(png).decode()}" if preview else f"cid:{DIGEST_CHART_CID}",
+        preview=preview,
+    )
+    return {
+        "subject": ctx["subject"],
+        "text": render_to_string("forecasting/email/digest.txt", ctx),
+        "html": render_to_string("forecasting/email/digest.html", ctx),
+        "png": png,
+    }
+
+
 def alerts_digest_send() -> int:
     """E-mail each owner the morning digest of the stores they see (Django e-mail; console backend by
     default): yesterday's sales, the alerts to act on, the reorder lines waiting, and a chart of sales and
@@ -959,22 +984,12 @@ def alerts_digest_send() -> int:
     Returns how many were sent."""
     sent = 0
     for user in selectors.digest_recipients():
-        ctx = selectors.digest_context(user=user)
-        if not ctx["alerts_total"]:
+        digest = digest_render(user=user)
+        if digest is None:
             continue
-        ctx.update(
-            user=user,
-            show_costs=user_can_see_costs(user=user),
-            site_url=settings.RETAILOPS["SITE_URL"].rstrip("/"),
-            chart_cid=DIGEST_CHART_CID,
-        )
-        urgent = ", ".join(_subject_count(c["kind"], c["n"]) for c in ctx["act_counts"]) or "nothing urgent"
-        subject = f"RetailOps stock alerts · {ctx['yesterday']:%a %-d %b}: {urgent}"
-        mail = EmailMultiAlternatives(
-            subject, render_to_string("forecasting/email/digest.txt", ctx), None, [user.email]
-        )
-        mail.attach_alternative(render_to_string("forecasting/email/digest.html", ctx), "text/html")
-        chart = MIMEImage(charts.trend_png(ctx["trend"], forecast=ctx["ahead"], title="Units sold and forecast"))
+        mail = EmailMultiAlternatives(digest["subject"], digest["text"], None, [user.email])
+        mail.attach_alternative(digest["html"], "text/html")
+        chart = MIMEImage(digest["png"])
         chart.add_header("Content-ID", f"<{DIGEST_CHART_CID}>")
         chart.add_header("Content-Disposition", "inline", filename="sales-and-forecast.png")
         mail.attach(chart)

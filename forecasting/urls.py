@@ -21,5 +21,6 @@ urlpatterns = [
     path("reorder/<int:pk>/decide/", views.SuggestionDecideView.as_view(), name="suggestion_decide"),
     path("reorder/purchase-orders/", views.PurchaseOrdersCreateView.as_view(), name="purchase_orders_create"),
     path("reorder/transfers/", views.TransfersMoveView.as_view(), name="transfers_move"),
+    path("reorder/digest/", views.DigestPreviewView.as_view(), name="digest_preview"),
     path("partials/alerts/", views.AlertsPartialView.as_view(), name="alerts_panel"),
 ]

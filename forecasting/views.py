@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views import View
@@ -399,6 +399,15 @@ class TransfersMoveView(RolePermissionMixin, View):
             "show it now.",
         )
         return redirect(f"{reverse('forecasting:suggestion_list')}?status=moved")
+
+
+class DigestPreviewView(RolePermissionMixin, View):
+    """This morning's e-mail as the owner would receive it (no mail server needed to see it)."""
+
+    permission_required = "forecasting.receive_forecast_digest"
+
+    def get(self, request):
+        return HttpResponse(services.digest_render(user=request.user, preview=True)["html"])
 
 
 class AlertsPartialView(RolePermissionMixin, TemplateView):

@@ -95,3 +95,25 @@ def test_only_alerts_to_review_say_nothing_urgent_and_a_slow_day_reads_as_down(m
     assert "Nothing to act on today" in message.body and "1 overstock" in message.body
     assert "sold 16 units" in message.body and "down 57.9% on the same day a week before (38)" in message.body
     assert "The forecast had said 20 units (20.0% less sold)." in message.body
+
+
+def test_the_owner_previews_this_mornings_email_in_the_browser(morning, world):
+    from django.urls import reverse
+
+    from .test_views import client_for
+
+    url = reverse("forecasting:digest_preview")
+    page = client_for(world.owner).get(url).content.decode()
+    assert "Preview of this morning" in page and "to owner@example.com" in page
+    assert "1 stockout risk" in page and "Green tea" in page
+    assert 'src="data:image/png;base64,iVBOR' in page  # the chart, inline: no mail server needed
+    assert mail.outbox == []  # a preview sends nothing
+    assert client_for(world.staff).get(url).status_code == 403
+    assert client_for(world.accountant).get(url).status_code == 403
+    link = client_for(world.owner).get(reverse("forecasting:suggestion_list")).content.decode()
+    assert (
+        url in link and url not in client_for(world.staff).get(reverse("forecasting:suggestion_list")).content.decode()
+    )
+    # with no alert the preview still shows, and says that no e-mail would go
+    StockAlert.objects.all().delete()
+    assert "none would be sent" in client_for(world.owner).get(url).content.decode()

@@ -51,6 +51,7 @@ URL_ACCESS = {
     ),
     "forecasting:purchase_orders_create": Access(**POST_OWNER_ONLY),
     "forecasting:transfers_move": Access(**POST_OWNER_ONLY),
+    "forecasting:digest_preview": Access(staff=403, accountant=403),
     "forecasting:alerts_panel": Access(),
     "api:forecastrun-list": Access(**API),
     "api:forecastrun-detail": Access(**API, kwargs=lambda w: {"pk": w.obj["fc_run"].pk}),
