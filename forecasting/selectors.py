@@ -243,7 +243,7 @@ def accuracy_over_time(*, user, runs: int = 8, days: int = 7) -> list[dict]:
 
     out = []
     codes = dict(Store.objects.values_list("pk", "code"))
-    for run in ForecastRun.objects.filter(status__in=FINISHED).order_by("-history_end", "-created_at")[:runs]:
+    for run in _recent_finished_runs()[:runs]:
         start, stop = run.history_end + timedelta(days=1), min(run.history_end + timedelta(days=days), yesterday)
         if stop < start:
             continue
