@@ -789,3 +789,28 @@ def churn_risk_heuristic(summary: pd.DataFrame, *, as_of: pd.Timestamp) -> pd.Se
     median = float(gap.median()) if gap.notna().any() else 90.0
     gap = gap.fillna(median).clip(lower=1.0)
     return (since / (3 * gap)).clip(0, 1)
+
+
+def churn_risk(summary: pd.DataFrame, *, as_of: pd.Timestamp, p_alive: pd.Series | None = None) -> pd.DataFrame:
+    """The one churn figure per customer: churn_risk (0 = just bought, 1 = gone) and churn_source.
+
+    The model's 1 − P(alive) where it can say something — a training run scored the customer, the run
+    found some drop-out at all (a fit where nobody's risk reaches 5 % says everyone is alive), and the
+    customer has a repeat purchase: BG/NBD lets a customer drop out only after a repeat purchase, so it
+    puts every one-time buyer at P(alive) = 100 % however long ago they came. Everyone else gets
+    churn_risk_heuristic (days since the last visit against three usual gaps).
+    """
+    out = pd.DataFrame(
+        {"churn_risk": churn_risk_heuristic(summary, as_of=as_of), "churn_source": "heuristic"},
+        index=summary.index,
+    )
+    if p_alive is None or not len(p_alive):
+        return out
+    model = (1.0 - p_alive.astype(float)).clip(0.0, 1.0)
+    if model.max() < 0.05:
+        return out
+    model = model.reindex(summary.index)
+    use = model.notna() & (summary["frequency"] > 0)
+    out.loc[use, "churn_risk"] = model[use]
+    out.loc[use, "churn_source"] = "model"
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
@@ -9,6 +10,7 @@ from decimal import Decimal
 
 import pandas as pd
 from django.apps import apps
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate, TruncMonth
@@ -16,26 +18,135 @@ from django.utils import timezone
 
 from . import engine
 from .models import Customer, CustomerModelRun, CustomerPrediction, PointsEntry
-from .services import point_value
+from .services import PointsLotBook, point_value, tier_expected, tier_window_days
+
+# --------------------------------------------------------------------------------------------------
+# Points liability: the one figure "points outstanding", at a moment or at the end of a day
 
 
-def points_liability(*, as_of: datetime, store_ids=None) -> dict:
-    """Outstanding points at `as_of` and their cash value, in total and by the store that issued them.
+LIABILITY_FLOWS = ("earned", "redeemed", "expired", "adjusted")
 
-    Outstanding = Σ ledger entries up to as_of (earned − redeemed − expired ± adjustments). Redemptions
-    are charged to the store where the points are spent, so a store's figure can be negative.
+
+def liability_day_end(*, day: date, tz) -> datetime:
+    """The moment a day's liability is taken: the last microsecond of `day` in the time zone `tz`."""
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz) - timedelta(microseconds=1)
+
+
+def _liability_walk(*, moments: list[datetime], store_ids=None) -> list[dict]:
+    """Liability movements by (store id, flow) in each interval (moments[j-1], moments[j]] (j = 0: all before).
+
+    Each customer's ledger is replayed with PointsLotBook, so earned points stop being outstanding at
+    their expires_at whether or not an "expire" entry was posted (posted entries only settle them).
+    Σ of all movements up to moments[j] is the points outstanding at moments[j].
     """
-    qs = PointsEntry.objects.filter(occurred_at__lte=as_of)
+    flows: list[dict] = [defaultdict(int) for _ in moments]
+    if not moments:
+        return flows
+    qs = PointsEntry.objects.filter(occurred_at__lte=moments[-1])
     if store_ids is not None:
-        qs = qs.filter(store_id__in=list(store_ids))
-    by_store = {
-        row["store_id"]: int(row["points"] or 0)
-        for row in qs.values("store_id").annotate(points=Sum("points")).order_by("store_id")
-    }
+        # A store's figure depends on its customers' whole ledger: a redemption elsewhere spends its lots.
+        qs = qs.filter(customer_id__in=PointsEntry.objects.filter(store_id__in=list(store_ids)).values("customer_id"))
+    rows = qs.order_by("customer_id", "occurred_at", "id").values_list(
+        "customer_id", "kind", "points", "store_id", "occurred_at", "expires_at"
+    )
+    current, book, k = None, PointsLotBook(), 0
+
+    def lapse(until: datetime, into: dict) -> None:
+        for store_id, points in book.expire_until(until):
+            into[(store_id, "expired")] -= points
+
+    for customer_id, kind, points, store_id, occurred_at, expires_at in rows.iterator(chunk_size=20000):
+        if customer_id != current:
+            while current is not None and k < len(moments):
+                lapse(moments[k], flows[k])
+                k += 1
+            current, book, k = customer_id, PointsLotBook(), 0
+        while moments[k] < occurred_at:
+            lapse(moments[k], flows[k])
+            k += 1
+        lapse(occurred_at, flows[k])
+        for flow, sid, delta in book.apply(
+            kind=kind, points=points, store_id=store_id, occurred_at=occurred_at, expires_at=expires_at
+        ):
+            flows[k][(sid, flow)] += delta
+    while current is not None and k < len(moments):
+        lapse(moments[k], flows[k])
+        k += 1
+    return flows
+
+
+def points_outstanding(*, days: list[date] | None = None, as_of: datetime | None = None, store_ids=None) -> dict:
+    """THE points-outstanding figure, per issuing store, at the end of each of `days` (or at one moment).
+
+    The moment convention: the end of the day (its last microsecond) in each store's own time zone —
+    the same local day the sales journal uses; points on no store (manual adjustments) use the chain's
+    TIME_ZONE. With `as_of`, every store is taken at that one moment instead. Outstanding = earned
+    (+ positive adjustments) − redeemed − negative adjustments − points past their expires_at, whether
+    or not the expiry job has posted an "expire" entry yet. Earned points and their expiry belong to the
+    store that issued them; redemptions to the store where they were spent, so a store can be negative.
+    `store_ids=None` means every store and the points on no store; otherwise only those stores.
+
+    Returns {key: {store id: {earned, redeemed, expired, adjusted, outstanding}}}, key = each day (or
+    as_of); the flows are those since the previous key (for the first key: since the beginning).
+    Pages, exports and e-mails read points through this function (or points_liability over it).
+    """
+    Store = apps.get_model("inventory", "Store")
+    stores = Store.objects.all() if store_ids is None else Store.objects.filter(pk__in=list(store_ids))
+    default_tz = timezone.get_default_timezone()
+    tz_of = {s.pk: s.tz for s in stores}
+    if store_ids is None:
+        tz_of[None] = default_tz
+    keys = sorted(set(days or [])) if as_of is None else [as_of]
+
+    def moment(key, tz):
+        return key if as_of is not None else liability_day_end(day=key, tz=tz)
+
+    tzs = {str(tz): tz for tz in tz_of.values()} or {str(default_tz): default_tz}
+    moments = sorted({moment(key, tz) for key in keys for tz in tzs.values()})
+    position = {m: j for j, m in enumerate(moments)}
+    # The replay reads the whole ledger, so it is cached, keyed by everything that changes the answer:
+    # the ledger (append-only: its size, newest id and last write), the moments, the stores and their zones.
+    ledger = PointsEntry.objects.aggregate(n=Count("id"), m=Max("id"), r=Max("recorded_at"))
+    signature = repr((ledger, moments, sorted(tz_of.items(), key=str), settings.RETAILOPS["POINTS_EXPIRY_DAYS"]))
+    key = "customers:points_walk:" + hashlib.sha256(signature.encode()).hexdigest()
+    flows = cache.get(key)
+    if flows is None:
+        flows = [dict(f) for f in _liability_walk(moments=moments, store_ids=store_ids)]
+        cache.set(key, flows, 600)
+    seen = sorted({sid for f in flows for sid, _flow in f if sid in tz_of}, key=lambda s: (s is None, s or 0))
+    out: dict = {key: {} for key in keys}
+    for sid in seen:
+        start, balance = 0, 0
+        for key in keys:
+            end = position[moment(key, tz_of[sid])] + 1
+            figures = {flow: sum(flows[j].get((sid, flow), 0) for j in range(start, end)) for flow in LIABILITY_FLOWS}
+            balance += sum(figures.values())
+            out[key][sid] = {**figures, "outstanding": balance}
+            start = end
+    return out
+
+
+def points_liability(
+    *, day: date | None = None, as_of: datetime | None = None, store_ids=None, today: date | None = None
+) -> dict:
+    """Points outstanding and their cash value at the end of `day` (see points_outstanding), by store.
+
+    `as_of` takes every store at one moment instead; with neither, the end of today.
+    """
+    if day is None and as_of is None:
+        day = today or timezone.localdate()
+    key = as_of if as_of is not None else day
+    data = points_outstanding(days=[day], as_of=as_of, store_ids=store_ids)[key]
+    return _liability_summary(data, day=day, as_of=as_of)
+
+
+def _liability_summary(data: dict, *, day: date | None, as_of: datetime | None = None) -> dict:
+    by_store = {sid: f["outstanding"] for sid, f in data.items()}
     total = sum(by_store.values())
     value = point_value()
     return {
-        "as_of": as_of,
+        "as_of": as_of or liability_day_end(day=day, tz=timezone.get_default_timezone()),
+        "day": day,
         "points": total,
         "value": (Decimal(total) * value).quantize(Decimal("0.01")),
         "by_store": {
@@ -60,66 +171,64 @@ def month_starts(*, months: int, today: date | None = None) -> list[date]:
     return list(reversed(out))
 
 
-def _month_end(first: date) -> datetime:
-    nxt = (first + timedelta(days=32)).replace(day=1)
-    return timezone.make_aware(datetime.combine(nxt, time.min)) - timedelta(microseconds=1)
+def _month_last_day(first: date) -> date:
+    return (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
 
 
-def points_liability_by_month(*, months: int = 12, store_ids=None, today: date | None = None) -> dict:
-    """Outstanding points and their value at each month end, by issuing store, with the month's flows.
+def points_liability_by_month(
+    *, months: int = 12, store_ids=None, today: date | None = None, day: date | None = None
+) -> dict:
+    """Outstanding points and their value at each month end, by store, with the month's flows.
 
-    Rows: month, store, earned, redeemed, expired, adjusted, outstanding points (cumulative to the
-    month end) and its value at POINT_VALUE. The current month is "to date". Same rule as
-    points_liability: an entry belongs to the store on it (redemptions to the store they were spent in).
+    The figures are points_outstanding at the end of each month's last day (the current month: to the
+    end of today), so a month-end row equals points_liability for that day. Rows: month, store,
+    earned, redeemed, expired (points that passed their expires_at in the month, posted or not),
+    adjusted, outstanding and its value at POINT_VALUE; earned − redeemed − expired + adjusted is the
+    month's change in outstanding. With `day`, "at_day" is points_liability(day=day) from the same replay.
     """
+    today = today or timezone.localdate()
     starts = month_starts(months=months, today=today)
-    first = timezone.make_aware(datetime.combine(starts[0], time.min))
+    opening_day = starts[0] - timedelta(days=1)
+    days = [min(_month_last_day(m), today) for m in starts]
+    data = points_outstanding(days=[opening_day, *days, *([day] if day else [])], store_ids=store_ids)
     value = point_value()
-    qs = PointsEntry.objects.all()
-    if store_ids is not None:
-        qs = qs.filter(store_id__in=list(store_ids))
-    opening = {
-        r["store_id"]: int(r["p"] or 0)
-        for r in qs.filter(occurred_at__lt=first).values("store_id").annotate(p=Sum("points")).order_by()
-    }
-    flows: dict = defaultdict(lambda: defaultdict(int))
-    for r in (
-        qs.filter(occurred_at__gte=first)
-        .annotate(month=TruncMonth("occurred_at"))
-        .values("store_id", "month", "kind")
-        .annotate(p=Sum("points"))
-        .order_by()
-    ):
-        month = r["month"].date() if isinstance(r["month"], datetime) else r["month"]
-        flows[(r["store_id"], month)][r["kind"]] += int(r["p"] or 0)
-    store_keys = sorted(set(opening) | {k[0] for k in flows}, key=lambda s: (s is None, s or 0))
+    store_keys = sorted({sid for per in data.values() for sid in per}, key=lambda s: (s is None, s or 0))
     Store = apps.get_model("inventory", "Store")
     names = {s.pk: s for s in Store.objects.filter(pk__in=[s for s in store_keys if s])}
+    zero = {"earned": 0, "redeemed": 0, "expired": 0, "adjusted": 0, "outstanding": 0}
+    keys = sorted(data)  # the month ends, the opening day and `day`: flows are since the previous key
     rows, totals = [], []
-    balance = dict(opening)
-    for month in starts:
-        month_total = {"month": month, "earned": 0, "redeemed": 0, "expired": 0, "adjusted": 0, "outstanding": 0}
+    for month, month_day in zip(starts, days, strict=True):
+        month_total = {"month": month, "day": month_day, **zero}
+        between = [k for k in keys if (month_day - timedelta(days=month_day.day)) < k <= month_day]
         for sid in store_keys:
-            f = flows.get((sid, month), {})
-            balance[sid] = balance.get(sid, 0) + sum(f.values())
+            f = dict(data[month_day].get(sid, zero))
+            for flow in LIABILITY_FLOWS:
+                f[flow] = sum(data[k].get(sid, zero)[flow] for k in between)
             row = {
                 "month": month,
                 "store": names.get(sid),
-                "store_code": names[sid].code if sid in names else "(none)",
-                "earned": f.get("earn", 0),
-                "redeemed": -f.get("redeem", 0),
-                "expired": -f.get("expire", 0),
-                "adjusted": f.get("adjust", 0),
-                "outstanding": balance[sid],
+                "store_code": names[sid].code if sid in names else "(no store)",
+                "earned": f["earned"],
+                "redeemed": -f["redeemed"],
+                "expired": -f["expired"],
+                "adjusted": f["adjusted"],
+                "outstanding": f["outstanding"],
             }
             row["value"] = (Decimal(row["outstanding"]) * value).quantize(Decimal("0.01"))
             rows.append(row)
             for k in ("earned", "redeemed", "expired", "adjusted", "outstanding"):
                 month_total[k] += row[k]
         month_total["value"] = (Decimal(month_total["outstanding"]) * value).quantize(Decimal("0.01"))
-        month_total["as_of"] = _month_end(month)
+        month_total["as_of"] = liability_day_end(day=month_day, tz=timezone.get_default_timezone())
         totals.append(month_total)
-    return {"rows": rows, "months": totals, "point_value": value, "stores": [names.get(s) for s in store_keys]}
+    return {
+        "rows": rows,
+        "months": totals,
+        "point_value": value,
+        "stores": [names.get(s) for s in store_keys],
+        "at_day": _liability_summary(data[day], day=day) if day else None,
+    }
 
 
 LIABILITY_HEADER = ["Month", "Store", "Earned", "Redeemed", "Expired", "Adjusted", "Outstanding points", "Value"]
@@ -205,32 +314,34 @@ def customer_summary_frame(*, as_of: date | None = None) -> pd.DataFrame:
 def customer_segments(*, as_of: date | None = None) -> pd.DataFrame:
     """RFM scores, segment and churn risk per customer with a purchase.
 
-    Churn risk is 1 − P(alive) from the latest finished model run when there is one, else the
-    heuristic in engine.churn_risk_heuristic.
+    The churn figure is engine.churn_risk (columns churn_risk, churn_source, churn_band): the latest
+    finished model run's 1 − P(alive) for customers with a repeat purchase, the heuristic otherwise.
+    Every page reads a customer's churn from here (customer_churn for one customer), so the list, the
+    detail page and the insights show one figure with one meaning.
     """
     as_of = as_of or timezone.localdate()
     run = latest_run()
     Sale = apps.get_model("sales", "Sale")
     # Cached for a few minutes, keyed by what changes the answer: the day, the newest sale, the run.
-    key = f"customers:segments:{as_of}:{Sale.objects.aggregate(m=Max('id'))['m']}:{run.pk if run else 0}"
+    key = f"customers:segments:v2:{as_of}:{Sale.objects.aggregate(m=Max('id'))['m']}:{run.pk if run else 0}"
     cached = cache.get(key)
     if cached is not None:
         return cached
     summary = customer_summary_frame(as_of=as_of)
     seg = engine.rfm_segments(summary, as_of=pd.Timestamp(as_of))
     if seg.empty:
-        seg["churn_risk"] = []
+        for column in ("churn_risk", "churn_source", "churn_band"):
+            seg[column] = []
         return seg
-    seg["churn_risk"] = engine.churn_risk_heuristic(summary, as_of=pd.Timestamp(as_of))
-    seg.attrs["churn_source"] = "heuristic"
+    p_alive = None
     if run is not None:
-        alive = dict(run.predictions.exclude(p_alive=None).values_list("customer_id", "p_alive"))
-        model_risk = pd.Series({k: 1 - v for k, v in alive.items()}, dtype=float)
-        # When the data show no drop-out at all, BG/NBD says everyone is alive: the heuristic is
-        # then the more useful signal, and the page says which one it shows.
-        if len(model_risk) and model_risk.max() >= 0.05:
-            seg["churn_risk"] = model_risk.reindex(seg.index).fillna(seg["churn_risk"])
-            seg.attrs["churn_source"] = "model"
+        p_alive = pd.Series(
+            dict(run.predictions.exclude(p_alive=None).values_list("customer_id", "p_alive")), dtype=float
+        )
+    churn = engine.churn_risk(summary, as_of=pd.Timestamp(as_of), p_alive=p_alive)
+    seg = seg.join(churn)
+    seg["churn_band"] = seg["churn_risk"].map(churn_band)
+    seg.attrs["churn_source"] = "model" if (seg["churn_source"] == "model").any() else "heuristic"
     seg["total"] = summary["total"]
     seg["n_days"] = summary["n_days"]
     seg["last_date"] = summary["last_date"]
@@ -239,6 +350,30 @@ def customer_segments(*, as_of: date | None = None) -> pd.DataFrame:
 
 
 CHURN_BANDS = {"high": (0.7, 1.01), "medium": (0.4, 0.7), "low": (0.0, 0.4)}
+
+
+def churn_band(risk: float | None) -> str:
+    """The band of a churn risk (CHURN_BANDS): high from 70 %, medium from 40 %, else low."""
+    if risk is None or pd.isna(risk):
+        return ""
+    return next((band for band, (lo, hi) in CHURN_BANDS.items() if lo <= risk < hi), "high")
+
+
+def customer_churn(*, customer_id: int, segments: pd.DataFrame | None = None) -> dict | None:
+    """One customer's churn figure: risk (0–1), band, source ("model" / "heuristic") and RFM segment.
+
+    None for a customer without a purchase. Read from customer_segments, the one place it is computed.
+    """
+    seg = customer_segments() if segments is None else segments
+    if customer_id not in seg.index:
+        return None
+    row = seg.loc[customer_id]
+    return {
+        "risk": float(row["churn_risk"]),
+        "band": row["churn_band"],
+        "source": row["churn_source"],
+        "segment": row["segment"],
+    }
 
 
 def customer_list(
@@ -295,6 +430,11 @@ def customer_detail_data(*, customer: Customer) -> dict:
         .annotate(v=Sum("line_total"))
         .order_by()
     }
+    window = tier_window_days()
+    now = timezone.now()
+    qualifying = Sale.objects.filter(
+        customer=customer, occurred_at__gt=now - timedelta(days=window), occurred_at__lte=now
+    ).aggregate(s=Sum("total"))["s"] or Decimal("0")
     prediction = (
         CustomerPrediction.objects.filter(customer=customer, run__status=CustomerModelRun.Status.DONE)
         .select_related("run")
@@ -310,6 +450,10 @@ def customer_detail_data(*, customer: Customer) -> dict:
         "tier_changes": list(customer.tier_changes.select_related("from_tier", "to_tier").order_by("-changed_at")[:50]),
         "ledger": points_ledger(customer=customer),
         "prediction": prediction,
+        "churn": customer_churn(customer_id=customer.pk),
+        "qualifying_spend": qualifying,
+        "tier_window_days": window,
+        "tier_rule": tier_expected(spend=qualifying),
         "merged": list(customer.merged.all()),
     }
 

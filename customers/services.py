@@ -6,6 +6,7 @@ F() on a row locked by select_for_update(), in the same transaction as the ledge
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -14,7 +15,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from .exceptions import InsufficientPoints
@@ -139,62 +140,124 @@ class _Lot:
     expires_at: datetime | None
 
 
-def points_lots(*, entries, as_of: datetime) -> tuple[list[_Lot], dict[tuple, int]]:
-    """Replay a customer's ledger up to `as_of`, oldest first, spending points first-in first-out.
+def earn_expiry(*, occurred_at: datetime, expires_at: datetime | None = None) -> datetime:
+    """When earned points lapse: their own expires_at, else POINTS_EXPIRY_DAYS after they were earned.
 
-    Returns the lots still alive at `as_of` and the points that expired without an expiry entry yet,
-    keyed by (store id, expiry month) with the latest expiry time of the key. Credits (earn, positive
-    adjustments) are lots; a lot with expires_at expires at that moment; redemptions and negative
-    adjustments use the oldest live lots; posted expiry entries settle what was due at their store.
-    A redemption that used points already past their date (because no expiry had been posted yet)
-    takes them from the due amount, so they are not expired a second time.
+    Every earn entry the services write carries expires_at; the fallback makes an older row without
+    one obey the same rule instead of living for ever."""
+    return expires_at or occurred_at + timedelta(days=settings.RETAILOPS["POINTS_EXPIRY_DAYS"])
+
+
+class PointsLotBook:
+    """One customer's points as lots, replayed oldest first: the single rule for what is still live.
+
+    Credits (earn, positive adjustments) are lots; an earn lot lapses at its expires_at (see
+    earn_expiry), a credited lot without a date never lapses. Redemptions and negative adjustments
+    spend the oldest live lots first (FIFO). A lapsed lot's remainder is *due*: expired, whether or not
+    an "expire" entry has been posted yet. Posted expiry entries settle what was due at their store
+    (then anywhere), and only what no due amount covers is taken from live lots. A redemption that
+    needed more than the live lots (the till let stale points be spent before the job ran) takes the
+    rest from the due amount, so those points are not expired a second time.
+
+    `apply` returns what each entry did to the live points, as (kind, store id, signed points)
+    movements, so a caller can tell liability flows from settlement: kind is earned, redeemed,
+    adjusted or expired; `expire_until` returns the lapses as (store id, points). Cost is O(n log n)
+    in the entries: lots are spent from a moving head, lapses come off a heap by date.
     """
-    lots: list[_Lot] = []
-    due: dict[tuple, list] = {}  # (store_id, "YYYY-MM") → [points, latest expiry]
 
-    def expire_until(moment):
-        for lot in lots:
-            if lot.remaining > 0 and lot.expires_at is not None and lot.expires_at <= moment:
-                key = (lot.store_id, lot.expires_at.strftime("%Y-%m"))
-                slot = due.setdefault(key, [0, lot.expires_at])
-                slot[0] += lot.remaining
-                slot[1] = max(slot[1], lot.expires_at)
-                lot.remaining = 0
+    def __init__(self) -> None:
+        self.lots: list[_Lot] = []
+        self.due: dict[tuple, list] = {}  # (issuing store id, "YYYY-MM" of expiry) → [points, latest expiry]
+        self._head = 0  # every lot before it is spent
+        self._dated: list[tuple[datetime, int]] = []  # heap of (expires_at, lot index)
 
-    def take_due(amount, store_id=None):
-        for key in sorted(due, key=lambda k: due[k][1]):
+    def expire_until(self, moment: datetime) -> list[tuple[int | None, int]]:
+        lapsed = []
+        while self._dated and self._dated[0][0] <= moment:
+            when, index = heapq.heappop(self._dated)
+            lot = self.lots[index]
+            if lot.remaining <= 0:
+                continue
+            slot = self.due.setdefault((lot.store_id, when.strftime("%Y-%m")), [0, when])
+            slot[0] += lot.remaining
+            slot[1] = max(slot[1], when)
+            lapsed.append((lot.store_id, lot.remaining))
+            lot.remaining = 0
+        return lapsed
+
+    def _take_due(self, amount: int, store_id=None) -> int:
+        if amount <= 0 or not self.due:
+            return amount
+        for key in sorted(self.due, key=lambda k: self.due[k][1]):
             if amount <= 0:
                 break
             if store_id is not None and key[0] != store_id:
                 continue
-            used = min(amount, due[key][0])
-            due[key][0] -= used
+            used = min(amount, self.due[key][0])
+            self.due[key][0] -= used
             amount -= used
         return amount
 
-    def take_lots(amount):
-        for lot in lots:
-            if amount <= 0:
-                break
+    def _take_lots(self, amount: int) -> tuple[int, list[tuple[int | None, int]]]:
+        taken = []
+        while amount > 0 and self._head < len(self.lots):
+            lot = self.lots[self._head]
             used = min(amount, lot.remaining)
-            lot.remaining -= used
-            amount -= used
-        return amount
+            if used:
+                lot.remaining -= used
+                amount -= used
+                taken.append((lot.store_id, used))
+            if lot.remaining == 0:
+                self._head += 1
+        return amount, taken
 
+    def apply(self, *, kind: str, points: int, store_id, occurred_at: datetime, expires_at) -> list[tuple]:
+        """Replay one ledger entry (after lapsing what expired before it); see the class docstring."""
+        if points > 0:
+            if kind == PointsEntry.Kind.EARN:
+                expires_at = earn_expiry(occurred_at=occurred_at, expires_at=expires_at)
+            self.lots.append(_Lot(store_id, points, expires_at))
+            if expires_at is not None:
+                heapq.heappush(self._dated, (expires_at, len(self.lots) - 1))
+            return [("earned" if kind == PointsEntry.Kind.EARN else "adjusted", store_id, points)]
+        if kind == PointsEntry.Kind.EXPIRE:
+            left = self._take_due(self._take_due(-points, store_id))
+            _, taken = self._take_lots(left)
+            return [("expired", lot_store, -used) for lot_store, used in taken]
+        left, taken = self._take_lots(-points)
+        self._take_due(left)
+        flow = "redeemed" if kind == PointsEntry.Kind.REDEEM else "adjusted"
+        # Spent points count against the store on the entry (where they were spent), whoever issued them.
+        used = sum(u for _s, u in taken)
+        return [(flow, store_id, -used)] if used else []
+
+    def live(self) -> list[_Lot]:
+        return [lot for lot in self.lots[self._head :] if lot.remaining > 0]
+
+    def outstanding_due(self) -> dict[tuple, list]:
+        return {k: v for k, v in self.due.items() if v[0] > 0}
+
+
+def points_lots(*, entries, as_of: datetime) -> tuple[list[_Lot], dict[tuple, list]]:
+    """Replay a customer's ledger (oldest first) up to `as_of` with PointsLotBook.
+
+    Returns the lots still live at `as_of` and the points that expired without an expiry entry yet,
+    keyed by (issuing store id, expiry month) with the latest expiry time of the key.
+    """
+    book = PointsLotBook()
     for entry in entries:
         if entry.occurred_at > as_of:
             break
-        expire_until(entry.occurred_at)
-        if entry.points > 0:
-            lots.append(_Lot(entry.store_id, entry.points, entry.expires_at))
-        elif entry.kind == PointsEntry.Kind.EXPIRE:
-            left = take_due(-entry.points, entry.store_id)
-            left = take_due(left)
-            take_lots(left)
-        else:
-            take_due(take_lots(-entry.points))
-    expire_until(as_of)
-    return [lot for lot in lots if lot.remaining > 0], {k: v for k, v in due.items() if v[0] > 0}
+        book.expire_until(entry.occurred_at)
+        book.apply(
+            kind=entry.kind,
+            points=entry.points,
+            store_id=entry.store_id,
+            occurred_at=entry.occurred_at,
+            expires_at=entry.expires_at,
+        )
+    book.expire_until(as_of)
+    return book.live(), book.outstanding_due()
 
 
 def points_expire(*, as_of: datetime | None = None, customer_ids=None) -> int:
@@ -205,7 +268,11 @@ def points_expire(*, as_of: datetime | None = None, customer_ids=None) -> int:
     again for the same moment posts nothing. Returns the number of points expired.
     """
     as_of = as_of or timezone.now()
-    candidates = PointsEntry.objects.filter(kind=PointsEntry.Kind.EARN, expires_at__lte=as_of)
+    undated_before = as_of - timedelta(days=settings.RETAILOPS["POINTS_EXPIRY_DAYS"])
+    candidates = PointsEntry.objects.filter(
+        Q(expires_at__lte=as_of) | Q(expires_at__isnull=True, occurred_at__lte=undated_before),
+        kind=PointsEntry.Kind.EARN,
+    )
     if customer_ids is not None:
         candidates = candidates.filter(customer_id__in=list(customer_ids))
     ids = (
@@ -268,6 +335,17 @@ def tier_for_spend(*, spend: Decimal, tiers: list[LoyaltyTier]) -> LoyaltyTier |
     return max(eligible, key=lambda t: t.rank) if eligible else None
 
 
+def tier_expected(*, spend: Decimal, tiers: list[LoyaltyTier] | None = None) -> LoyaltyTier | None:
+    """The tier rule: the best tier whose threshold the qualifying spend reaches.
+
+    Qualifying spend = net spend (sales − returns, never below zero) over the TIER_WINDOW_DAYS (365) up
+    to the moment of requalification. There is no grace period: tiers_requalify moves members up and
+    down to this answer every night, so a tier shown is at most one nightly run old.
+    """
+    tiers = list(LoyaltyTier.objects.all()) if tiers is None else tiers
+    return tier_for_spend(spend=max(spend, Decimal("0")), tiers=tiers)
+
+
 def trailing_spend(*, customer_ids=None, as_of: datetime) -> dict[int, Decimal]:
     """Net spend (sales − returns) per customer over the tier window ending at as_of."""
     # Sales live in a higher app: read them through the app registry, never by importing sales.
@@ -302,7 +380,7 @@ def tiers_requalify(*, as_of: datetime | None = None, customer_ids=None) -> dict
     for customer_id, tier_id in customers.values_list("pk", "tier_id").order_by("pk"):
         # A customer with only returns in the window has negative net spend: they count as zero.
         spend = max(spends.get(customer_id, Decimal("0")), Decimal("0"))
-        target = tier_for_spend(spend=spend, tiers=tiers)
+        target = tier_expected(spend=spend, tiers=tiers)
         if (target.pk if target else None) == tier_id:
             counts["unchanged"] += 1
             continue

@@ -5,13 +5,16 @@ service, render a page (or its partial when HTMX asks)."""
 from __future__ import annotations
 
 import json
+from datetime import date
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -99,7 +102,7 @@ class CustomerListView(HtmxPartialMixin, RolePermissionMixin, TemplateView):
                 {
                     "customer": c,
                     "segment": s["segment"] if s is not None else "No purchases",
-                    "risk": float(s["churn_risk"]) if s is not None else None,
+                    "churn": sel.customer_churn(customer_id=c.pk, segments=segments),
                     "spend": s["total"] if s is not None else 0,
                     "last": s["last_date"].date() if s is not None else None,
                 }
@@ -271,6 +274,24 @@ def pct100(value):
 # Points liability
 
 
+def _liability_scope(request) -> tuple[int | None, list[int] | None]:
+    """(?store=, the store ids to report): one store, every store (None, with the points on no store)
+    for users who see every store, else the stores the user belongs to."""
+    store_id = _store_param(request)
+    if store_id:
+        return store_id, [store_id]
+    if request.user.has_perm("inventory.view_all_stores"):
+        return None, None
+    return None, list(stores_visible(user=request.user).values_list("pk", flat=True))
+
+
+def _day_param(request):
+    try:
+        return date.fromisoformat(request.GET.get("day", ""))
+    except ValueError:
+        return None
+
+
 class LiabilityView(RolePermissionMixin, TemplateView):
     permission_required = "customers.view_pointsentry"
     template_name = "customers/liability.html"
@@ -279,13 +300,24 @@ class LiabilityView(RolePermissionMixin, TemplateView):
         ctx = super().get_context_data(**kwargs)
         months = _int(self.request.GET.get("months")) or 12
         months = min(max(months, 1), 60)
-        store_id = _store_param(self.request)
-        data = sel.points_liability_by_month(months=months, store_ids=[store_id] if store_id else None)
+        store_id, store_ids = _liability_scope(self.request)
+        day = _day_param(self.request) or timezone.localdate()
+        data = sel.points_liability_by_month(months=months, store_ids=store_ids, day=day)
+        at_day = data["at_day"]  # points_liability(day=day), from the same replay of the ledger
+        stores = stores_visible(user=self.request.user)
+        names = {s.pk: s for s in stores}
         ctx.update(
             data=data,
+            at_day=at_day,
+            day_rows=[
+                {"store": names.get(sid), "points": v["points"], "value": v["value"]}
+                for sid, v in sorted(at_day["by_store"].items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
+            ],
+            day=day,
+            expiry_days=settings.RETAILOPS["POINTS_EXPIRY_DAYS"],
             months=months,
             store_id=store_id,
-            stores=stores_visible(user=self.request.user),
+            stores=stores,
             can_export=self.request.user.has_perm("sales.export_reports"),
             query=self.request.GET.urlencode(),
             liability_chart=chart(
@@ -302,8 +334,8 @@ class LiabilityExportView(RolePermissionMixin, View):
 
     def get(self, request, fmt):
         months = min(max(_int(request.GET.get("months")) or 12, 1), 60)
-        store_id = _store_param(request)
-        data = sel.points_liability_by_month(months=months, store_ids=[store_id] if store_id else None)
+        _store_id, store_ids = _liability_scope(request)
+        data = sel.points_liability_by_month(months=months, store_ids=store_ids)
         return export_response(
             filename="points_liability",
             fmt=fmt,

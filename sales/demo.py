@@ -30,7 +30,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from customers.models import Customer, LoyaltyTier, PointsEntry
-from customers.services import point_value, points_for_amount
+from customers.services import point_value, points_for_amount, tiers_requalify
 from inventory.models import (
     Category,
     GoodsReceipt,
@@ -855,7 +855,10 @@ class _Loader:
         size = self.store_size
         home = rng.choice(self.S, size=C, p=size / size.sum()) if C else np.zeros(0, dtype=np.int64)
         weight = rng.lognormal(0.0, 1.0, C)
-        # Tiers follow how often a customer shops: the top 3 % Platinum, next 12 % Gold, next 30 % Silver.
+        # Starting tiers follow how often a customer shops (top 3 % Platinum, next 12 % Gold, next 30 %
+        # Silver); they set the points multiplier while the history is simulated. demo_load then
+        # requalifies every member on their actual trailing spend (tiers_requalify), so the tier shown
+        # is the tier rule's answer.
         order = np.argsort(-weight, kind="stable")
         tier = np.zeros(C, dtype=np.int64)
         cut = [round(C * 0.03), round(C * 0.15), round(C * 0.45)]
@@ -2113,6 +2116,13 @@ def demo_load(*, config: DemoConfig, log: Callable[[str], None] | None = None) -
             _sqlite_indexes_restore(dropped)
         log(f"  data written in {time.monotonic() - started:.1f} s; rebuilding the daily rollups …")
         rollups_rebuild()
+        # The starting tiers only set the points multiplier of the simulated history; what a member holds
+        # is the tier rule applied to their spend over the tier window at the end of the last day, as the
+        # nightly job keeps it (one TierChange per member moved, dated then).
+        end_of_last_day = datetime.combine(
+            loader.days[-1] + timedelta(days=1), datetime.min.time(), ZoneInfo("Europe/London")
+        )
+        tiers_requalify(as_of=end_of_last_day)
     counts = demo_counts()
     summary = DemoSummary(
         seconds=time.monotonic() - started,

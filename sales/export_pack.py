@@ -11,14 +11,14 @@ import io
 import zipfile
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import ExpressionWrapper, F, Min, Q, Sum
 from django.utils import timezone
 
 from customers.selectors import points_liability
-from inventory.models import GoodsReceiptLine, Product, PurchaseOrder, StockCountLine
+from inventory.models import GoodsReceiptLine, Product, PurchaseOrder, StockCountLine, Store
 from retailops.exports import csv_bytes, xlsx_bytes
 from retailops.money import money
 
@@ -299,20 +299,27 @@ def _day(value: datetime | None) -> str:
 
 
 def points_liability_report(f: Filters) -> Report:
-    as_of = datetime.combine(f.end + timedelta(days=1), time.min, tzinfo=timezone.get_current_timezone())
-    data = points_liability(as_of=as_of - timedelta(microseconds=1), store_ids=f.store_ids)
+    """Points outstanding at the end of f.end (each store's local day), from the one liability selector.
+
+    Points on no store (manual adjustments) are a line of their own when the pack covers every store."""
+    everything = not f.store_param and not f.chain and len(f.stores) == Store.objects.count()
+    data = points_liability(day=f.end, store_ids=None if everything else f.store_ids)
     header = ["Store", "Store name", "Points outstanding", "Value"]
     report = Report(
         "points_liability",
-        f"Loyalty points liability at {f.end:%d %b %Y}",
+        f"Loyalty points liability at the end of {f.end:%d %b %Y}",
         header,
-        note=f"One point is worth {data['point_value']}. Points are charged to the store that issued or "
-        "redeemed them, so a store's figure can be negative.",
+        note=f"One point is worth {data['point_value']}. Earned points count until they are redeemed or "
+        "reach their expiry date (whether or not the expiry has been posted yet), at the end of the day in "
+        "each store's time zone. Earned and expired points belong to the issuing store, redemptions to the "
+        "store where they were spent, so a store's figure can be negative.",
     )
     for store in f.stores:
         entry = data["by_store"].get(store.pk)
         if entry:
             report.rows.append([store.code, store.name, entry["points"], entry["value"]])
+    if None in data["by_store"]:
+        report.rows.append(["", "(no store)", data["by_store"][None]["points"], data["by_store"][None]["value"]])
     report.totals = {"Points outstanding": data["points"], "Value": data["value"]}
     return report
 
