@@ -1,7 +1,9 @@
 """Read queries behind the sales, inventory, profit and cash-flow pages and the accountant's pack.
 
-Sales figures come from the rollups (StoreDaily, SalesDaily), never from the sale lines, so a page
-costs the same on a chain with ten million lines as on a small one. Stock figures come from
+Sales figures come from the rollups (StoreDaily, SalesDaily), not from the sale lines, so a page
+costs the same on a chain with ten million lines as on a small one. One exception, one day wide: when a
+period reaches today, its comparison day last year is read from that day's sales up to the same time of
+day (see "like-for-like comparisons"), so today so far is never set against a whole day. Stock figures come from
 StockLevel; past stock positions are rebuilt from today's on-hand minus what moved since (the
 ledger's invariant on_hand == Σ movements makes that exact), using SalesDaily for the sale and
 return movements and the ledger only for the few others (receipts, counts, adjustments).
@@ -14,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
+import zoneinfo
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -24,15 +27,16 @@ from django.apps import apps
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, FloatField, Max, Sum, Value, When
-from django.db.models.functions import Cast, Coalesce, NullIf, TruncDate
+from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, FloatField, Max, Q, Sum, Value, When
+from django.db.models.functions import Cast, Coalesce, NullIf, Round, TruncDate
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from inventory.models import Category, Product, PurchaseOrder, PurchaseOrderLine, StockLevel, StockMovement, Store
-from retailops.money import money
+from retailops.money import currency_symbol, money
 
 from .forms_dashboard import Filters
-from .models import RollupChange, Sale, SalesDaily, StoreDaily
+from .models import RollupChange, Sale, SaleLine, SalesDaily, StoreDaily
 
 ZERO = Decimal("0")
 DEC = DecimalField(max_digits=20, decimal_places=4)
@@ -58,6 +62,44 @@ def change(current, previous) -> Decimal | None:
     if current is None or previous is None or not previous:
         return None
     return (Decimal(current) - Decimal(previous)) / abs(Decimal(previous))
+
+
+# A percentage change is printed only on a base that can carry it. Below £50 (money) or 5 (units, receipts),
+# or — for a row that is part of a whole, such as a store or a category — below 5 % of that whole last year,
+# a change of a few pounds reads as thousands of per cent ("Drinks vs LY 3346.7 %" on a £2.40 base): the
+# page prints "—" with the title "base too small" instead.
+MIN_BASE_MONEY = Decimal("50")
+MIN_BASE_COUNT = Decimal("5")
+MIN_BASE_SHARE = Decimal("0.05")
+
+
+def small_base_rule() -> str:
+    """The rule of base_too_small in words, for the pages."""
+    return (
+        f"under {currency_symbol()}{MIN_BASE_MONEY:,.0f}, {MIN_BASE_COUNT} units or receipts, "
+        f"or {MIN_BASE_SHARE:.0%} of the whole last year"
+    )
+
+
+def base_too_small(base, *, count: bool = False, whole=None) -> bool:
+    """Whether `base` (the comparison figure a change is relative to) is too small for a percentage change:
+    below MIN_BASE_COUNT (count=True: units, receipts) or MIN_BASE_MONEY, or below MIN_BASE_SHARE of
+    `whole` when given. No base (None) is too small."""
+    if base is None:
+        return True
+    size = abs(Decimal(base))
+    if size < (MIN_BASE_COUNT if count else MIN_BASE_MONEY):
+        return True
+    return whole is not None and size < MIN_BASE_SHARE * abs(Decimal(whole))
+
+
+def change_on_base(current, previous, *, base=None, count: bool = False, whole=None) -> tuple[Decimal | None, bool]:
+    """(relative change of `current` vs `previous`, base too small?). The base is `previous` unless given
+    (an average basket's base is last year's receipts); on a base too small the change is None, so no
+    page, export or test can print it."""
+    if base_too_small(previous if base is None else base, count=count, whole=whole):
+        return None, True
+    return change(current, previous), False
 
 
 def _d(value) -> Decimal:
@@ -290,6 +332,180 @@ def _product_info() -> dict[int, tuple[int | None, str, Decimal]]:
     }
 
 
+# --------------------------------------------------------------------------- like-for-like comparisons
+#
+# A period that reaches today holds today's sales so far. Its comparison period ends on the same day last
+# year (or 52 weeks before), which the rollups hold whole: compared as they are, a morning is set against a
+# whole day ("Receipts −2.3 %"). So the comparison day counts only the sales made before the same local
+# time of day as now, read from the Sale rows of that one day (the rollups are daily); the days before it
+# come from the rollups as usual, and the comparison days after it (a range that runs into the future) are
+# left out, as the period has no sales there yet.
+
+
+@dataclass(frozen=True)
+class ComparisonCut:
+    """Where a period that reaches today is cut for a like-for-like comparison."""
+
+    today: date  # the period's day that is still trading
+    day: date  # the comparison day of `today`
+    at: dt.datetime  # the moment the figures are read (today's sales so far)
+    # Per store time zone: (store ids, the moment on `day` before which its sales count; None: all of `day`).
+    cutoffs: tuple[tuple[tuple[int, ...], dt.datetime | None], ...]
+
+    @property
+    def time(self) -> dt.time:
+        """The local time of the cut in the project's time zone (what the page says)."""
+        return timezone.localtime(self.at).time()
+
+
+def comparison_cut(f: Filters) -> ComparisonCut | None:
+    """The cut of the filters' comparison period, or None when the period is whole days (it ends before
+    today, or starts after it). Each store is cut at its own local time of day: a store whose local day
+    is already over counts the whole comparison day, one whose day has not begun counts none of it."""
+    memo = f.__dict__
+    if "_comparison_cut" not in memo:
+        now = f.now or timezone.now()
+        today = f.today or timezone.localdate(now)
+        cut = None
+        if f.start <= today <= f.end:
+            day = f.compare_day(today)
+            by_tz: dict[str, list[int]] = defaultdict(list)
+            for store in f.stores:
+                by_tz[store.timezone].append(store.pk)
+            cutoffs = []
+            for tz_name, store_ids in sorted(by_tz.items()):
+                tz = zoneinfo.ZoneInfo(tz_name)
+                local = now.astimezone(tz)
+                if local.date() > today:
+                    cutoff = None
+                elif local.date() < today:
+                    cutoff = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
+                else:
+                    cutoff = dt.datetime.combine(day, local.time(), tzinfo=tz)
+                cutoffs.append((tuple(store_ids), cutoff))
+            cut = ComparisonCut(today=today, day=day, at=now, cutoffs=tuple(cutoffs))
+        memo["_comparison_cut"] = cut
+    return memo["_comparison_cut"]
+
+
+def _cut_filter(cut: ComparisonCut, prefix: str = "") -> Q:
+    """Sales of the comparison day before the cut, per store time zone (`prefix`: the path to Sale)."""
+    q = Q(pk__in=[])
+    for store_ids, cutoff in cut.cutoffs:
+        part = Q(**{f"{prefix}store_id__in": store_ids})
+        if cutoff is not None:
+            part &= Q(**{f"{prefix}occurred_at__lt": cutoff})
+        q |= part
+    return Q(**{f"{prefix}local_date": cut.day}) & q
+
+
+RETURN = Sale.Kind.RETURN
+LINE_COST = Round(F("quantity") * F("unit_cost"), 2, output_field=DEC)  # as the rollups round each line
+MONEY_FIELDS = {"revenue", "cost", "discount", "revenue_mrp", "returns_value"}
+
+
+def _cut_day_series(f: Filters, cut: ComparisonCut) -> dict:
+    """SalesDaily's sums of the comparison day before the cut, per (store, product), from the sale lines."""
+    memo = f.__dict__.setdefault("_cut_memo", {})
+    if "series" not in memo:
+        lines = SaleLine.objects.filter(_cut_filter(cut, "sale__"))
+        if f.category_ids is not None:
+            lines = lines.filter(product__category_id__in=f.category_ids)
+        is_return, is_mrp = Q(sale__kind=RETURN), Q(price_type=SaleLine.PriceType.MRP)
+        rows = (
+            lines.values("sale__store_id", "product_id")
+            .annotate(
+                units=Sum("quantity"),
+                revenue=Sum("line_total"),
+                cost=Sum(LINE_COST),
+                discount=Sum("discount"),
+                units_mrp=Sum("quantity", filter=is_mrp),
+                revenue_mrp=Sum("line_total", filter=is_mrp),
+                returns_units=Sum(-F("quantity"), filter=is_return),
+                returns_value=Sum(-F("line_total"), filter=is_return),
+            )
+            .order_by()
+        )
+        memo["series"] = {
+            (r["sale__store_id"], r["product_id"]): {
+                k: money(r[k]) if k in MONEY_FIELDS else _d(r[k]) for k in SD_FIELDS
+            }
+            for r in rows
+        }
+    return memo["series"]
+
+
+def _cut_day_store(f: Filters, cut: ComparisonCut) -> dict:
+    """StoreDaily's sums of the comparison day before the cut, per (store, payment method), from the sales."""
+    memo = f.__dict__.setdefault("_cut_memo", {})
+    if "store" not in memo:
+        is_sale = Q(kind=Sale.Kind.SALE)
+        rows = (
+            Sale.objects.filter(_cut_filter(cut))
+            .values("store_id", "payment_method")
+            .annotate(
+                revenue=Sum("total"),
+                cost=Sum("cost_total"),
+                discount=Sum("discount_total"),
+                returns_value=Sum(-F("total"), filter=Q(kind=RETURN)),
+                transactions=Count("pk", filter=is_sale),
+                customers=Count("pk", filter=is_sale & Q(customer__isnull=False)),
+            )
+            .order_by()
+        )
+        # Units from the lines, apart: joined to the sales above they would multiply each receipt's totals.
+        units = {
+            (r["sale__store_id"], r["sale__payment_method"]): _d(r["units"])
+            for r in SaleLine.objects.filter(_cut_filter(cut, "sale__"))
+            .values("sale__store_id", "sale__payment_method")
+            .annotate(units=Sum("quantity"))
+            .order_by()
+        }
+        memo["store"] = {
+            (r["store_id"], r["payment_method"]): {
+                **{k: money(r[k]) for k in ("revenue", "cost", "discount", "returns_value")},
+                "units": units.get((r["store_id"], r["payment_method"]), ZERO),
+                **{k: int(r[k] or 0) for k in STORE_DAY_COUNTS},
+            }
+            for r in rows
+        }
+    return memo["store"]
+
+
+def _plus(rows: dict, extra: dict) -> dict:
+    """rows + extra, key by key and field by field, in a new dict (rows may be shared with the cache)."""
+    out = dict(rows)
+    for k, sums in extra.items():
+        base = out.get(k)
+        out[k] = {name: (base[name] if base else 0) + value for name, value in sums.items()}
+    return out
+
+
+def previous_rollup_sums(f: Filters, group: str) -> dict:
+    """rollup_sums over the comparison period, like for like: when the period reaches today, the comparison
+    day of today counts only its sales before the same time of day (see comparison_cut)."""
+    cut = comparison_cut(f)
+    if cut is None:
+        return rollup_sums(f, f.compare_start, f.compare_end, group)
+    closed = rollup_sums(f, f.compare_start, cut.day - timedelta(days=1), group) if f.compare_start < cut.day else {}
+    key_of = {"series": lambda k: k, "date": lambda k: cut.day, "store": lambda k: k[0], "product": lambda k: k[1]}
+    return _plus(closed, fold(_cut_day_series(f, cut), key_of[group]))
+
+
+def previous_store_sums(f: Filters, by: str) -> dict:
+    """store_sums over the comparison period, like for like (see previous_rollup_sums)."""
+    cut = comparison_cut(f)
+    if cut is None:
+        return store_sums(f, f.compare_start, f.compare_end, by)
+    closed = store_sums(f, f.compare_start, cut.day - timedelta(days=1), by) if f.compare_start < cut.day else {}
+    extra: dict = {}
+    for (store_id, method), sums in _cut_day_store(f, cut).items():
+        key = (cut.day, method) if by == "day" else store_id
+        acc = extra.get(key)
+        extra[key] = dict(sums) if acc is None else {name: acc[name] + value for name, value in sums.items()}
+    return _plus(closed, extra)
+
+
 # --------------------------------------------------------------------------- sales dashboard
 
 TOTAL_FIELDS = ("revenue", "cost", "discount", "units", "returns_value")
@@ -302,11 +518,24 @@ def sales_totals(f: Filters, start: date, end: date) -> dict:
     one it reads SalesDaily, where receipts cannot be counted (a receipt spans categories): None.
     """
     if f.category_ids is None:
-        day_rows = store_sums(f, start, end, "day").values()
+        return _totals(f, store_sums(f, start, end, "day"), None)
+    return _totals(f, None, rollup_sums(f, start, end, "date"))
+
+
+def previous_totals(f: Filters) -> dict:
+    """sales_totals of the comparison period, like for like (previous_rollup_sums)."""
+    if f.category_ids is None:
+        return _totals(f, previous_store_sums(f, "day"), None)
+    return _totals(f, None, previous_rollup_sums(f, "date"))
+
+
+def _totals(f: Filters, store_rows: dict | None, daily_rows: dict | None) -> dict:
+    if store_rows is not None:
+        day_rows = store_rows.values()
         row = {k: sum((r[k] for r in day_rows), ZERO) for k in TOTAL_FIELDS}
         transactions = sum(r["transactions"] for r in day_rows)
     else:
-        row = total_of(rollup_sums(f, start, end, "date"))
+        row = total_of(daily_rows)
         transactions = None
     out = {k: _d(row[k]) for k in TOTAL_FIELDS}
     out["transactions"] = transactions
@@ -317,36 +546,75 @@ def sales_totals(f: Filters, start: date, end: date) -> dict:
     return out
 
 
+# What each KPI's change is relative to, and whether that base is a count (units, receipts) or money: an
+# average basket or a margin is only as solid as the receipts or the revenue it is taken over.
+KPI_BASES = {
+    "revenue": ("revenue", False),
+    "units": ("units", True),
+    "transactions": ("transactions", True),
+    "basket": ("transactions", True),
+    "gross_profit": ("gross_profit", False),
+    "margin": ("revenue", False),
+    "discount": ("discount", False),
+    "returns_value": ("returns_value", False),
+}
+
+
 def sales_kpis(f: Filters) -> dict:
+    """The period's totals against the comparison period's, like for like (a period reaching today is set
+    against the same hours of its comparison day: `cut`). A change on a base too small is None and listed
+    in `small`."""
     current = sales_totals(f, f.start, f.end)
-    previous = sales_totals(f, f.compare_start, f.compare_end)
-    keys = ("revenue", "units", "transactions", "basket", "gross_profit", "margin", "discount", "returns_value")
+    previous = previous_totals(f)
+    changes, small = {}, {}
+    for k, (base, count) in KPI_BASES.items():
+        changes[k], small[k] = change_on_base(current[k], previous[k], base=previous[base], count=count)
     return {
         "current": current,
         "previous": previous,
-        "change": {k: change(current[k], previous[k]) for k in keys},
+        "change": changes,
+        "small": small,
+        "small_rule": small_base_rule(),
+        "cut": comparison_cut(f),
         "empty": not current["revenue"] and not current["units"] and not current["transactions"],
     }
 
 
-def _daily(f: Filters, start: date, end: date) -> dict[date, dict]:
-    if f.category_ids is not None:
-        return rollup_sums(f, start, end, "date")
+def _daily_of(f: Filters, store_rows: dict | None, daily_rows: dict | None) -> dict[date, dict]:
+    if store_rows is None:
+        return daily_rows
     out: dict[date, dict] = {}
-    for (day, _), r in store_sums(f, start, end, "day").items():
+    for (day, _), r in store_rows.items():
         acc = out.setdefault(day, {"date": day, "revenue": ZERO, "units": ZERO})
         acc["revenue"] += r["revenue"]
         acc["units"] += r["units"]
     return dict(sorted(out.items()))
 
 
+def _daily(f: Filters, start: date, end: date) -> dict[date, dict]:
+    if f.category_ids is not None:
+        return rollup_sums(f, start, end, "date")
+    return _daily_of(f, store_sums(f, start, end, "day"), None)
+
+
+def _previous_daily(f: Filters) -> dict[date, dict]:
+    if f.category_ids is not None:
+        return previous_rollup_sums(f, "date")
+    return _daily_of(f, previous_store_sums(f, "day"), None)
+
+
 def sales_trend(f: Filters) -> dict:
-    """Revenue per day (week, month for long ranges) for the period and the same period last year."""
+    """Revenue per day (week, month for long ranges) for the period and the same period last year.
+
+    When the period reaches today, the bucket holding today is `partial` (today so far) and its last-year
+    figure is taken to the same time of day (comparison_cut); `partial` names that bucket's row."""
     kind = bucket_kind(f.days)
     current = _daily(f, f.start, f.end)
-    previous = _daily(f, f.compare_start, f.compare_end)
+    previous = _previous_daily(f)
     cur_buckets = buckets(f.start, f.end, kind)
     prev_buckets = buckets(f.compare_start, f.compare_end, kind)
+    cut = comparison_cut(f)
+    partial = bucket_of(cut.today, kind) if cut else None
 
     def fold(daily, bucket_list):
         sums = {b: [ZERO, ZERO] for b in bucket_list}
@@ -361,40 +629,42 @@ def sales_trend(f: Filters) -> dict:
     rows = []
     for i, b in enumerate(cur_buckets):
         last = prev[i] if i < len(prev) else None
+        if last is not None and cut is not None and b > partial:
+            last = None  # days still to come: nothing to compare yet
+        delta, small = change_on_base(cur[i][0], last[0]) if last is not None else (None, False)
         rows.append(
             {
                 "bucket": b,
                 "label": bucket_label(b, kind),
                 "revenue": cur[i][0],
                 "units": cur[i][1],
-                "revenue_ly": last[0] if last else None,
-                "change": change(cur[i][0], last[0]) if last else None,
+                "revenue_ly": last[0] if last is not None else None,
+                "change": delta,
+                "change_small": small,
+                "partial": b == partial,
             }
         )
-    return {"kind": kind, "rows": rows}
+    return {"kind": kind, "rows": rows, "cut": cut}
 
 
 def store_comparison(f: Filters) -> list[dict]:
-    """Per store: revenue, units, receipts, basket, gross profit and margin, revenue last year and growth."""
+    """Per store: revenue, units, receipts, basket, gross profit and margin, revenue last year (like for like)
+    and growth (None, with change_small, on a base too small)."""
     if f.category_ids is None:
         cur = store_sums(f, f.start, f.end, "store")
-        ly = [
-            {"store_id": sid, "revenue": sums["revenue"]}
-            for sid, sums in store_sums(f, f.compare_start, f.compare_end, "store").items()
-        ]
+        ly = previous_store_sums(f, "store")
     else:
         cur = rollup_sums(f, f.start, f.end, "store")
-        ly = [
-            {"store_id": sid, "revenue": sums["revenue"]}
-            for sid, sums in rollup_sums(f, f.compare_start, f.compare_end, "store").items()
-        ]
-    last = {r["store_id"]: _d(r["revenue"]) for r in ly}
+        ly = previous_rollup_sums(f, "store")
+    last = {sid: _d(sums["revenue"]) for sid, sums in ly.items()}
     total = sum((_d(r["revenue"]) for r in cur.values()), ZERO)
+    total_ly = sum(last.values(), ZERO)
     rows = []
     for store in f.stores:
         r = cur.get(store.pk, {})
         revenue, cost = _d(r.get("revenue")), _d(r.get("cost"))
         tx = r.get("transactions") if f.category_ids is None else None
+        growth, small = change_on_base(revenue, last.get(store.pk), whole=total_ly)
         rows.append(
             {
                 "store": store,
@@ -406,7 +676,8 @@ def store_comparison(f: Filters) -> list[dict]:
                 "margin": ratio(revenue - cost, revenue),
                 "share": ratio(revenue, total),
                 "revenue_ly": last.get(store.pk, ZERO),
-                "change": change(revenue, last.get(store.pk)),
+                "change": growth,
+                "change_small": small,
             }
         )
     rows.sort(key=lambda r: (-r["revenue"], r["store"].code))
@@ -418,16 +689,17 @@ def _category_map() -> dict[int, Category]:
 
 
 def category_performance(f: Filters) -> list[dict]:
-    """Per top-level category (or per sub-category inside a chosen category): revenue, units, margin, share."""
+    """Per top-level category (or per sub-category inside a chosen category): revenue, units, margin, share,
+    and the change vs last year (like for like; None, with change_small, on a base too small)."""
     cats = _category_map()
     info = _product_info()
 
-    def by_category(start, end):
-        sums = fold(rollup_sums(f, start, end, "product"), lambda pid: info.get(pid, (None, ""))[0])
+    def by_category(sums):
+        sums = fold(sums, lambda pid: info.get(pid, (None, ""))[0])
         return [{"product__category_id": cid, **v} for cid, v in sums.items()]
 
-    cur = by_category(f.start, f.end)
-    ly = by_category(f.compare_start, f.compare_end)
+    cur = by_category(rollup_sums(f, f.start, f.end, "product"))
+    ly = by_category(previous_rollup_sums(f, "product"))
 
     def group_of(category_id):
         cat = cats.get(category_id)
@@ -445,18 +717,22 @@ def category_performance(f: Filters) -> list[dict]:
     for r in ly:
         groups[group_of(r["product__category_id"])]["revenue_ly"] += _d(r["revenue"])
     total = sum((g["revenue"] for g in groups.values()), ZERO)
-    rows = [
-        {
-            "category": cat,
-            "name": str(cat) if cat else "Uncategorised",
-            **g,
-            "gross_profit": g["revenue"] - g["cost"],
-            "margin": ratio(g["revenue"] - g["cost"], g["revenue"]),
-            "share": ratio(g["revenue"], total),
-            "change": change(g["revenue"], g["revenue_ly"]),
-        }
-        for cat, g in groups.items()
-    ]
+    total_ly = sum((g["revenue_ly"] for g in groups.values()), ZERO)
+    rows = []
+    for cat, g in groups.items():
+        growth, small = change_on_base(g["revenue"], g["revenue_ly"], whole=total_ly)
+        rows.append(
+            {
+                "category": cat,
+                "name": str(cat) if cat else "Uncategorised",
+                **g,
+                "gross_profit": g["revenue"] - g["cost"],
+                "margin": ratio(g["revenue"] - g["cost"], g["revenue"]),
+                "share": ratio(g["revenue"], total),
+                "change": growth,
+                "change_small": small,
+            }
+        )
     rows.sort(key=lambda r: (-r["revenue"], r["name"]))
     return rows
 
@@ -970,7 +1246,7 @@ def profit_summary(f: Filters) -> dict:
     totals = sales_totals(f, f.start, f.end)
     mix = total_of(rollup_sums(f, f.start, f.end, "date"))
     shrink = shrinkage(f, f.start, f.end)
-    previous = sales_totals(f, f.compare_start, f.compare_end)
+    previous = previous_totals(f)  # like for like: a period reaching today is cut at the same hours
     return {
         **totals,
         "units_mrp": _d(mix["units_mrp"]),
@@ -1171,64 +1447,129 @@ def cash_tied(f: Filters) -> dict:
     return {"stock": money(stock), "on_order": on_order, "paid_ahead": paid_ahead}
 
 
-def forecast_revenue_by_week(f: Filters, weeks: list[date], *, today: date) -> dict[date, Decimal] | None:
-    """Hook for the forecasting app: expected takings per week from DemandForecast, or None.
+# The rule that says which forecast is current, per store: the forecast and reorder pages use it, and so does
+# the forward cash view. Sales sits below forecasting (DESIGN §2) and cannot import it; until this view moves
+# up, it reaches the one rule by name rather than re-implementing it (a copy drifted once: it took the
+# newest run by id, which is a run made "as of" an earlier day whenever one has just been scored).
+LATEST_RUN_BY_STORE = "forecasting.selectors.latest_run_by_store"
 
-    Units come from the latest finished run that has rows for these stores and weeks, priced at each
-    product's average realised price over the last 28 days (list price when it did not sell). Used only
-    when the forecasting app is installed and has such rows; anything else (app absent or still being
-    built, other field names) means None, and the caller falls back to the trailing average.
-    """
-    if not apps.is_installed("forecasting") or not weeks:
+
+@dataclass
+class ForwardForecast:
+    """Expected takings from the demand forecast over some days: per product, per day, Σ forecast units."""
+
+    units: dict[date, dict[int, Decimal]]  # day → product id → units (all stores with a forecast)
+    until: date  # the last day every forecast store's current run covers
+    store_ids: list[int]  # the stores with a current forecast
+    runs: list  # their runs (distinct), newest history first
+
+
+def forward_forecast(f: Filters, *, start: date, end: date) -> ForwardForecast | None:
+    """Units forecast per day and product for [start, end] by each store's current forecast (the
+    forecasting app's latest_run rule, per store), or None when no store in scope has one (or the
+    forecasting app is not installed)."""
+    if not apps.is_installed("forecasting") or not f.store_ids:
         return None
     try:
+        latest_run_by_store = import_string(LATEST_RUN_BY_STORE)
         model = apps.get_model("forecasting", "DemandForecast")
-        qs = model.objects.filter(store_id__in=f.store_ids, date__gte=weeks[0], date__lt=weeks[-1] + timedelta(days=7))
-        run_model = model._meta.get_field("run").related_model
-        finished = run_model.objects.all()
-        if "status" in {fld.name for fld in run_model._meta.get_fields()}:
-            finished = finished.filter(status__in=["done", "partial"])
-        run_id = qs.filter(run__in=finished).order_by("-run_id").values_list("run_id", flat=True).first()
-        if run_id is None:
-            return None
-        rows = list(qs.filter(run_id=run_id).values("product_id", "date").annotate(units=Sum("yhat")).order_by())
-    except Exception:  # noqa: BLE001 - the forecasting app is optional: any failure means "no forecast"
+    except (ImportError, LookupError):
         return None
-    if not rows:
+    per_store = {s: r for s, r in latest_run_by_store(f.store_ids).items() if r is not None}
+    if not per_store:
         return None
-    recent = sales_daily(f, today - timedelta(days=28), today - timedelta(days=1)).filter(units__gt=0)
+    stores_of_run: dict[int, list[int]] = defaultdict(list)
+    runs = {}
+    for store_id, run in per_store.items():
+        stores_of_run[run.pk].append(store_id)
+        runs[run.pk] = run
+    which = Q(pk__in=[])
+    for run_id, store_ids in stores_of_run.items():
+        which |= Q(run_id=run_id, store_id__in=store_ids)
+    units: dict[date, dict[int, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
+    for product_id, day, yhat in (
+        model.objects.filter(which, date__gte=start, date__lte=end)
+        .values("product_id", "date")
+        .annotate(units=Sum("yhat"))
+        .values_list("product_id", "date", "units")
+        .order_by()
+    ):
+        if yhat and yhat > 0:  # a model may dip below zero: no one buys minus one
+            units[day][product_id] += Decimal(str(yhat))
+    ordered = sorted(runs.values(), key=lambda r: (r.history_end, r.pk), reverse=True)
+    return ForwardForecast(
+        units=units,
+        until=min(r.history_end + timedelta(days=r.horizon_days) for r in runs.values()),
+        store_ids=sorted(per_store),
+        runs=ordered,
+    )
+
+
+def forecast_prices(f: Filters, product_ids, *, today: date) -> dict[int, Decimal]:
+    """The price the forward view puts on a forecast unit: the product's average realised price over the
+    28 days before today in these stores, its list price when it did not sell."""
+    recent = sales_daily(f, today - timedelta(days=28), today - timedelta(days=1)).filter(product_id__in=product_ids)
     prices = {
         pid: Decimal(revenue) / Decimal(units)
-        for pid, revenue, units in recent.values("product_id")
+        for pid, revenue, units in recent.filter(units__gt=0)
+        .values("product_id")
         .annotate(revenue=Sum("revenue"), units=Sum("units"))
         .values_list("product_id", "revenue", "units")
+        .order_by()
         if units
     }
-    missing = {r["product_id"] for r in rows} - set(prices)
+    missing = set(product_ids) - set(prices)
     prices.update(Product.objects.filter(pk__in=missing).values_list("pk", "mrp"))
-    out = {w: ZERO for w in weeks}
-    for r in rows:
-        week = bucket_of(r["date"], "week")
-        if week in out and r["units"]:
-            out[week] += Decimal(str(max(r["units"], 0))) * prices.get(r["product_id"], ZERO)
-    return {w: money(v) for w, v in out.items()}
+    return prices
+
+
+def _cash_taken_by_store(f: Filters, start: date, end: date) -> dict[int, Decimal]:
+    """Cash taken (vouchers and points left out) per store over [start, end]."""
+    out: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for store_id, revenue in (
+        store_daily(f, start, end)
+        .exclude(payment_method__in=NON_CASH)
+        .values("store_id")
+        .annotate(revenue=Sum("revenue"))
+        .values_list("store_id", "revenue")
+        .order_by()
+    ):
+        out[store_id] += _d(revenue)
+    return out
 
 
 def cash_forward(f: Filters, *, weeks: int = 6, today: date | None = None, trailing_days: int = 28) -> dict:
-    """The next weeks: expected money in (forecast when there is one, else the trailing average of cash
-    taken) against open purchase orders falling due (unpaid value, in the week of their expected date;
-    overdue ones in the first week)."""
+    """The next weeks from today: expected money in against open purchase orders falling due (unpaid value,
+    in the week of their expected date; overdue ones in the first week).
+
+    Expected money in is each store's current demand forecast (forward_forecast: the rule of the forecast
+    and reorder pages) × forecast_prices, day by day from today; a store with no forecast at all counts the
+    average of its last `trailing_days` days of cash taken. A week the forecast covers only in part is
+    `partial` (its days to the forecast's last day); a week past it has no expected takings (None, "no
+    forecast"), and from the first week not wholly forecast on there is no net and no cumulative: the
+    running total would count the days nobody forecast as no takings at all.
+    """
     today = today or timezone.localdate()
     first = bucket_of(today, "week")
     week_starts = [first + timedelta(days=7 * i) for i in range(weeks)]
-    forecast = forecast_revenue_by_week(f, week_starts, today=today)
-    trail_start = today - timedelta(days=trailing_days)
-    trail_end = today - timedelta(days=1)
-    taken = sum(
-        (v for per in money_in_daily(f, trail_start, trail_end).values() for m, v in per.items() if m not in NON_CASH),
-        ZERO,
-    )
-    weekly_average = money(taken * 7 / trailing_days)
+    last_day = week_starts[-1] + timedelta(days=6)
+    trail_start, trail_end = today - timedelta(days=trailing_days), today - timedelta(days=1)
+    taken = _cash_taken_by_store(f, trail_start, trail_end)
+    weekly_average = money(sum(taken.values(), ZERO) * 7 / trailing_days)
+
+    forecast = forward_forecast(f, start=today, end=last_day)
+    prices: dict[int, Decimal] = {}
+    if forecast is None:
+        trailing_stores = list(f.store_ids)
+        until = None
+    else:
+        products = {pid for per_day in forecast.units.values() for pid in per_day}
+        prices = forecast_prices(f, products, today=today)
+        trailing_stores = [s for s in f.store_ids if s not in set(forecast.store_ids)]
+        until = forecast.until
+    # Stores without a forecast: their trailing daily average of cash taken, for each day ahead.
+    trailing_daily = sum((taken.get(s, ZERO) for s in trailing_stores), ZERO) / trailing_days
+
     due = {w: ZERO for w in week_starts}
     for order in _open_orders_due(f):
         unpaid = max(order["value"] - order["amount_paid"], ZERO)
@@ -1242,24 +1583,51 @@ def cash_forward(f: Filters, *, weeks: int = 6, today: date | None = None, trail
         week = max(bucket_of(expected, "week"), first)
         if week in due:
             due[week] += unpaid
+
     rows, running = [], ZERO
+    complete = True  # every week so far wholly forecast: the cumulative still means something
     for w in week_starts:
-        expected_in = forecast[w] if forecast is not None else weekly_average
-        net = expected_in - due[w]
-        running += net
+        days = [d for d in (w + timedelta(days=i) for i in range(7)) if d >= today]
+        covered = [d for d in days if until is None or d <= until]
+        status = "full" if len(covered) == len(days) else "partial" if covered else "none"
+        expected_in = None
+        if covered:
+            total = trailing_daily * len(covered)
+            if forecast is not None:
+                for d in covered:
+                    for pid, units in forecast.units.get(d, {}).items():
+                        total += units * prices.get(pid, ZERO)
+            expected_in = money(total)
+        complete = complete and status == "full"
+        net = expected_in - due[w] if complete else None
+        if net is not None:
+            running += net
         rows.append(
             {
                 "week": w,
                 "label": bucket_label(w, "week"),
+                "days": len(days),
+                "from_today": w < today,
+                "status": status,
+                "covered_to": covered[-1] if status == "partial" else None,
                 "in": expected_in,
                 "out": due[w],
                 "net": net,
-                "cumulative": running,
+                "cumulative": running if complete else None,
             }
         )
+    if forecast is None:
+        source = "trailing"
+    else:
+        source = "forecast" if not trailing_stores else "mixed"
+    codes = {s.pk: s.code for s in f.stores}
     return {
         "rows": rows,
-        "source": "forecast" if forecast is not None else "trailing",
+        "source": source,
+        "forecast_until": until,
+        "runs": forecast.runs if forecast else [],
+        "prices": prices,
+        "trailing_stores": [codes.get(s, str(s)) for s in trailing_stores] if forecast is not None else [],
         "trailing_days": trailing_days,
         "weekly_average": weekly_average,
     }

@@ -32,11 +32,13 @@ def _num(value) -> float:
 
 
 def chart(kind: str, labels: list, datasets: list[dict], **options) -> str:
-    """A Chart.js config as JSON (the template escapes it into data-chart)."""
+    """A Chart.js config as JSON (the template escapes it into data-chart). A dataset with "gaps": True keeps
+    its None values as gaps (null) instead of zeros: a figure nobody knows is not a zero."""
     for i, ds in enumerate(datasets):
         ds.setdefault("backgroundColor", COLOURS[i % len(COLOURS)])
         ds.setdefault("borderColor", COLOURS[i % len(COLOURS)])
-        ds["data"] = [_num(v) for v in ds["data"]]
+        gaps = ds.pop("gaps", False)
+        ds["data"] = [None if v is None and gaps else _num(v) for v in ds["data"]]
     spec = {"type": kind, "data": {"labels": [str(x) for x in labels], "datasets": datasets}, "options": options}
     return json.dumps(spec)
 
@@ -48,18 +50,49 @@ def kpis_section(f: Filters, costs: bool) -> dict:
     return {"kpis": sel.sales_kpis(f)}
 
 
+SO_FAR = {"day": "Today so far", "week": "This week so far", "month": "This month so far"}
+
+
 def trend_section(f: Filters, costs: bool) -> dict:
+    """The lines run over whole days; the bucket still trading (today so far) and last year to the same hour
+    are points of their own, so the line does not plunge on a day that is not over."""
     trend = sel.sales_trend(f)
     rows = trend["rows"]
+    whole = [not r["partial"] for r in rows]
     datasets = [
-        {"label": "This period", "data": [r["revenue"] for r in rows], "tension": 0.25},
+        {
+            "label": "This period",
+            "data": [r["revenue"] if ok else None for r, ok in zip(rows, whole, strict=True)],
+            "tension": 0.25,
+            "gaps": True,
+        },
         {
             "label": "Same period last year",
-            "data": [r["revenue_ly"] for r in rows],
+            "data": [r["revenue_ly"] if ok else None for r, ok in zip(rows, whole, strict=True)],
             "borderDash": [4, 4],
             "tension": 0.25,
+            "gaps": True,
         },
     ]
+    cut = trend["cut"]
+    if cut is not None and not all(whole):
+        hour = f"{cut.time:%H:%M}"
+        for label, key, colour in (
+            (f"{SO_FAR[trend['kind']]} (to {hour})", "revenue", COLOURS[0]),
+            (f"Last year to {hour}", "revenue_ly", COLOURS[1]),
+        ):
+            datasets.append(
+                {
+                    "label": label,
+                    "data": [None if ok else r[key] for r, ok in zip(rows, whole, strict=True)],
+                    "showLine": False,
+                    "pointRadius": 6,
+                    "pointStyle": "rectRot",
+                    "backgroundColor": colour,
+                    "borderColor": colour,
+                    "gaps": True,
+                }
+            )
     return {"trend": trend, "trend_chart": chart("line", [r["label"] for r in rows], datasets)}
 
 
@@ -161,14 +194,28 @@ def cashflow_section(f: Filters, costs: bool) -> dict:
 
 
 def forward_section(f: Filters, costs: bool) -> dict:
-    fwd = sel.cash_forward(f)
+    """Weeks with no forecast have no bar and no cumulative point (gaps), never a zero."""
+    fwd = sel.cash_forward(f, today=f.today)
     rows = fwd["rows"]
     forward_chart = chart(
         "bar",
         [r["label"] for r in rows],
         [
-            {"label": "Expected in", "data": [r["in"] for r in rows]},
+            {
+                "label": "Expected in",
+                "data": [r["in"] for r in rows],
+                "gaps": True,
+                # a week the forecast covers in part is drawn pale: its bar holds only the days forecast
+                "backgroundColor": [COLOURS[0] if r["status"] == "full" else "#a5c8f7" for r in rows],
+            },
             {"label": "Orders due", "data": [r["out"] for r in rows], "backgroundColor": "#c0262d"},
+            {
+                "label": "Cumulative net",
+                "data": [r["cumulative"] for r in rows],
+                "type": "line",
+                "borderColor": "#12805c",
+                "gaps": True,
+            },
         ],
     )
     return {"fwd": fwd, "forward_chart": forward_chart}

@@ -9,7 +9,7 @@ another store's object.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
 from django.http import Http404
@@ -74,6 +74,10 @@ class Filters:
     notices: list[str] = field(default_factory=list)
     all_stores: list[Store] = field(default_factory=list)
     chains: list[str] = field(default_factory=list)
+    # The moment the figures are read, and its day: "today so far" is compared with the same hours of the
+    # comparison day (sales.dashboard_selectors.comparison_cut).
+    now: datetime | None = None
+    today: date | None = None
 
     @property
     def store_ids(self) -> list[int]:
@@ -89,18 +93,20 @@ class Filters:
             return PERIODS[self.period]
         return f"{self.start:%d %b %Y} – {self.end:%d %b %Y}"
 
+    def compare_day(self, day: date) -> date:
+        """The day `day` is compared with: today and this week with the same weekday 52 weeks ago, longer
+        periods with the same calendar day a year before."""
+        if self.period in {"today", "week"}:
+            return day - timedelta(days=364)
+        return shift_year(day)
+
     @property
     def compare_start(self) -> date:
-        # Today and this week compare with the same weekdays 52 weeks ago; longer periods with the calendar.
-        if self.period in {"today", "week"}:
-            return self.start - timedelta(days=364)
-        return shift_year(self.start)
+        return self.compare_day(self.start)
 
     @property
     def compare_end(self) -> date:
-        if self.period in {"today", "week"}:
-            return self.end - timedelta(days=364)
-        return shift_year(self.end)
+        return self.compare_day(self.end)
 
     def query(self, **override) -> str:
         """The canonical query string of these filters (what a reload or a partial poll repeats)."""
@@ -125,9 +131,14 @@ class Filters:
         return self.store_param[0] if len(self.store_param) == 1 else ""
 
 
-def parse_filters(*, user, params, default_period: str = "month", today: date | None = None) -> Filters:
-    """Read the filters from a QueryDict; restrict stores to what the user may see (else Http404)."""
-    today = today or timezone.localdate()
+def parse_filters(
+    *, user, params, default_period: str = "month", today: date | None = None, now: datetime | None = None
+) -> Filters:
+    """Read the filters from a QueryDict; restrict stores to what the user may see (else Http404).
+
+    `now` (default: the present moment) and `today` (default: its local day) are when the figures are read."""
+    now = now or timezone.now()
+    today = today or timezone.localdate(now)
     notices: list[str] = []
     visible = list(stores_visible(user=user).order_by("code"))
     by_id = {s.pk: s for s in visible}
@@ -206,4 +217,6 @@ def parse_filters(*, user, params, default_period: str = "month", today: date | 
         notices=notices,
         all_stores=visible,
         chains=chains,
+        now=now,
+        today=today,
     )
