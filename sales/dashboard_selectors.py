@@ -1096,7 +1096,10 @@ def inventory_overview(f: Filters, *, dead_days: int = DEAD_DAYS) -> dict:
     stock = _stock_frame(f)
     keys, n = stock["keys"], len(stock["keys"])
     q = stock["on_hand"]
-    value = np.where(q > 0, q * stock["unit_cost"], 0)
+    # Each line's value rounded to the penny (half up) before any sum, as the inventory valuation report rounds
+    # its lines; negative book stock is valued at nothing in both.
+    pence = 10 ** (COST_EXP + QTY_EXP - MONEY_EXP)
+    value = (np.where(q > 0, q * stock["unit_cost"], 0) + pence // 2) // pence * pence
     frame = _sales_frame(f, f.start, f.end)
     pos, ok = _positions(keys, frame["keys"])
     sold = {name: _sum_into(n, pos, ok, frame[name]) for name in SALES_FRAME_FIELDS}
@@ -1645,7 +1648,8 @@ class Valuation:
 
     @property
     def value(self) -> Decimal:
-        return money(self.on_hand * self.unit_cost)
+        """At cost, to the penny; negative book stock (a count or a receipt not yet posted) is worth nothing."""
+        return money(max(self.on_hand, ZERO) * self.unit_cost)
 
 
 def stock_valuation_at(f: Filters, day: date) -> list[Valuation]:

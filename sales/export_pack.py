@@ -158,7 +158,8 @@ def inventory_valuation(f: Filters) -> Report:
         f"Inventory valuation at {f.end:%d %b %Y}",
         header,
         note="Quantities at the close of the period end (today's on-hand less later movements), "
-        "valued at the current moving average cost.",
+        "valued at the current moving average cost, each line to the penny; negative book stock is listed "
+        "at a value of 0.",
     )
     lines = sel.stock_valuation_at(f, f.end)
     products = Product.objects.select_related("category", "category__parent").in_bulk({v.product_id for v in lines})
