@@ -38,24 +38,54 @@ DEFAULT_HISTORY_DAYS = 182
 INTERVAL_LEVEL = 80  # the forecast band shown and stored: 10 % and 90 % quantiles
 Z_INTERVAL = 1.2815515655446004  # z for a central 80 % band
 
-# name → human description; the order is the order of preference on ties.
+# code → what the model does, in words a shop owner reads (the technical name in brackets); the order is the
+# order of preference on ties.
 MODEL_LABELS = {
-    "seasonal_naive": "Seasonal naive (same weekday last week)",
+    "seasonal_naive": "Same weekday last week (seasonal naive)",
     "seasonal_avg": "Average of the same weekday over the last 4 weeks",
-    "ets": "Exponential smoothing (ETS), with a weekly season where it fits",
-    "theta": "Theta method with weekly season",
-    "arima": "Seasonal ARIMA (AutoARIMA)",
-    "croston_sba": "Croston SBA (intermittent demand)",
-    "tsb": "TSB (intermittent demand, decaying)",
-    "adida": "ADIDA (temporal aggregation, intermittent)",
-    "imapa": "IMAPA (multiple aggregation, intermittent)",
-    "combo": "Combination: mean of ETS, Theta and the weekday average",
-    "global": "Global model: gradient-boosted trees over many products (median: low on lumpy demand)",
-    "prophet": "Prophet (trend + weekly and yearly seasonality)",
-    "top3": "Mean of the 3 models with the lowest backtest error",  # chosen by runs before the ETS-default rule
+    "ets": "Exponential smoothing: recent weeks count most, with a weekly pattern where it fits (ETS)",
+    "theta": "Smoothed trend with a weekly pattern (Theta method)",
+    "arima": "Pattern of the recent days and weeks (seasonal ARIMA)",
+    "croston_sba": "Occasional sales: average sale size over the average gap between sales (Croston SBA)",
+    "tsb": "Occasional sales, fading while nothing sells (TSB)",
+    "adida": "Occasional sales: weekly totals forecast, then spread over the days (ADIDA)",
+    "imapa": "Occasional sales: totals over several period lengths, averaged (IMAPA)",
+    "combo": "Mix: average of exponential smoothing, the smoothed trend and the weekday average",
+    "global": "One pattern learned across many products (gradient-boosted trees; runs low on lumpy demand)",
+    "prophet": "Trend with weekly and yearly seasons (Prophet)",
+    "top3": "Average of the 3 models with the lowest backtest error",  # chosen by runs before the ETS-default rule
     "mean": "Average of the history (too short to test)",
     "zero": "No sales in the history",
 }
+# code → the model's short name on every page, in the API (``model_label``) and in reasons: never the code.
+MODEL_NAMES = {
+    "seasonal_naive": "same weekday last week",
+    "seasonal_avg": "weekday average of 4 weeks",
+    "ets": "exponential smoothing",
+    "theta": "smoothed trend",
+    "arima": "recent-pattern model",
+    "croston_sba": "occasional-sales average",
+    "tsb": "occasional sales, fading",
+    "adida": "weekly totals spread over days",
+    "imapa": "several-period totals averaged",
+    "combo": "mix of three models",
+    "global": "pattern across products",
+    "prophet": "trend and seasons (Prophet)",
+    "top3": "mix of the 3 best models",
+    "mean": "average so far",
+    "zero": "no sales yet",
+}
+
+
+def model_name(code: str) -> str:
+    """The owner's words for a model code (an unknown code: its words, without underscores)."""
+    return MODEL_NAMES.get(code, str(code).replace("_", " "))
+
+
+def model_description(code: str) -> str:
+    return MODEL_LABELS.get(code, model_name(code))
+
+
 FAST_MODELS = ("seasonal_naive", "seasonal_avg", "ets", "theta", "croston_sba", "tsb", "adida", "imapa", "combo")
 CANDIDATES = tuple(m for m in MODEL_LABELS if m not in {"top3", "mean", "zero"})  # what a run may ask for
 DEFAULT_MODELS = (*FAST_MODELS, "prophet")  # Prophet only on the series that pass prophet_eligible()
@@ -999,8 +1029,8 @@ class Selection:
                 ref = float(judged.at[uid, default])
                 gain = 1 - b[metric] / ref if ref > 0 else float("nan")
                 why = (
-                    f"beat the default {default} by {gain:.0%} ({metric.upper()}) and in every one of {w} rolling "
-                    f"windows of {days} days"
+                    f"beat the default, {model_name(default)}, by {gain:.0%} ({metric.upper()}) and in every one of "
+                    f"{w} rolling windows of {days} days"
                 )
             else:
                 tested = int(judged.loc[uid].notna().sum())
@@ -1012,7 +1042,7 @@ class Selection:
                 )
             base = float(judged.at[uid, BASELINE]) if BASELINE in judged.columns else float("nan")
             if label != BASELINE and base > 0:
-                why += f"; {1 - b[metric] / base:.0%} smaller backtest {metric.upper()} than seasonal naive"
+                why += f"; {1 - b[metric] / base:.0%} smaller backtest {metric.upper()} than {model_name(BASELINE)}"
             chosen[uid] = {
                 "model": label,
                 "reason": f"{MODEL_LABELS[label]}: {why}.",
@@ -1052,25 +1082,77 @@ def choose(history: pd.DataFrame, *, cv: pd.DataFrame, candidates: Sequence[str]
     return Selection(uids, candidates, scores, own, weights, labels, defaults)
 
 
-def trust_badge(*, mase: float | None, wmape: float | None, history_days: int | None) -> tuple[str, str]:
-    """("high" | "medium" | "low", explanation) — how much to trust a forecast, from its backtest."""
-    if mase is None or (isinstance(mase, float) and math.isnan(mase)):
+# How much to trust a forecast, from its backtest. The yardstick is "same weekday last week": MASE is the
+# backtest's mean daily error ÷ that yardstick's mean daily error over the history (below 1 beats it). Bias is
+# Σ(forecast − sold) ÷ units sold: a forecast that leans one way fills or empties the shelf whatever its MASE.
+# Daily retail demand is noisy (on the demo chain half the series miss by more than the units sold on a day),
+# so the daily-error bars are wide; weekly totals are what an order is made of.
+TRUST_HIGH_MASE = 0.90  # beats the yardstick by at least 10 %
+TRUST_HIGH_BIAS = 0.15
+TRUST_HIGH_WMAPE = 0.75
+TRUST_LOW_MASE = 1.00  # above it: worse than the yardstick
+TRUST_LOW_BIAS = 0.50
+TRUST_LOW_WMAPE = 2.00
+TRUST_MIN_HISTORY_DAYS = 90
+TRUST_LEVELS = ("low", "medium", "high")  # worst first
+TRUST_RULE = (
+    f"High: beats the yardstick “same weekday last week” by at least {1 - TRUST_HIGH_MASE:.0%} "
+    f"(MASE below {TRUST_HIGH_MASE:.2f}), leans neither way by more than {TRUST_HIGH_BIAS:.0%} "
+    f"(bias within ±{TRUST_HIGH_BIAS:.0%}) and its daily error is under {TRUST_HIGH_WMAPE:.0%} of the units "
+    f"sold (wMAPE). Low: worse than the yardstick (MASE above {TRUST_LOW_MASE:.2f}), or leans by more than "
+    f"{TRUST_LOW_BIAS:.0%} (bias beyond ±{TRUST_LOW_BIAS:.0%}), or a daily error over {TRUST_LOW_WMAPE:.0%} of "
+    f"the units sold, or under {TRUST_MIN_HISTORY_DAYS} days of history. Medium: anything in between. MASE is "
+    "the backtest's daily error ÷ the error of “same weekday last week” over the history; bias is how much "
+    "more (+) or less (−) the backtest forecast than sold."
+)
+
+
+def _finite(x) -> bool:
+    return x is not None and not (isinstance(x, float) and math.isnan(x))
+
+
+def trust_badge(
+    *, mase: float | None, wmape: float | None, bias: float | None, history_days: int | None
+) -> tuple[str, str]:
+    """("high" | "medium" | "low", why) by :data:`TRUST_RULE`, from the backtest's MASE, daily wMAPE and bias.
+    Monotone: a larger error or a larger |bias| never gives a better badge."""
+    if not _finite(mase):
         return "low", "No backtest: the history is too short or empty."
-    if history_days is not None and history_days < 90:
+    if history_days is not None and history_days < TRUST_MIN_HISTORY_DAYS:
         return "low", f"Only {history_days} days of history."
-    if wmape is None or math.isnan(wmape):  # nothing sold in the backtest weeks
+    if not _finite(wmape):  # nothing sold in the backtest weeks: no error can be set against sales
+        if mase > TRUST_LOW_MASE:
+            return "low", f"Low: nothing sold in the backtest weeks and it forecast sales (MASE {mase:.2f})."
         return (
             "medium",
             "Nothing sold in the backtest weeks, so its error cannot be set against sales: when it sells again "
             "cannot be foreseen.",
         )
-    if mase < 0.8 and wmape < 0.5:
-        return "high", f"Backtest error well below the seasonal-naive yardstick (MASE {mase:.2f})."
-    if mase < 0.8:
-        return "medium", (
-            f"Beats the seasonal-naive yardstick (MASE {mase:.2f}), but the daily error is {wmape:.0%} of the units "
-            "sold: a slow seller's few sales are hard to time, so trust weekly totals more than single days."
+    lean = abs(bias) if _finite(bias) else None
+    worse = []
+    if mase > TRUST_LOW_MASE:
+        worse.append(f"worse than “same weekday last week” (MASE {mase:.2f})")
+    if lean is not None and lean > TRUST_LOW_BIAS:
+        worse.append(f"it forecast {lean:.0%} {'more' if bias > 0 else 'less'} than sold (bias {bias:+.0%})")
+    if wmape > TRUST_LOW_WMAPE:
+        worse.append(f"its daily error is {wmape:.0%} of the units sold")
+    if worse:
+        return "low", "Low: " + "; ".join(worse) + "."
+    short = []
+    if mase >= TRUST_HIGH_MASE:
+        short.append(f"about as good as “same weekday last week” (MASE {mase:.2f})")
+    if lean is None:
+        short.append("its bias is unknown")
+    elif lean > TRUST_HIGH_BIAS:
+        short.append(f"it leans {'over' if bias > 0 else 'under'} by {lean:.0%} (bias {bias:+.0%})")
+    if wmape >= TRUST_HIGH_WMAPE:
+        short.append(
+            f"its daily error is {wmape:.0%} of the units sold: a slow seller's few sales are hard to time, so "
+            "trust weekly totals more than single days"
         )
-    if mase < 1.1:
-        return "medium", f"Backtest error close to the seasonal-naive yardstick (MASE {mase:.2f})."
-    return "low", f"Backtest error above the seasonal-naive yardstick (MASE {mase:.2f})."
+    if short:
+        return "medium", "Medium: " + "; ".join(short) + "."
+    return "high", (
+        f"High: beats “same weekday last week” clearly (MASE {mase:.2f}), bias {bias:+.0%}, daily error "
+        f"{wmape:.0%} of the units sold."
+    )

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from statistics import NormalDist
+from typing import Protocol
 
 MAX_SERVICE_LEVEL = Decimal("0.999")
 MIN_SERVICE_LEVEL = Decimal("0.50")
@@ -243,32 +244,94 @@ def budget_pick(lines: list[tuple], budget: Decimal) -> tuple[set, str]:
     return picked, message
 
 
+class TransferScope(Protocol):
+    """What decides whether two stores may move stock to each other (a Store has these fields)."""
+
+    chain: str
+    currency: str
+    transfer_group: str
+
+
+def stores_can_transfer(a: TransferScope, b: TransferScope) -> bool:
+    """Whether stock may move between two stores. Never across currencies: the ledger carries the sender's
+    unit cost into the receiver's books unchanged. A store with a transfer group moves only within that group
+    (it may span chains); without one, a store moves only within its chain."""
+    if a.currency != b.currency:
+        return False
+    if a.transfer_group or b.transfer_group:
+        return a.transfer_group == b.transfer_group
+    return a.chain == b.chain
+
+
+def ceil_to_case(quantity: Decimal, case_pack: int) -> Decimal:
+    """The quantity rounded up to whole cases (0 stays 0)."""
+    if quantity <= 0:
+        return Decimal("0")
+    case = max(int(case_pack or 1), 1)
+    return (Decimal(quantity) / case).to_integral_value(rounding=ROUND_CEILING) * case
+
+
+def buy_after_transfers(*, need: Decimal, transfers_in: Decimal, case_pack: int) -> Decimal:
+    """What is still to buy once the transfers in have arrived: the need (order-up-to level less on hand and
+    on order) less the transfers, rounded up to the case pack. Never more than the buy without transfers."""
+    return ceil_to_case(max(Decimal(need) - Decimal(transfers_in), Decimal("0")), case_pack)
+
+
 @dataclass
 class StoreNeed:
     store_id: int
     on_hand: Decimal
     order_up_to: Decimal
     need: Decimal  # raw quantity the store would buy (0 when none)
+    chain: str = ""
+    currency: str = "GBP"
+    transfer_group: str = ""
 
 
-def rebalance(needs: list[StoreNeed]) -> list[tuple[int, int, Decimal]]:
+def rebalance(needs: list[StoreNeed], *, case_pack: int = 1) -> list[tuple[int, int, Decimal]]:
     """Transfers (from store, to store, quantity) of one product: surplus above a store's order-up-to
-    level goes to stores that would otherwise buy, largest surplus to largest need, in whole units."""
+    level goes to stores that would otherwise buy and that it may move stock to (:func:`stores_can_transfer`),
+    largest need first, from the largest surplus, in whole units. A sender keeps at least its order-up-to
+    level; a store that needs stock never sends; a receiver gets no more than its need (rounded up to a unit),
+    and only what saves a case: a transfer that would leave the buy the same number of cases is not made."""
+    by_id = {n.store_id: n for n in needs}
+    case = Decimal(max(int(case_pack or 1), 1))
     surplus = {
-        n.store_id: (n.on_hand - n.order_up_to).to_integral_value(rounding="ROUND_FLOOR")
+        n.store_id: (n.on_hand - n.order_up_to).to_integral_value(rounding=ROUND_FLOOR)
         for n in needs
         if n.need <= 0 and n.on_hand - n.order_up_to >= 1
     }
-    wants = {n.store_id: n.need.to_integral_value(rounding=ROUND_CEILING) for n in needs if n.need > 0}
     moves = []
-    for to_store in sorted(wants, key=lambda s: (-wants[s], s)):
-        for from_store in sorted(surplus, key=lambda s: (-surplus[s], s)):
-            if wants[to_store] <= 0:
+    for to_store in sorted((n.store_id for n in needs if n.need > 0), key=lambda s: (-by_id[s].need, s)):
+        need = by_id[to_store].need
+        senders = [s for s in surplus if surplus[s] > 0 and stores_can_transfer(by_id[s], by_id[to_store])]
+        available = sum((surplus[s] for s in senders), Decimal("0"))
+        # The cases still bought after the most that could come in, and the least transfer that gets there.
+        cases_left = ((need - available) / case).to_integral_value(rounding=ROUND_CEILING) if available < need else 0
+        wanted = max(need - cases_left * case, Decimal("0")).to_integral_value(rounding=ROUND_CEILING)
+        for from_store in sorted(senders, key=lambda s: (-surplus[s], s)):
+            if wanted <= 0:
                 break
-            qty = min(surplus[from_store], wants[to_store])
-            if qty <= 0:
-                continue
+            qty = min(surplus[from_store], wanted)
             moves.append((from_store, to_store, qty))
             surplus[from_store] -= qty
-            wants[to_store] -= qty
+            wanted -= qty
     return moves
+
+
+def transfer_plan(needs: list[StoreNeed], *, case_pack: int) -> tuple[list[tuple[int, int, Decimal]], dict]:
+    """The transfers of one product (:func:`rebalance`) and what each store still buys once every transfer
+    in has arrived ({store: quantity}, for every store with a need): the transfers are counted together,
+    so a transfer can only lower a buy."""
+    moves = rebalance(needs, case_pack=case_pack)
+    arriving: dict[int, Decimal] = {}
+    for _from, to, qty in moves:
+        arriving[to] = arriving.get(to, Decimal("0")) + qty
+    buys = {
+        n.store_id: buy_after_transfers(
+            need=n.need, transfers_in=arriving.get(n.store_id, Decimal("0")), case_pack=case_pack
+        )
+        for n in needs
+        if n.need > 0
+    }
+    return moves, buys

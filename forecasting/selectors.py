@@ -6,14 +6,16 @@ import math
 import zoneinfo
 from collections import defaultdict
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pandas as pd
-from django.db.models import Avg, Count, Min, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Avg, Count, DecimalField, F, Min, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from inventory.models import Product, PurchaseOrder, PurchaseOrderLine, StockLevel, StockMovement, Store
-from inventory.selectors import stores_visible
+from inventory.models import Product, PurchaseOrder, PurchaseOrderLine, StockLevel, StockMovement, Store, Supplier
+from inventory.selectors import low_stock as inventory_low_stock
+from inventory.selectors import low_stock_levels, stores_visible
 from sales.models import SalesDaily
 
 from . import engine
@@ -119,6 +121,41 @@ def latest_run_by_store(store_ids) -> dict[int, ForecastRun | None]:
     """:func:`latest_run` of each store, in one query."""
     runs = list(_recent_finished_runs())
     return {s: next((r for r in runs if run_covers(r, [s])), None) for s in store_ids}
+
+
+UNFINISHED = (ForecastRun.Status.PENDING, ForecastRun.Status.RUNNING)
+
+
+def forecast_runs_in_progress(*, store_ids: list[int] | None = None) -> dict:
+    """Forecast runs still queued or computing that touch ``store_ids`` (None: any store), so a page that
+    depends on them says "not yet" instead of an all-clear. The current batch is every unfinished run plus
+    the runs finished since the oldest of them was created (the demo queues five at once, a night one).
+
+    Returns ``{"running", "finished", "total", "progress", "message"}``; ``message`` is "" when nothing is
+    running, and is the one wording every page uses."""
+    wanted = set(store_ids or [])
+
+    def touches(run: ForecastRun) -> bool:
+        return not wanted or not run.store_ids or bool(wanted & set(run.store_ids))
+
+    unfinished = [r for r in ForecastRun.objects.filter(status__in=UNFINISHED) if touches(r)]
+    if not unfinished:
+        return {"running": 0, "finished": 0, "total": 0, "progress": 100, "message": ""}
+    since = min(r.created_at for r in unfinished)
+    finished = [
+        r for r in ForecastRun.objects.filter(created_at__gte=since).exclude(status__in=UNFINISHED) if touches(r)
+    ]
+    total = len(unfinished) + len(finished)
+    chunks_total = sum(r.chunks_total for r in unfinished + finished)
+    chunks_done = sum(r.chunks_total if r.is_finished else r.chunks_done for r in unfinished + finished)
+    progress = int(100 * chunks_done / chunks_total) if chunks_total else 0
+    return {
+        "running": len(unfinished),
+        "finished": len(finished),
+        "total": total,
+        "progress": progress,
+        "message": f"forecast running: {len(finished)} of {total} run{'s' if total != 1 else ''}, suggestions follow",
+    }
 
 
 def run_list(*, limit: int = 20) -> QuerySet[ForecastRun]:
@@ -374,22 +411,128 @@ def suggestion_list(*, user, status: str = "open", store_id=None, kind: str = ""
     return qs.order_by("kind", "store__code", "-margin_at_risk", "product__sku")
 
 
+CURRENCY_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
+
+
+def money_in(amount: Decimal, currency: str) -> str:
+    """`£37.20` / `€37.20` in the store's currency (`CHF 37.20` for one without a symbol here)."""
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    return f"{symbol}{amount:,.2f}" if symbol else f"{currency} {amount:,.2f}"
+
+
+def minimum_order_shortfalls(*, store_ids: list[int], accepted_only: bool = False) -> list[dict]:
+    """Supplier × store groups of purchase lines whose value is below the supplier's minimum order value.
+
+    A group with accepted lines is judged on them (the draft purchase order would be made of exactly those);
+    one with none on its suggested (open) lines. ``accepted_only``: only the groups a draft order would be made
+    from now. Each row: store, supplier, basis ("accepted" / "suggested"), total, minimum, short, message."""
+    statuses = [ReorderSuggestion.Status.ACCEPTED] + ([] if accepted_only else [ReorderSuggestion.Status.OPEN])
+    rows = (
+        ReorderSuggestion.objects.filter(
+            store_id__in=store_ids, kind=ReorderSuggestion.Kind.PURCHASE, status__in=statuses
+        )
+        .annotate(supplier_key=Coalesce("supplier_id", "product__supplier_id"))
+        .exclude(supplier_key=None)
+        .values("store_id", "supplier_key", "status")
+        .annotate(total=Sum(F("quantity") * F("unit_cost"), output_field=DecimalField(max_digits=18, decimal_places=4)))
+    )
+    groups: dict[tuple[int, int], dict[str, Decimal]] = defaultdict(dict)
+    for r in rows:
+        groups[(r["store_id"], r["supplier_key"])][r["status"]] = r["total"] or Decimal("0")
+    stores = Store.objects.in_bulk({s for s, _ in groups})
+    suppliers = Supplier.objects.in_bulk({p for _, p in groups})
+    out = []
+    for (store_id, supplier_id), totals in groups.items():
+        store, supplier = stores[store_id], suppliers[supplier_id]
+        basis = "accepted" if ReorderSuggestion.Status.ACCEPTED in totals else "suggested"
+        total = totals.get(ReorderSuggestion.Status.ACCEPTED, totals.get(ReorderSuggestion.Status.OPEN))
+        total = total.quantize(Decimal("0.01"))
+        minimum = supplier.min_order_value
+        if not minimum or total >= minimum:
+            continue
+        short = minimum - total
+        out.append(
+            {
+                "store": store,
+                "supplier": supplier,
+                "basis": basis,
+                "total": total,
+                "minimum": minimum,
+                "short": short,
+                "message": (
+                    f"{supplier.name} · {store.code}: {basis} lines {money_in(total, store.currency)}, "
+                    f"{money_in(short, store.currency)} below the minimum order of "
+                    f"{money_in(minimum, store.currency)}"
+                ),
+            }
+        )
+    return sorted(out, key=lambda r: (r["store"].code, r["supplier"].name))
+
+
 def _alerts(*, user, store_id: int | None = None) -> QuerySet[StockAlert]:
-    qs = StockAlert.objects.filter(store__in=stores_visible(user=user))
+    # Low stock is inventory's figure (inventory.selectors.low_stock), live and with what is on order; the
+    # plan's own low-stock rows would count another thing under the same name.
+    qs = StockAlert.objects.filter(store__in=stores_visible(user=user)).exclude(kind=StockAlert.Kind.LOW_STOCK)
     return qs.filter(store_id=store_id) if store_id else qs
 
 
-def alert_list(*, user, limit: int | None = 50, store_id: int | None = None) -> QuerySet[StockAlert]:
+LOW_COVERED = "low_stock_covered"
+LOW_LABELS = {StockAlert.Kind.LOW_STOCK.value: "low stock", LOW_COVERED: "low stock, covered by orders"}
+
+
+class LowStockAlert:
+    """A line of inventory's low stock shown among the alerts, with a StockAlert's face (store, product,
+    kind, severity, message): to order is "soon" (2), covered by what is on order is "review" (3)."""
+
+    def __init__(self, level: StockLevel):
+        self.level, self.store, self.product = level, level.store, level.product
+        self.store_id, self.product_id, self.on_hand = level.store_id, level.product_id, level.on_hand
+        self.kind = LOW_COVERED if level.covered else StockAlert.Kind.LOW_STOCK.value
+        self.severity = 3 if level.covered else 2
+        self.message = _low_message(level)
+
+    def get_kind_display(self) -> str:
+        return LOW_LABELS[self.kind]
+
+
+def _low_message(level: StockLevel) -> str:
+    def n(value) -> str:
+        return f"{value.normalize():f}"
+
+    held = f"{n(level.on_hand)} on hand" + (f", minimum {n(level.min_qty)}" if level.min_qty is not None else "")
+    if not level.on_order:
+        return f"{held}; nothing on order."
+    due = f", due {level.due:%a %-d %b}" if level.due else ""
+    verdict = "that covers it" if level.covered else "not enough to lift it above the minimum"
+    return f"{held}; on order: {n(level.on_order)}{due} — {verdict}."
+
+
+def alert_list(
+    *, user, limit: int | None = 50, store_id: int | None = None, low_stock: bool = True
+) -> list[StockAlert | LowStockAlert]:
+    """The alerts of the user's stores, most urgent first (severity, store, product): the plan's stockout
+    risk, season, overstock and dead stock, and (``low_stock``) inventory's low-stock lines."""
     qs = _alerts(user=user, store_id=store_id).select_related("store", "product")
     qs = qs.order_by("severity", "store__code", "product__sku")
-    return qs[:limit] if limit else qs
+    alerts = list(qs[:limit] if limit else qs)
+    if low_stock:
+        lows = low_stock_levels(user=user, store_id=store_id).order_by("covered", "store__code", "product__sku")
+        alerts += [LowStockAlert(level) for level in (lows[:limit] if limit else lows)]
+        alerts.sort(key=lambda a: (a.severity, a.store.code, a.product.sku))
+    return alerts[:limit] if limit else alerts
 
 
-def alert_counts(*, user, store_id: int | None = None) -> list[dict]:
-    """How many alerts of each kind, most urgent first: [{kind, label, severity, n}]."""
+def alert_counts(*, user, store_id: int | None = None, low_stock: bool = True) -> list[dict]:
+    """How many alerts of each kind, most urgent first: [{kind, label, severity, n}] — the same rows as
+    :func:`alert_list`, low stock split into to order and covered by orders."""
     labels = dict(StockAlert.Kind.choices)
     rows = _alerts(user=user, store_id=store_id).values("kind").annotate(n=Count("pk"), severity=Min("severity"))
     out = [{**r, "label": labels.get(r["kind"], r["kind"])} for r in rows]
+    if low_stock:
+        low = inventory_low_stock(user=user, store_id=store_id, limit=0)
+        for kind, severity, n in ((StockAlert.Kind.LOW_STOCK.value, 2, low.to_order), (LOW_COVERED, 3, low.covered)):
+            if n:
+                out.append({"kind": kind, "label": LOW_LABELS[kind], "severity": severity, "n": n})
     return sorted(out, key=lambda r: (r["severity"], r["kind"]))
 
 
@@ -439,7 +582,7 @@ def digest_context(*, user, trend_days: int = 56, ahead_days: int = 14) -> dict:
             units=Sum("yhat")
         )["units"]
     counts = alert_counts(user=user)
-    act = alert_list(user=user, limit=None).filter(severity__lte=2)
+    act = [a for a in alert_list(user=user, limit=None) if a.severity <= 2]
     open_lines = ReorderSuggestion.objects.filter(store_id__in=store_ids, status=ReorderSuggestion.Status.OPEN)
     buys = open_lines.filter(kind=ReorderSuggestion.Kind.PURCHASE).aggregate(n=Count("pk"), cash=Sum("cash_needed"))
     run = latest_run(store_ids=store_ids) or latest_run()

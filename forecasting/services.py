@@ -338,6 +338,7 @@ class PlanLine:
     quantity: Decimal = ZERO
     explanation: list[str] = field(default_factory=list)
     season: dict | None = None  # _season_check's figures when last year's same days sold clearly more
+    case_pack: int = 1
 
     @property
     def cash(self) -> Decimal:
@@ -473,12 +474,13 @@ def reorder_plan(
                 quantity=result.quantity,
                 explanation=explanation + result.explanation,
                 season=season,
+                case_pack=product.case_pack,
             )
         )
         alerts.extend(_alerts_for(level, result, lead, daily.get(key, []), last_sale.get(key), end, season))
     if capped:
         messages.append(f"{capped} line(s) asked for a 100 % service level; capped at {policy.MAX_SERVICE_LEVEL:.1%}.")
-    lines = _with_transfers(lines)
+    lines = _with_transfers(lines, {level.store_id: level.store for level in levels})
     if budget is not None:
         budget = Decimal(budget)
         if budget < 0:
@@ -491,8 +493,14 @@ def reorder_plan(
     return Plan(lines, alerts, messages, run)
 
 
-def _with_transfers(lines: list[PlanLine]) -> list[PlanLine]:
-    """Before buying: move surplus stock of a product from stores above their order-up-to level."""
+def _store_label(store: Store) -> str:
+    return f"{store.code} {store.name}"
+
+
+def _with_transfers(lines: list[PlanLine], stores: dict[int, Store]) -> list[PlanLine]:
+    """Before buying: move surplus stock of a product from stores above their order-up-to level to stores
+    that may receive it (:func:`policy.stores_can_transfer`); what a store buys is then its need less every
+    transfer in, rounded to the case pack (:func:`policy.transfer_plan`) — a transfer never raises a buy."""
     by_product = defaultdict(list)
     for ln in lines:
         by_product[ln.product_id].append(ln)
@@ -506,14 +514,21 @@ def _with_transfers(lines: list[PlanLine]) -> list[PlanLine]:
                 on_hand=ln.on_hand,
                 order_up_to=ln.result.order_up_to,
                 need=ln.result.raw_quantity if ln.quantity > 0 else ZERO,
+                chain=stores[ln.store_id].chain,
+                currency=stores[ln.store_id].currency,
+                transfer_group=stores[ln.store_id].transfer_group,
             )
             for ln in group
         ]
+        moves, buys = policy.transfer_plan(needs, case_pack=group[0].case_pack)
+        if not moves:
+            continue
         by_store = {ln.store_id: ln for ln in group}
-        for from_store, to_store, qty in policy.rebalance(needs):
-            buyer = by_store[to_store]
-            giver = by_store[from_store]
-            out.append(
+        arriving, transfer_lines = defaultdict(list), defaultdict(list)
+        for from_store, to_store, qty in moves:
+            buyer, giver, sender = by_store[to_store], by_store[from_store], stores[from_store]
+            arriving[to_store].append((sender, qty))
+            transfer_lines[to_store].append(
                 PlanLine(
                     store_id=to_store,
                     product_id=product_id,
@@ -528,19 +543,30 @@ def _with_transfers(lines: list[PlanLine]) -> list[PlanLine]:
                     forecast_error=buyer.forecast_error,
                     source_store_id=from_store,
                     quantity=qty,
+                    case_pack=buyer.case_pack,
                     explanation=[
-                        f"Store #{from_store} holds {giver.on_hand:.0f}, above its order-up-to level "
-                        f"{giver.result.order_up_to:.0f}: move {qty:.0f} here before buying."
+                        f"{_store_label(sender)} holds {giver.on_hand:.0f}, above its order-up-to level "
+                        f"{giver.result.order_up_to:.0f}: move {qty:.0f} to {_store_label(stores[to_store])} "
+                        "before buying; the sender keeps its order-up-to level."
                     ],
                 )
             )
-            left = max(buyer.result.raw_quantity - qty, ZERO)
-            case = Decimal(Product.objects.only("case_pack").get(pk=product_id).case_pack)
-            new_qty = (left / case).to_integral_value(rounding="ROUND_CEILING") * case if left > 0 else ZERO
+            out.append(transfer_lines[to_store][-1])
+        for to_store, incoming in arriving.items():
+            buyer = by_store[to_store]
+            total = sum((qty for _, qty in incoming), ZERO)
+            senders = ", ".join(f"{qty:.0f} from {_store_label(sender)}" for sender, qty in incoming)
+            new_qty = buys[to_store]
             buyer.explanation.append(
-                f"{qty:.0f} come from store #{from_store} by transfer: "
-                f"buy {new_qty:.0f} instead of {buyer.quantity:.0f}."
+                f"Transfers in: {senders} ({total:.0f} in all). Still needed after on hand, on order and "
+                f"transfers: {max(buyer.result.raw_quantity - total, ZERO):.1f}; rounded up to cases of "
+                f"{buyer.case_pack}: buy {new_qty:.0f} instead of {buyer.quantity:.0f}."
             )
+            for line in transfer_lines[to_store]:
+                line.explanation.append(
+                    f"With {total:.0f} coming in by transfer, {stores[to_store].code} buys {new_qty:.0f} instead "
+                    f"of {buyer.quantity:.0f} (cases of {buyer.case_pack}); no more is moved than saves a case."
+                )
             buyer.quantity = new_qty
     return out
 
@@ -882,7 +908,7 @@ def transfers_from_suggestions(*, actor, store_ids: list[int]) -> list[ReorderSu
             .filter(
                 store_id__in=store_ids, kind=ReorderSuggestion.Kind.TRANSFER, status=ReorderSuggestion.Status.ACCEPTED
             )
-            .select_related("product")
+            .select_related("product", "store", "source_store")
             .order_by("store_id", "product_id")
         )
         if not accepted:
@@ -890,6 +916,11 @@ def transfers_from_suggestions(*, actor, store_ids: list[int]) -> list[ReorderSu
         for s in accepted:
             if s.source_store_id not in visible:
                 raise ValidationError(f"{s.product.sku}: the sending store is not one you may move stock from.")
+            if not policy.stores_can_transfer(s.source_store, s.store):
+                raise ValidationError(
+                    f"{s.product.sku}: {_store_label(s.source_store)} cannot move stock to {_store_label(s.store)} "
+                    f"(another chain, currency or transfer group); dismiss the line."
+                )
             stock_transfer_post(
                 from_store_id=s.source_store_id,
                 to_store_id=s.store_id,

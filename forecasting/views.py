@@ -15,6 +15,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from inventory.models import Product, StockLevel
+from inventory.selectors import low_stock as inventory_low_stock
 from inventory.selectors import stores_visible, user_can_see_costs
 from retailops.api import validation_messages
 from retailops.permissions import RolePermissionMixin
@@ -54,10 +55,11 @@ class ForecastOverviewView(RolePermissionMixin, TemplateView):
             page = Paginator(rows, 50).get_page(get.get("page"))
             for acc in page:
                 acc.trust, acc.trust_why = engine.trust_badge(
-                    mase=acc.mase, wmape=acc.wmape, history_days=acc.history_days
+                    mase=acc.mase, wmape=acc.wmape, bias=acc.bias, history_days=acc.history_days
                 )
-                acc.label = engine.MODEL_LABELS.get(acc.model, acc.model)
+                acc.label, acc.description = engine.model_name(acc.model), engine.model_description(acc.model)
             ctx["page_obj"] = page
+            ctx["trust_rule"] = engine.TRUST_RULE
             ctx["top_week"] = selectors.top_sellers(user=user, run=run, days=7)
             ctx["top_month"] = selectors.top_sellers(user=user, run=run, days=min(30, run.horizon_days))
         return ctx
@@ -77,11 +79,13 @@ class ForecastDetailView(RolePermissionMixin, TemplateView):
         trust, trust_why = engine.trust_badge(
             mase=chosen.mase if chosen else None,
             wmape=chosen.wmape if chosen else None,
+            bias=chosen.bias if chosen else None,
             history_days=chosen.history_days if chosen else None,
         )
         for a in data["accuracies"]:
-            a.label = engine.MODEL_LABELS.get(a.model, a.model)
+            a.label, a.description = engine.model_name(a.model), engine.model_description(a.model)
         ctx.update(store=store, product=product, run=run, chosen=chosen, trust=trust, trust_why=trust_why, **data)
+        ctx["trust_rule"] = engine.TRUST_RULE
         ctx["chart_json"] = json.dumps(
             _series_chart(data["history"], data["forecasts"], set(data["stockouts"]), data["last_year"])
         )
@@ -189,7 +193,9 @@ class AccuracyOverviewView(RolePermissionMixin, TemplateView):
         if run:
             ctx.update(selectors.accuracy_overview(user=self.request.user, run=run))
             for row in ctx["by_model"]:
-                row["label"] = engine.MODEL_LABELS.get(row["model"], row["model"])
+                code = row["model"]
+                row["label"], row["description"] = engine.model_name(code), engine.model_description(code)
+        ctx["trust_rule"] = engine.TRUST_RULE
         ctx["over_time"] = selectors.accuracy_over_time(user=self.request.user)
         return ctx
 
@@ -236,23 +242,41 @@ class SuggestionListView(RolePermissionMixin, TemplateView):
         ctx.update(
             page_obj=page,
             stores=_stores(self.request),
-            store_id=store_id,
             status=status,
             statuses=[("open", "open & accepted")] + list(ReorderSuggestion.Status.choices),
             show_costs=user_can_see_costs(user=user),
-            can_decide=user.has_perm("forecasting.change_reordersuggestion"),
-            can_order=user.has_perms(["forecasting.change_reordersuggestion", "inventory.add_purchaseorder"]),
             **_alerts_context(user, limit=300, store_id=store_id),
             on_reorder_page=True,
-            accepted=rows.filter(
-                status=ReorderSuggestion.Status.ACCEPTED, kind=ReorderSuggestion.Kind.PURCHASE
-            ).count(),
-            accepted_transfers=rows.filter(
-                status=ReorderSuggestion.Status.ACCEPTED, kind=ReorderSuggestion.Kind.TRANSFER
-            ).count(),
-            can_move=user.has_perms(["forecasting.change_reordersuggestion", "inventory.add_stockmovement"]),
+            **_actions_context(self.request, store_id),  # store_id, can_decide, the bar's counts
         )
         return ctx
+
+
+def _actions_context(request, store_id: int | None) -> dict:
+    """The actions bar above the suggestions: what "Create draft purchase orders" and "Move accepted
+    transfers" would act on now (every accepted line of the visible stores, or of the chosen one, whatever the
+    status filter), the supplier minimums they fall short of, and the forecast runs still to finish."""
+    user = request.user
+    accepted = selectors.suggestion_list(user=user, status=ReorderSuggestion.Status.ACCEPTED, store_id=store_id)
+    store_ids = _visible_store_ids(request, store_id)  # what the buttons act on
+    shortfalls = selectors.minimum_order_shortfalls(store_ids=store_ids)
+    return {
+        "store_id": store_id,
+        "can_decide": user.has_perm("forecasting.change_reordersuggestion"),
+        "can_order": user.has_perms(["forecasting.change_reordersuggestion", "inventory.add_purchaseorder"]),
+        "can_move": user.has_perms(["forecasting.change_reordersuggestion", "inventory.add_stockmovement"]),
+        "accepted": accepted.filter(kind=ReorderSuggestion.Kind.PURCHASE).count(),
+        "accepted_transfers": accepted.filter(kind=ReorderSuggestion.Kind.TRANSFER).count(),
+        "shortfalls": shortfalls,
+        "accepted_short": [r for r in shortfalls if r["basis"] == "accepted"],
+        "forecast_progress": selectors.forecast_runs_in_progress(store_ids=store_ids),
+    }
+
+
+def _page_store(request) -> int | None:
+    """The store the Reorder page is filtered on (posted back by its forms), if the user may see it."""
+    store_id = _int(request.POST.get("store"))
+    return store_id if store_id and stores_visible(user=request.user).filter(pk=store_id).exists() else None
 
 
 def _visible_store_ids(request, store_id=None) -> list[int]:
@@ -294,14 +318,16 @@ class SuggestionDecideView(RolePermissionMixin, View):
             error = " ".join(validation_messages(exc))
         if _is_partial(request):
             suggestion.refresh_from_db()
+            # The row, and out of band the actions bar: its counts and buttons follow the decision.
             return render(
                 request,
                 "forecasting/partials/_suggestion_row.html",
                 {
                     "s": suggestion,
                     "error": error,
-                    "can_decide": True,
                     "show_costs": user_can_see_costs(user=request.user),
+                    "oob_actions": True,
+                    **_actions_context(request, _page_store(request)),
                 },
                 status=400 if error else 200,
             )
@@ -369,7 +395,18 @@ class PurchaseOrdersCreateView(RolePermissionMixin, View):
     permission_required = ("forecasting.change_reordersuggestion", "inventory.add_purchaseorder")
 
     def post(self, request):
-        store_ids = _visible_store_ids(request, _int(request.POST.get("store")))
+        store_id = _int(request.POST.get("store"))
+        store_ids = _visible_store_ids(request, store_id)
+        short = selectors.minimum_order_shortfalls(store_ids=store_ids, accepted_only=True)
+        if short and not request.POST.get("below_minimum"):
+            for row in short:
+                messages.warning(request, f"{row['message']}.")
+            messages.error(
+                request,
+                "No purchase order drafted: the accepted lines above are below their supplier's minimum order. "
+                "Accept more lines for those suppliers, or tick “draft them anyway” and create again.",
+            )
+            return redirect(f"{reverse('forecasting:suggestion_list')}{f'?store={store_id}' if store_id else ''}")
         try:
             orders = services.purchase_orders_from_suggestions(actor=request.user, store_ids=store_ids)
         except ValidationError as exc:
@@ -418,14 +455,19 @@ class AlertsPartialView(RolePermissionMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        ctx.update(_alerts_context(self.request.user, limit=12))
+        # The home page lists low stock in its Stock alerts panel (inventory): here only its count, said once.
+        ctx.update(_alerts_context(self.request.user, limit=12, low_stock=False))
         return ctx
 
 
-def _alerts_context(user, *, limit: int, store_id: int | None = None) -> dict:
-    """The alerts panel: act-now alerts (stockout risk) in view, the others folded, and a count per kind."""
-    alerts = list(selectors.alert_list(user=user, limit=limit, store_id=store_id))
-    counts = selectors.alert_counts(user=user, store_id=store_id)
+def _alerts_context(user, *, limit: int, store_id: int | None = None, low_stock: bool = True) -> dict:
+    """The alerts panel: act-now alerts (stockout risk) in view, the others folded, and a count per kind —
+    counted from the same rows as listed. ``low_stock=False``: low-stock lines are listed elsewhere on the
+    page, so only their counts (``low``, the same selector) are given. ``forecast_running``: the message of
+    the forecast runs still queued or computing for these stores, said instead of an all-clear."""
+    alerts = selectors.alert_list(user=user, limit=limit, store_id=store_id, low_stock=low_stock)
+    counts = selectors.alert_counts(user=user, store_id=store_id, low_stock=low_stock)
+    store_ids = [store_id] if store_id else list(stores_visible(user=user).values_list("pk", flat=True))
     return {
         "alerts_urgent": [a for a in alerts if a.severity == 1],
         "alerts_rest": [a for a in alerts if a.severity != 1],
@@ -433,4 +475,6 @@ def _alerts_context(user, *, limit: int, store_id: int | None = None) -> dict:
         "alerts_rest_kinds": ", ".join(c["label"] for c in counts if c["severity"] != 1),
         "alerts_hidden": sum(c["n"] for c in counts) - len(alerts),
         "has_forecast": ForecastRun.objects.filter(status=ForecastRun.Status.DONE).exists(),
+        "forecast_running": selectors.forecast_runs_in_progress(store_ids=store_ids)["message"],
+        "low_elsewhere": None if low_stock else inventory_low_stock(user=user, store_id=store_id, limit=0),
     }

@@ -29,8 +29,8 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Store)
 class StoreAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "chain", "region", "timezone", "active"]
-    list_filter = ["chain", "region", "active"]
+    list_display = ["code", "name", "chain", "region", "timezone", "currency", "transfer_group", "active"]
+    list_filter = ["chain", "region", "currency", "transfer_group", "active"]
     search_fields = ["code", "name"]
     inlines = [MembershipInline]
 

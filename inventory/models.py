@@ -19,12 +19,26 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(f"“{value}” is not a time zone name such as Europe/London.")
 
 
+def validate_currency(value: str) -> None:
+    if len(value) != 3 or not value.isalpha() or not value.isupper():
+        raise ValidationError(f"“{value}” is not a three-letter ISO currency code such as GBP or EUR.")
+
+
 class Store(models.Model):
     code = models.CharField(max_length=20, unique=True)
     name = models.CharField(max_length=120)
     chain = models.CharField(max_length=80, blank=True, help_text="Chain or banner the store trades under.")
     region = models.CharField(max_length=80, blank=True)
     timezone = models.CharField(max_length=64, default="Europe/London", validators=[validate_timezone])
+    currency = models.CharField(
+        max_length=3, default="GBP", validators=[validate_currency], help_text="ISO code of the money it trades in."
+    )
+    transfer_group = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="Stores that may move stock to each other. Blank: any store of the same chain and currency; "
+        "set: only stores with the same group (and currency).",
+    )
     active = models.BooleanField(default=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="StoreMembership", related_name="stores", blank=True

@@ -6,10 +6,33 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import F, OuterRef, QuerySet, Sum
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    DecimalField,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from .models import Product, StockCount, StockCountLine, StockLevel, StockMovement, Store
+from .models import (
+    Product,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    StockCount,
+    StockCountLine,
+    StockLevel,
+    StockMovement,
+    Store,
+)
 
 ZERO = Decimal("0")
 
@@ -50,16 +73,76 @@ def product_list(*, search: str = "", category_id: int | None = None) -> QuerySe
     return qs
 
 
-def stock_alerts(*, user, limit: int = 20) -> QuerySet[StockLevel]:
-    """Stock levels at or below their reorder point, or negative, in the stores the user may see."""
-    from django.db.models import Q
+# "Low stock", everywhere it is shown or counted (home, Reorder, the morning e-mail, the stock list's filter):
+# below zero on the books, or at or below the minimum (reorder point) set on the stock level.
+LOW_STOCK_Q = Q(on_hand__lt=0) | Q(min_qty__isnull=False, on_hand__lte=F("min_qty"))
+OPEN_ORDER_STATUSES = (PurchaseOrder.Status.ORDERED, PurchaseOrder.Status.PARTLY_RECEIVED)
 
-    return (
-        StockLevel.objects.filter(store__in=stores_visible(user=user), product__active=True)
-        .filter(Q(on_hand__lt=0) | Q(min_qty__isnull=False, on_hand__lte=F("min_qty")))
-        .select_related("store", "product")
-        .order_by("on_hand", "store__code", "product__sku")[:limit]
+
+@dataclass(frozen=True)
+class LowStock:
+    """The low-stock lines of some stores: ``rows`` (to order first, then covered; at most the limit) and the
+    counts of all of them. ``to_order``: low and not lifted above the minimum by what is on order;
+    ``covered``: low, but open purchase orders bring it above the minimum (nothing to do but wait)."""
+
+    rows: list[StockLevel]
+    to_order: int
+    covered: int
+
+    @property
+    def total(self) -> int:
+        return self.to_order + self.covered
+
+    @property
+    def hidden(self) -> int:
+        return self.total - len(self.rows)
+
+
+def low_stock_levels(*, user, store_id: int | None = None) -> QuerySet[StockLevel]:
+    """Low stock levels (:data:`LOW_STOCK_Q`) of active products in the stores the user may see, each with
+    ``on_order`` (open quantity of ordered or partly received purchase-order lines), ``due`` (the earliest
+    expected date among them) and ``covered`` (on hand, counted as 0 when negative, plus on order is above
+    the minimum). To order first, then by on hand."""
+    open_lines = PurchaseOrderLine.objects.filter(
+        order__store_id=OuterRef("store_id"),
+        product_id=OuterRef("product_id"),
+        order__status__in=OPEN_ORDER_STATUSES,
+        quantity_ordered__gt=F("quantity_received"),
+    ).order_by()
+    qty = DecimalField(max_digits=14, decimal_places=3)
+    on_order = (
+        open_lines.values("product_id")
+        .annotate(n=Sum(F("quantity_ordered") - F("quantity_received"), output_field=qty))
+        .values("n")
     )
+    due = open_lines.exclude(order__expected_date=None).order_by("order__expected_date").values("order__expected_date")
+    qs = StockLevel.objects.filter(LOW_STOCK_Q, store__in=stores_visible(user=user), product__active=True)
+    if store_id:
+        qs = qs.filter(store_id=store_id)
+    qs = qs.annotate(
+        on_order=Coalesce(Subquery(on_order, output_field=qty), Value(ZERO), output_field=qty),
+        due=Subquery(due[:1]),
+    ).annotate(
+        covered=Case(
+            When(
+                Q(on_order__gt=0)
+                & Q(on_order__gt=Coalesce("min_qty", Value(ZERO), output_field=qty) - Greatest("on_hand", Value(ZERO))),
+                then=Value(True),
+            ),
+            default=Value(False),
+            output_field=BooleanField(),
+        )
+    )
+    return qs.select_related("store", "product").order_by("covered", "on_hand", "store__code", "product__sku")
+
+
+def low_stock(*, user, store_id: int | None = None, limit: int | None = 20) -> LowStock:
+    """The one low-stock figure: the lines and their counts come from the same query, so a page that lists
+    them and a count beside them (or on another page) cannot disagree."""
+    qs = low_stock_levels(user=user, store_id=store_id)
+    counts = dict(qs.order_by().values_list("covered").annotate(n=Count("pk")).values_list("covered", "n"))
+    rows = list(qs[:limit] if limit is not None else qs)
+    return LowStock(rows=rows, to_order=counts.get(False, 0), covered=counts.get(True, 0))
 
 
 # --- stock levels, counts and shrinkage (DESIGN §4) ----------------------------------------------
@@ -152,7 +235,7 @@ def stock_level_list(
     elif status == "out":
         qs = qs.filter(on_hand__lte=0)
     elif status == "low":
-        qs = qs.filter(Q(on_hand__lt=0) | Q(min_qty__isnull=False, on_hand__lte=F("min_qty")))
+        qs = qs.filter(LOW_STOCK_Q)
     elif status == "short":  # less than a week of cover at the recent selling rate
         qs = qs.filter(units_28__gt=0, cover_sort__lt=7)
     orders = {
@@ -164,7 +247,7 @@ def stock_level_list(
     }
     qs = qs.annotate(
         low=Case(
-            When(Q(on_hand__lt=0) | Q(min_qty__isnull=False, on_hand__lte=F("min_qty")), then=Value(True)),
+            When(LOW_STOCK_Q, then=Value(True)),
             default=Value(False),
         )
     )

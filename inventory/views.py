@@ -21,10 +21,10 @@ from .forms import LineSetForm, ScanForm, StockCountStartForm, period_from_reque
 from .models import Category, ReasonCode, StockCount
 from .selectors import (
     cycle_count_plan,
+    low_stock,
     product_list,
     shrinkage_lines,
     shrinkage_report,
-    stock_alerts,
     stock_count_lines,
     stock_count_list,
     stock_level_list,
@@ -79,15 +79,19 @@ class ProductListView(RolePermissionMixin, ListView):
         return [self.template_name]
 
 
+ALERT_ROWS = 20  # lines listed on the home page; the counts above them cover all of them
+
+
 class StockAlertsPartialView(RolePermissionMixin, TemplateView):
-    """Home-page panel: stock at or below its reorder point, or negative, in the user's stores."""
+    """Home-page panel: low stock (at or below its minimum, or negative) in the user's stores, with what is
+    on order for each line, counted by the same selector that lists it."""
 
     permission_required = "inventory.view_stocklevel"
     template_name = "inventory/partials/_stock_alerts.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["alerts"] = stock_alerts(user=self.request.user)
+        context["low"] = low_stock(user=self.request.user, limit=ALERT_ROWS)
         return context
 
 

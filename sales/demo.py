@@ -716,6 +716,7 @@ class _Loader:
                     chain=banner,
                     region=region,
                     timezone=tz,
+                    currency="EUR" if tz == "Europe/Dublin" else "GBP",  # the Irish chain trades in euro
                 )
             )
         self.stores = Store.objects.bulk_create(stores, batch_size=1000)

@@ -61,12 +61,13 @@ class PredictOutput(serializers.Serializer):
     horizon = serializers.IntegerField()
     source = serializers.CharField(help_text="'run' (a stored nightly forecast) or 'on demand'")
     run = serializers.IntegerField(allow_null=True)
-    model = serializers.CharField()
+    model = serializers.CharField(help_text="The model's code, e.g. 'ets'.")
+    model_label = serializers.CharField(help_text="The model's name on the pages, e.g. 'exponential smoothing'.")
     reason = serializers.CharField()
     mase = serializers.FloatField(allow_null=True)
     wmape = serializers.FloatField(allow_null=True)
     bias = serializers.FloatField(allow_null=True)
-    trust = serializers.CharField()
+    trust = serializers.CharField(help_text="high | medium | low, by the rule shown on the forecast pages")
     days = ForecastDaySerializer(many=True)
 
 

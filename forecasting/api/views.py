@@ -120,7 +120,7 @@ class ForecastPredictApi(APIView):
                 days = [{"date": start + timedelta(days=i), "yhat": 0.0, "lo": 0.0, "hi": 0.0} for i in range(horizon)]
             source, run_id = "on demand", None
         trust, _why = engine.trust_badge(
-            mase=info.get("mase"), wmape=info.get("wmape"), history_days=info.get("history_days")
+            mase=info.get("mase"), wmape=info.get("wmape"), bias=info.get("bias"), history_days=info.get("history_days")
         )
         body = {
             "store": store.pk,
@@ -129,6 +129,7 @@ class ForecastPredictApi(APIView):
             "source": source,
             "run": run_id,
             "model": info["model"],
+            "model_label": engine.model_name(info["model"]),
             "reason": info.get("reason", ""),
             "mase": _finite(info.get("mase")),
             "wmape": _finite(info.get("wmape")),

@@ -110,17 +110,17 @@ def test_a_model_failing_on_one_series_retries_the_others_alone(monkeypatch):
 
 
 def test_trust_badge():
-    assert engine.trust_badge(mase=0.5, wmape=0.2, history_days=400)[0] == "high"
-    assert engine.trust_badge(mase=1.0, wmape=0.6, history_days=400)[0] == "medium"
-    assert engine.trust_badge(mase=1.5, wmape=0.9, history_days=400)[0] == "low"
-    assert engine.trust_badge(mase=None, wmape=None, history_days=1)[0] == "low"
+    assert engine.trust_badge(mase=0.5, wmape=0.2, bias=0.05, history_days=400)[0] == "high"
+    assert engine.trust_badge(mase=1.0, wmape=0.6, bias=0.05, history_days=400)[0] == "medium"
+    assert engine.trust_badge(mase=1.5, wmape=0.9, bias=0.05, history_days=400)[0] == "low"
+    assert engine.trust_badge(mase=None, wmape=None, bias=None, history_days=1)[0] == "low"
     # Beating the yardstick on a slow seller whose days are mostly wrong: medium, and the text says why.
-    level, why = engine.trust_badge(mase=0.14, wmape=1.0, history_days=400)
+    level, why = engine.trust_badge(mase=0.14, wmape=1.0, bias=0.05, history_days=400)
     assert level == "medium" and "100% of the units sold" in why
     # No sale in the backtest weeks (wMAPE undefined), a zero forecast and MASE 0: not "high".
-    level, why = engine.trust_badge(mase=0.0, wmape=None, history_days=400)
+    level, why = engine.trust_badge(mase=0.0, wmape=None, bias=None, history_days=400)
     assert level == "medium" and "Nothing sold" in why
-    assert engine.trust_badge(mase=0.0, wmape=float("nan"), history_days=400)[0] == "medium"
+    assert engine.trust_badge(mase=0.0, wmape=float("nan"), bias=float("nan"), history_days=400)[0] == "medium"
 
 
 def busy(uid="p", days=800, level=20.0):
@@ -352,7 +352,9 @@ def test_reasons_say_why_the_default_stayed_or_was_replaced():
     noisy = pd.DataFrame({"unique_id": "n", "ds": DAYS, "y": rng.poisson(20.0, len(DAYS)).astype(float)})
     result = engine.forecast_frame(pd.concat([weekly("w"), noisy]), horizon=7, models=["seasonal_naive", "ets"])
     assert result.chosen["w"]["model"] == "seasonal_naive"
-    assert result.chosen["w"]["reason"].startswith("Seasonal naive (same weekday last week): beat the default ets by")
+    assert result.chosen["w"]["reason"].startswith(
+        "Same weekday last week (seasonal naive): beat the default, exponential smoothing, by"
+    )
     assert result.chosen["n"]["model"] == "ets"
     assert "the default; none of the other 1 models beat it by 10% and in every window" in result.chosen["n"]["reason"]
 

@@ -85,7 +85,7 @@ def test_forecast_frame_backtests_it_when_asked_and_keeps_ets_as_the_default():
     result = engine.forecast_frame(frame, horizon=28, models=["seasonal_naive", "ets", "global"])
     assert set(result.accuracy["model"]) == {"seasonal_naive", "ets", "global"}
     for info in result.chosen.values():  # a series leaves ETS only for a clear winner, and says so
-        assert info["model"] == "ets" or "beat the default ets" in info["reason"]
+        assert info["model"] == "ets" or "beat the default, exponential smoothing," in info["reason"]
     fc = result.forecasts
     assert len(fc) == 12 * 28 and (fc["hi"] >= fc["yhat"]).all() and (fc["lo"] <= fc["yhat"]).all()
 

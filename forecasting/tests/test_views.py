@@ -292,15 +292,15 @@ def test_reorder_page_alerts_follow_the_store_filter_and_fold_what_is_not_urgent
         [
             StockAlert(kind="stockout_risk", severity=1, store=own, product=shop["tea"], message="Runs out in 2 days"),
             StockAlert(kind="overstock", severity=3, store=own, product=shop["jam"], message="A year of cover"),
-            StockAlert(kind="low_stock", severity=2, store=other, product=shop["oil"], message="Other store low"),
         ]
     )
+    stock_level(store=other, product=shop["oil"], on_hand=1, min_qty=5)  # low stock is inventory's figure
     c = client_for(world.owner)
     url = reverse("forecasting:suggestion_list")
     chain = c.get(url).content.decode()
-    assert "Other store low" in chain and "Runs out in 2 days" in chain
+    assert "1 on hand, minimum 5; nothing on order." in chain and "Runs out in 2 days" in chain
     only_own = c.get(url, {"store": own.pk}).content.decode()
-    assert "Other store low" not in only_own
+    assert "1 on hand, minimum 5" not in only_own
     counts = only_own.split('data-testid="alert-counts"')[1].split("</p>")[0]
     assert "1 stockout risk within lead time" in counts and "1 overstock" in counts and "low stock" not in counts
     # the urgent line is in view, the overstock line folded under a summary
