@@ -82,8 +82,8 @@ def store_sets() -> list[list[Store]]:
     return [[], [stores[0]], [stores[0], other_chain[0]]]
 
 
-def test_every_figure_of_the_export_pack_equals_the_page_that_shows_it(chain):
-    client = chain
+def check_export_pack_against_pages(client) -> list[str]:
+    """Every figure of the export pack's summary equals the page that shows it, for 4 periods × 3 store sets."""
     mismatches = []
 
     def same(what, pack, page, where):
@@ -125,15 +125,16 @@ def test_every_figure_of_the_export_pack_equals_the_page_that_shows_it(chain):
             if end == TODAY:  # the inventory dashboard shows stock now; the pack values it at the period's end
                 inv = _get(client, "/sales/inventory-kpis/overview/", params)["inv"]
                 same("inventory value", pack["Inventory value at period end"], _money(inv["total"]["value"]), where)
-    assert not mismatches, "\n".join(mismatches)
+    return mismatches
 
 
 def _money(value) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"))
 
 
-def test_forward_cash_counts_every_week_the_current_forecast_covers(chain):
-    fwd = _get(chain, "/sales/cash-flow/forward/", [])["fwd"]
+def check_forward_cash(client) -> list[str]:
+    """Forward cash counts every week the current forecast covers, and no week past it."""
+    fwd = _get(client, "/sales/cash-flow/forward/", [])["fwd"]
     rows = fwd["rows"]
     covered = [r for r in rows if r["in"] is not None and not r.get("partial")]
     assert len(covered) >= 3, rows  # a 28-day forecast from the day after TODAY covers three whole weeks at least
@@ -147,7 +148,8 @@ def _ceil_case(qty: Decimal, case: int) -> Decimal:
     return (qty / case).to_integral_value(rounding=ROUND_CEILING) * case
 
 
-def test_no_buy_line_grows_when_a_transfer_is_added(chain):
+def check_transfers(client) -> list[str]:
+    """No buy line grows when a transfer is added; transfers only between stores that can move stock."""
     stores = list(Store.objects.filter(active=True).values_list("pk", flat=True))
     plan = reorder_plan(store_ids=stores)
     transfers_in: dict[tuple[int, int], Decimal] = {}
@@ -178,10 +180,11 @@ def test_no_buy_line_grows_when_a_transfer_is_added(chain):
                 a.transfer_group and a.transfer_group == b.transfer_group
             ):
                 wrong.append(f"transfer {a.code} → {b.code} between stores that cannot move stock to each other")
-    assert not wrong, "\n".join(wrong)
+    return wrong
 
 
-def test_every_customer_holds_the_tier_the_tier_rule_gives(chain):
+def check_tiers(client) -> list[str]:
+    """Every customer holds the tier the tier rule gives their qualifying spend."""
     # the spend is summed from the receipts here, not by the service that requalifies
     as_of = datetime.combine(TODAY + timedelta(days=1), time.min, ZoneInfo("Europe/London"))
     tiers = list(LoyaltyTier.objects.order_by("threshold"))
@@ -191,4 +194,50 @@ def test_every_customer_holds_the_tier_the_tier_rule_gives(chain):
         if c.tier != tier_expected(spend=qualifying_spend(c, as_of), tiers=tiers)
     ]
     assert Customer.objects.count() > 50
-    assert not wrong, wrong[:10]
+    return [f"{code}: holds {tier}, spent {spend}" for code, tier, spend in wrong[:10]]
+
+
+def check_home_alerts(client) -> list[str]:
+    """The home alert counts count the rows they stand beside, and the forecast panel repeats the same figures."""
+    import re
+
+    from django.contrib.auth import get_user_model
+
+    seen_rows = 0
+    for user in ("owner", "staff", "staff2"):
+        client.force_login(get_user_model().objects.get(username=user))
+        panel = client.get("/inventory/partials/stock-alerts/").content.decode()
+        rows = re.findall(r'data-testid="low-row" data-covered="(yes|no)"', panel)
+        hidden = re.search(r'data-testid="low-hidden">(\d+) more', panel)
+        to_order = re.search(r'data-testid="low-to-order">(\d+) to order', panel)
+        covered = re.search(r'data-testid="low-covered">(\d+) covered', panel)
+        shown = {"no": int(to_order.group(1)) if to_order else 0, "yes": int(covered.group(1)) if covered else 0}
+        assert len(rows) + (int(hidden.group(1)) if hidden else 0) == shown["no"] + shown["yes"], (user, panel)
+        if not hidden:
+            assert rows.count("no") == shown["no"] and rows.count("yes") == shown["yes"], (user, panel)
+        forecast_panel = client.get("/forecasting/partials/alerts/").content.decode()
+        if shown["no"] + shown["yes"]:
+            expected = f"Low stock — {shown['no']} to order"
+            assert expected in forecast_panel, (user, expected, forecast_panel)
+        seen_rows += len(rows)
+    assert seen_rows, "the demo chain has low stock to show"
+    return []
+
+
+def check_forward_cash_wrapper(client) -> list[str]:
+    check_forward_cash(client)
+    return []
+
+
+CHECKS = [check_export_pack_against_pages, check_forward_cash_wrapper, check_transfers, check_tiers, check_home_alerts]
+
+
+def test_the_product_agrees_with_itself_on_the_demo_chain(chain):
+    """One load of the chain, every cross-check; each failing check is listed with what it saw."""
+    problems = []
+    for check in CHECKS:
+        try:
+            problems += [f"{check.__name__}: {p}" for p in check(chain)]
+        except AssertionError as exc:
+            problems.append(f"{check.__name__}: {exc}")
+    assert not problems, "\n".join(problems)
