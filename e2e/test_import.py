@@ -40,7 +40,15 @@ def test_owner_uploads_a_file_and_sees_the_result_with_row_errors(page_factory, 
 
     page.goto("/sales/imports/")
     page.set_input_files("input[name=file]", str(path))
-    page.click("text=Upload and import")
+    page.click("text=Mapping, store and options")
+    page.check("input[name=create_stores]")  # the file's store ONLINE does not exist yet
+    page.click("text=Upload and preview")
+    page.wait_for_selector("[data-testid=import-preview]")  # nothing is posted before “Post import”
+    assert page.inner_text("[data-testid=preview-rows-accepted]") == "3"
+    assert page.inner_text("[data-testid=preview-stores]") == "1"
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    screenshot(page, f"import-preview-{width}")
+    page.click("[data-testid=post-import]")
     page.wait_for_selector("[data-testid=import-status][data-status=done]")
 
     assert page.inner_text("[data-testid=rows-read]") == "5"

@@ -246,7 +246,12 @@ REQUIRE_SERVICES = env_bool("REQUIRE_SERVICES") or env_bool("CI")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # A 403 is an expected answer (a role asking for what it may not see): one line, no traceback. 500s unchanged.
+    "filters": {"forbidden_one_line": {"()": "retailops.log_filters.ForbiddenOneLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("RETAILOPS_LOG_LEVEL", "WARNING")},
-    "loggers": {"retailops": {"level": "INFO"}},
+    "loggers": {
+        "retailops": {"level": "INFO"},
+        "django.request": {"filters": ["forbidden_one_line"]},
+    },
 }

@@ -6,6 +6,12 @@ from django.conf import settings
 from .models import ColumnMapping
 
 POLICY_CHOICES = [("", "as the mapping says"), ("create", "create them"), ("reject", "reject their receipts")]
+CUSTOMER_CHOICES = [
+    ("", "as the mapping says"),
+    ("create", "create them as loyalty customers"),
+    ("anonymous", "post their sales without a customer"),
+    ("reject", "reject their receipts"),
+]
 
 
 def size_text(n: int) -> str:
@@ -24,6 +30,14 @@ class ImportUploadForm(forms.Form):
         queryset=None, required=False, empty_label="as the file / mapping says", help_text="Post every row here."
     )
     unknown_products = forms.ChoiceField(choices=POLICY_CHOICES, required=False, label="Unknown products")
+    customers = forms.ChoiceField(choices=CUSTOMER_CHOICES, required=False, label="Unknown customer codes")
+    create_stores = forms.BooleanField(
+        required=False,
+        initial=False,
+        label="Create the stores the file names",
+        help_text="Off: rows for a store that does not exist are rejected. A new store shows in every store "
+        "filter and export.",
+    )
     sheet = forms.CharField(required=False, max_length=31, help_text="XLSX with several sheets: the sheet to read.")
     encoding = forms.ChoiceField(
         required=False,
@@ -48,4 +62,6 @@ class ImportUploadForm(forms.Form):
 
     def options(self) -> dict:
         data = self.cleaned_data
-        return {k: data[k] for k in ("unknown_products", "sheet", "encoding") if data.get(k)}
+        options = {k: data[k] for k in ("unknown_products", "customers", "sheet", "encoding") if data.get(k)}
+        options["create_stores"] = bool(data.get("create_stores"))
+        return options

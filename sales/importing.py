@@ -96,7 +96,6 @@ BUILTIN_MAPPINGS = {
             "store_mode": "single",
             "store_code": "ONLINE",
             "store_name": "Online shop",
-            "create_stores": True,
             "unknown_products": "create",
             "customers": "create",
             "return_prefix": "C",
@@ -142,6 +141,19 @@ def merged_options(*layers: dict | None) -> dict:
     options["service_codes"] = {str(c).strip().upper() for c in options["service_codes"]}
     options["service_prefixes"] = tuple(str(c).strip().upper() for c in options["service_prefixes"])
     options["reject_prefixes"] = dict(options["reject_prefixes"] or {})
+    return options
+
+
+# Options only the person running an import may set, never a saved column mapping: a store shows in
+# every store filter, report and export, so an import creates one only when asked to (issue #15).
+PER_IMPORT_OPTIONS = ("create_stores",)
+
+
+def import_options(mapping_options: dict | None, batch_options: dict | None) -> dict:
+    """The options of one import: the mapping's, overridden by the import's; create_stores from the import only."""
+    layout = {k: v for k, v in (mapping_options or {}).items() if k not in PER_IMPORT_OPTIONS}
+    options = merged_options(layout, batch_options)
+    options["create_stores"] = (batch_options or {}).get("create_stores") in (True, "true", "1", 1, "on", "yes")
     return options
 
 

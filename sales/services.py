@@ -1015,8 +1015,13 @@ def import_batch_create(
     mapping=None,
     store: Store | None = None,
     options: dict | None = None,
+    preview: bool = False,
 ) -> ImportBatch:
-    """Register a file to import (pending). The bytes are kept with the batch (content) or read from path."""
+    """Register a file to import (pending). The bytes are kept with the batch (content) or read from path.
+
+    With preview the batch waits for a preview (import_batch_preview) and a confirmation
+    (import_batch_confirm) before anything is posted.
+    """
     from django.core.files.base import ContentFile
 
     if actor is not None and not actor.has_perm("sales.import_sales"):
@@ -1033,6 +1038,7 @@ def import_batch_create(
         store=store,
         options=dict(options or {}),
         created_by=actor if getattr(actor, "pk", None) else None,
+        stats={"phase": "previewing"} if preview else {},
     )
     if path:
         batch.options["path"] = str(path)
@@ -1109,24 +1115,62 @@ def _cyclic_gc_paused():
             gc.collect()
 
 
-def _sales_import(batch_id: int) -> ImportBatch:
-    import time
+@dataclass
+class _ImportRead:
+    """A file read through its mapping: the drafts to resolve and post, and what the pages report about it."""
 
+    mapping: object
+    options: dict
+    table: object
+    column_names: dict
+    grouped: object
+
+
+def _import_read(*, data: bytes, mapping=None, options: dict, forced_store: str = "") -> _ImportRead:
+    """Read, parse and group a file (no database writes). Raises ImportFileError when it cannot be used."""
     from .importing import (
         BUILTIN_MAPPINGS,
         ImportFileError,
         Mapping,
         group_receipts,
-        merged_options,
+        import_options,
         parse_rows,
         read_table,
+        resolve_columns,
     )
-    from .models import ColumnMapping, ImportRowError
+    from .models import ColumnMapping
+
+    if mapping is not None:
+        mappings = [Mapping.from_model(mapping)]
+    else:
+        mappings = [Mapping.from_model(m) for m in ColumnMapping.objects.order_by("pk")]
+        # The built-in layouts stay available even if their saved rows were deleted.
+        known = {m.name for m in mappings}
+        mappings += [Mapping(name=n, **spec) for n, spec in BUILTIN_MAPPINGS.items() if n not in known]
+    first_options = import_options(mappings[0].options if mappings else {}, options)
+    table = read_table(data, sheet=first_options["sheet"], encoding=first_options["encoding"])
+    del data
+    chosen = _pick_mapping(table.header, mappings, explicit=mapping is not None)
+    merged = import_options(chosen.options, options)
+    columns = resolve_columns(table.header, chosen)
+    column_names = {target: table.header[i].strip() for target, i in columns.items()}
+    grouped = group_receipts(parse_rows(table, chosen, merged, forced_store=forced_store), merged)
+    if grouped.rows_read == 0:
+        raise ImportFileError("The file has a header but no data rows.")
+    return _ImportRead(mapping=chosen, options=merged, table=table, column_names=column_names, grouped=grouped)
+
+
+def _sales_import(batch_id: int) -> ImportBatch:
+    import time
+
+    from .importing import ImportFileError
+    from .models import ImportRowError
 
     batch = ImportBatch.objects.select_related("mapping", "store", "created_by").get(pk=batch_id)
     if batch.status == ImportBatch.Status.DONE:
         return batch
     clock = time.monotonic()
+    preview = (batch.stats or {}).get("preview")
     ImportRowError.objects.filter(batch=batch).delete()
     _batch_update(
         batch,
@@ -1144,27 +1188,12 @@ def _sales_import(batch_id: int) -> ImportBatch:
     )
     actor = batch.created_by
     try:
-        data = _batch_bytes(batch)
-        if batch.mapping_id:
-            mappings = [Mapping.from_model(batch.mapping)]
-        else:
-            mappings = [Mapping.from_model(m) for m in ColumnMapping.objects.order_by("pk")]
-            # The built-in layouts stay available even if their saved rows were deleted.
-            known = {m.name for m in mappings}
-            mappings += [Mapping(name=n, **spec) for n, spec in BUILTIN_MAPPINGS.items() if n not in known]
-        first_options = merged_options(mappings[0].options if mappings else {}, batch.options)
-        table = read_table(data, sheet=first_options["sheet"], encoding=first_options["encoding"])
-        del data
-        mapping = _pick_mapping(table.header, mappings, explicit=bool(batch.mapping_id))
-        options = merged_options(mapping.options, batch.options)
-        from .importing import resolve_columns
-
-        columns = resolve_columns(table.header, mapping)
-        column_names = {target: table.header[i].strip() for target, i in columns.items()}
-        forced = batch.store.code if batch.store_id else ""
-        grouped = group_receipts(parse_rows(table, mapping, options, forced_store=forced), options)
-        if grouped.rows_read == 0:
-            raise ImportFileError("The file has a header but no data rows.")
+        read = _import_read(
+            data=_batch_bytes(batch),
+            mapping=batch.mapping if batch.mapping_id else None,
+            options=batch.options,
+            forced_store=batch.store.code if batch.store_id else "",
+        )
     except ImportFileError as exc:
         _batch_update(
             batch,
@@ -1175,6 +1204,10 @@ def _sales_import(batch_id: int) -> ImportBatch:
             stats={"phase": "failed"},
         )
         return batch
+    mapping, options, table, column_names, grouped = (
+        read.mapping, read.options, read.table, read.column_names, read.grouped
+    )  # fmt: skip
+    del read
     stats = {
         "phase": "posting",
         "mapping": mapping.name,
@@ -1184,6 +1217,8 @@ def _sales_import(batch_id: int) -> ImportBatch:
         "receipts": len(grouped.drafts),
         "read_seconds": round(time.monotonic() - clock, 2),
     }
+    if preview:
+        stats["preview"] = preview  # what the person saw and confirmed, beside what the import did
     try:
         with transaction.atomic():
             stats.update(_resolve_drafts(grouped.drafts, options=options, actor=actor))
@@ -1272,6 +1307,165 @@ def _summary(counts: dict, read: int) -> str:
         f"{read:,} rows read: {counts['accepted']:,} accepted, {counts['rejected']:,} rejected, "
         f"{counts['duplicate']:,} duplicate."
     )
+
+
+# --- preview: what an import would do, before anything is posted ------------------------------------
+
+PREVIEW_REJECTED_SHOWN = 20
+PREVIEW_REASONS_SHOWN = 5
+
+
+def sales_import_preview(
+    *, data: bytes, actor=None, mapping=None, store: Store | None = None, options: dict | None = None,
+    import_batch: ImportBatch | None = None,
+) -> dict:  # fmt: skip
+    """What importing this file would do, writing nothing at all.
+
+    The same reading, resolving, validation and de-duplication as sales_import, with the stores,
+    customers and products it would create held as unsaved objects, inside a transaction that is
+    rolled back. Returns rows read / accepted / rejected / duplicate, receipts by kind, what would be
+    created (counts and a sample), the stores missing, the first rejected rows and the commonest
+    reasons. Raises ImportFileError when the file cannot be used (as the import would fail).
+    """
+    import heapq
+
+    read = _import_read(
+        data=data, mapping=mapping, options=dict(options or {}), forced_store=store.code if store else ""
+    )
+    grouped = read.grouped
+    with transaction.atomic():
+        created = _resolve_drafts(grouped.drafts, options=read.options, actor=actor, dry_run=True)
+        now = timezone.now()
+        for draft in grouped.drafts:
+            if not draft.rejected:
+                _draft_validate(draft, now=now)
+        outcomes, to_post = _classify(grouped.drafts, import_batch=import_batch)
+        for index, _, _ in to_post:
+            outcomes[index].status = "accepted"  # what posting them would report (file receipts redeem no points)
+        # Nothing above writes; rolling back makes that a guarantee rather than a promise.
+        transaction.set_rollback(True)
+    kinds: dict[str, int] = defaultdict(int)
+    counts = {"accepted": 0, "rejected": len(grouped.orphan_errors), "duplicate": grouped.duplicate_lines}
+    rejected_rows = [(e.line_no, read.column_names.get(e.column, e.column), e.value, e.message)
+                     for e in grouped.orphan_errors]  # fmt: skip
+    for draft, outcome in zip(grouped.drafts, outcomes, strict=True):
+        n = len(draft.lines)
+        if outcome.status == "accepted":
+            counts["accepted"] += n
+            kinds[draft.kind] += 1
+        elif outcome.status == "duplicate":
+            counts["duplicate"] += n
+            kinds["duplicate_receipts"] += 1
+        else:
+            counts["rejected"] += n
+            kinds["rejected_receipts"] += 1
+            rejected_rows.extend(
+                (e.line_number, e.column, e.value, e.message) for e in _row_errors(None, draft, read.column_names)
+            )
+    reasons: dict[str, int] = defaultdict(int)
+    for row in rejected_rows:
+        reasons[row[3]] += 1
+    return {
+        "mapping": read.mapping.name,
+        "format": read.table.kind,
+        "encoding": read.table.encoding,
+        "sheet": read.table.sheet,
+        "store": store.code if store else "",
+        "create_stores": read.options["create_stores"],
+        "rows_read": grouped.rows_read,
+        "rows_accepted": counts["accepted"],
+        "rows_rejected": counts["rejected"],
+        "rows_duplicate": counts["duplicate"],
+        "receipts": len(grouped.drafts),
+        "sale": kinds["sale"],
+        "return": kinds["return"],
+        "adjustment": kinds["adjustment"],
+        "duplicate_receipts": kinds["duplicate_receipts"],
+        "rejected_receipts": kinds["rejected_receipts"],
+        **created,
+        "rejected_sample": [list(r) for r in heapq.nsmallest(PREVIEW_REJECTED_SHOWN, rejected_rows)],
+        "reasons": [[r, n] for r, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))][:PREVIEW_REASONS_SHOWN],
+    }
+
+
+def import_batch_preview(*, batch_id: int) -> ImportBatch:
+    """Preview a batch waiting for confirmation; the result goes to batch.stats["preview"]. Idempotent.
+
+    Writes only the batch's own status fields: no sale, stock, product, customer or store, and no row
+    errors. A batch already posting or posted is left alone. A file that cannot be read fails the batch.
+    """
+    from .importing import ImportFileError
+
+    batch = ImportBatch.objects.select_related("mapping", "store", "created_by").get(pk=batch_id)
+    if batch.status != ImportBatch.Status.PENDING or (batch.stats or {}).get("phase") not in ("previewing", "preview"):
+        return batch
+    try:
+        with _cyclic_gc_paused():
+            preview = sales_import_preview(
+                data=_batch_bytes(batch),
+                actor=batch.created_by,
+                mapping=batch.mapping,
+                store=batch.store,
+                options=batch.options,
+                import_batch=batch,
+            )
+    except ImportFileError as exc:
+        _batch_update(
+            batch,
+            status=ImportBatch.Status.FAILED,
+            message=str(exc),
+            progress=100,
+            finished_at=timezone.now(),
+            stats={"phase": "failed"},
+        )
+        return batch
+    _batch_update(batch, message="", stats={"phase": "preview", "preview": preview})
+    return batch
+
+
+def import_batch_phase(*, batch: ImportBatch) -> str:
+    """Where a batch stands, for its pages: previewing | preview (waiting for “Post import”) | not_queued |
+    queued | running | done | failed."""
+    if batch.status != ImportBatch.Status.PENDING:
+        return batch.status
+    phase = (batch.stats or {}).get("phase")
+    if batch.message and phase != "preview":
+        return "not_queued"
+    if phase in ("previewing", "preview"):
+        return phase
+    return "queued"
+
+
+def import_batch_confirm(*, batch: ImportBatch, actor) -> ImportBatch:
+    """“Post import” after a preview: the batch is marked queued (the caller enqueues the import).
+
+    Raises ValidationError when the actor may not import or the batch is not waiting for confirmation.
+    """
+    if not actor.has_perm("sales.import_sales"):
+        raise ValidationError("You do not have permission to import sales.")
+    with transaction.atomic():
+        locked = ImportBatch.objects.select_for_update().get(pk=batch.pk)
+        if import_batch_phase(batch=locked) != "preview":
+            raise ValidationError("This import is not waiting for confirmation.")
+        stats = dict(locked.stats or {})
+        stats["phase"] = "queued"
+        _batch_update(batch, stats=stats, message="")
+    return batch
+
+
+def import_batch_preview_again(*, batch: ImportBatch, actor, create_stores: bool) -> ImportBatch:
+    """Change the “create stores” choice of a batch waiting for confirmation; it is previewed again."""
+    if not actor.has_perm("sales.import_sales"):
+        raise ValidationError("You do not have permission to import sales.")
+    if create_stores and not actor.has_perm("inventory.add_store"):
+        raise ValidationError("You do not have permission to create stores.")
+    with transaction.atomic():
+        locked = ImportBatch.objects.select_for_update().get(pk=batch.pk)
+        if import_batch_phase(batch=locked) not in ("preview", "not_queued"):
+            raise ValidationError("This import is not waiting for confirmation.")
+        options = {**(locked.options or {}), "create_stores": bool(create_stores)}
+        _batch_update(batch, options=options, stats={"phase": "previewing"}, message="")
+    return batch
 
 
 def _pick_mapping(header, mappings, *, explicit: bool):
@@ -1495,8 +1689,16 @@ def _row_errors(batch, draft, column_names: dict) -> list:
     return rows
 
 
-def _resolve_drafts(drafts, *, options: dict, actor) -> dict:
-    """Attach stores, customers and products to the drafts, creating them when the options say so."""
+SAMPLE_SIZE = 10  # new stores / customers / products named on the preview and in the summary
+
+
+def _resolve_drafts(drafts, *, options: dict, actor, dry_run: bool = False) -> dict:
+    """Attach stores, customers and products to the drafts, creating them when the options say so.
+
+    With dry_run nothing is written: what would be created is attached as unsaved objects (stores get
+    negative ids so receipts of different new stores stay apart), so validation and de-duplication
+    give the outcome the import would give. Returns the counts created (or to create) and a sample of each.
+    """
     from django.db.models.functions import Upper
 
     from inventory.selectors import store_ids_visible
@@ -1506,27 +1708,41 @@ def _resolve_drafts(drafts, *, options: dict, actor) -> dict:
     def may(perm):
         return actor is None or actor.has_perm(perm)
 
-    created = {"stores_created": 0, "customers_created": 0, "products_created": 0}
+    created = {
+        "stores_created": 0,
+        "customers_created": 0,
+        "products_created": 0,
+        "stores_created_sample": [],
+        "customers_created_sample": [],
+        "products_created_sample": [],
+        "stores_missing": [],
+    }
     # Stores.
     keys = {d.store_key.upper() for d in drafts if d.store_key}
     stores = {s.code.upper(): s for s in Store.objects.annotate(ucode=Upper("code")).filter(ucode__in=keys)}
     missing = sorted(keys - set(stores))
     if missing and options["create_stores"] and may("inventory.add_store"):
         single = options["store_mode"] == "single"
-        Store.objects.bulk_create(
-            [
-                Store(
-                    code=key,
-                    name=(options["store_name"] if single else key.replace("-", " ").title())[:120],
-                    chain=options.get("store_chain", "Online")[:80],
-                    timezone=options["store_timezone"],
-                )
-                for key in missing
-            ],
-            ignore_conflicts=True,
-        )
+        new_stores = [
+            Store(
+                code=key,
+                name=(options["store_name"] if single else key.replace("-", " ").title())[:120],
+                chain=options.get("store_chain", "Online")[:80],
+                timezone=options["store_timezone"],
+            )
+            for key in missing
+        ]
         created["stores_created"] = len(missing)
-        stores = {s.code.upper(): s for s in Store.objects.annotate(ucode=Upper("code")).filter(ucode__in=keys)}
+        created["stores_created_sample"] = [[s.code, s.name] for s in new_stores[:SAMPLE_SIZE]]
+        if dry_run:
+            for i, store in enumerate(new_stores, start=1):
+                store.pk = -i
+                stores[store.code.upper()] = store
+        else:
+            Store.objects.bulk_create(new_stores, ignore_conflicts=True)
+            stores = {s.code.upper(): s for s in Store.objects.annotate(ucode=Upper("code")).filter(ucode__in=keys)}
+    else:
+        created["stores_missing"] = missing[:SAMPLE_SIZE]
     visible = None if actor is None or actor.has_perm("inventory.view_all_stores") else store_ids_visible(user=actor)
     for draft in drafts:
         store = stores.get(draft.store_key.upper())
@@ -1555,16 +1771,18 @@ def _resolve_drafts(drafts, *, options: dict, actor) -> dict:
                 if d.customer_code in unknown and d.store is not None and d.occurred_at is not None:
                     if d.customer_code not in first_seen or d.occurred_at < first_seen[d.customer_code][0]:
                         first_seen[d.customer_code] = (d.occurred_at, d.store)
-            Customer.objects.bulk_create(
-                [
-                    Customer(code=code, joined_at=at, home_store=store)
-                    for code, (at, store) in sorted(first_seen.items())
-                ],
-                ignore_conflicts=True,
-                batch_size=2000,
-            )
-            created["customers_created"] = len(first_seen)
-            customers = {c.code: c for c in Customer.objects.filter(code__in=codes).select_related("tier")}
+            new_customers = [
+                Customer(code=code, joined_at=at, home_store=store) for code, (at, store) in sorted(first_seen.items())
+            ]
+            created["customers_created"] = len(new_customers)
+            created["customers_created_sample"] = [
+                [c.code, c.home_store.code, c.joined_at.date().isoformat()] for c in new_customers[:SAMPLE_SIZE]
+            ]
+            if dry_run:
+                customers.update({c.code: c for c in new_customers})
+            else:
+                Customer.objects.bulk_create(new_customers, ignore_conflicts=True, batch_size=2000)
+                customers = {c.code: c for c in Customer.objects.filter(code__in=codes).select_related("tier")}
         for draft in clean:
             if not draft.customer_code:
                 continue
@@ -1602,9 +1820,13 @@ def _resolve_drafts(drafts, *, options: dict, actor) -> dict:
                     cost_price=ZERO if service else money(mrp * ratio),
                 )
             )
-        Product.objects.bulk_create(new, ignore_conflicts=True, batch_size=2000)
         created["products_created"] = len(new)
-        products = _products_by_sku(skus)
+        created["products_created_sample"] = [[p.sku, p.name, str(p.mrp)] for p in new[:SAMPLE_SIZE]]
+        if dry_run:
+            products.update({p.sku: p for p in new})
+        else:
+            Product.objects.bulk_create(new, ignore_conflicts=True, batch_size=2000)
+            products = _products_by_sku(skus)
     for draft in drafts:
         for line in draft.lines:
             line.product = products.get(line.sku)

@@ -18,6 +18,15 @@ def import_sales_task(batch_id: int) -> str:
     return batch.status
 
 
+@shared_task(name="sales.import_sales_preview", acks_late=True)
+def import_sales_preview_task(batch_id: int) -> str:
+    """Preview an uploaded batch (what it would post and create), writing nothing. Safe to retry."""
+    from .services import import_batch_preview
+
+    batch = import_batch_preview(batch_id=batch_id)
+    return batch.status
+
+
 @shared_task(name="sales.watch_folder_scan")
 def watch_folder_scan_task() -> list[int]:
     """Beat task: import files dropped into settings.RETAILOPS["WATCH_FOLDER"] (no-op when unset)."""
@@ -26,14 +35,16 @@ def watch_folder_scan_task() -> list[int]:
     return watch_folder_scan()
 
 
-def import_sales_enqueue(*, batch_id: int) -> bool:
-    """Queue the import of a batch. False (and the batch says why) when the broker cannot be reached."""
+def import_sales_enqueue(*, batch_id: int, preview: bool = False) -> bool:
+    """Queue the import (or, with preview, the preview) of a batch. False (and the batch says why) when the
+    broker cannot be reached."""
     from kombu.exceptions import OperationalError
 
     from .models import ImportBatch
 
+    task = import_sales_preview_task if preview else import_sales_task
     try:
-        import_sales_task.apply_async(args=[batch_id], retry=True, retry_policy={"max_retries": 2, "interval_start": 0})
+        task.apply_async(args=[batch_id], retry=True, retry_policy={"max_retries": 2, "interval_start": 0})
     except (OperationalError, OSError, ConnectionError) as exc:
         logger.warning("import batch %s could not be queued: %s", batch_id, exc)
         ImportBatch.objects.filter(pk=batch_id).update(

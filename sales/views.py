@@ -21,7 +21,7 @@ from .filters import SaleFilter, import_batches_visible, sales_visible
 from .forms import ImportUploadForm, size_text
 from .models import ImportBatch
 from .selectors import store_takings
-from .services import import_batch_create
+from .services import import_batch_confirm, import_batch_create, import_batch_phase, import_batch_preview_again
 from .tasks import import_sales_enqueue
 
 ERRORS_SHOWN = 200
@@ -113,16 +113,19 @@ class ImportBatchCreateView(RolePermissionMixin, View):
                 store=form.cleaned_data["store"],
                 options=form.options(),
                 actor=request.user,
+                preview=True,
             )
         except ValidationError as exc:
             form.add_error(None, exc)
             return self._render(form, status=400)
-        if import_sales_enqueue(batch_id=batch.pk):
-            messages.success(request, f"“{upload.name}” was uploaded; the import runs in the background.")
+        if import_sales_enqueue(batch_id=batch.pk, preview=True):
+            messages.success(
+                request, f"“{upload.name}” was uploaded. Nothing is posted yet: check the preview, then “Post import”."
+            )
         else:
             messages.error(
                 request,
-                "The file was saved, but the import could not be started: the task queue is not reachable. "
+                "The file was saved, but the preview could not be started: the task queue is not reachable. "
                 "Press “Run again” when it is back.",
             )
         return HttpResponseRedirect(reverse("sales:importbatch_detail", kwargs={"pk": batch.pk}))
@@ -161,13 +164,15 @@ class ImportBatchDetailView(RolePermissionMixin, DetailView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         batch = self.object
-        context["running"] = batch.status in (ImportBatch.Status.PENDING, ImportBatch.Status.RUNNING) and not (
-            batch.status == ImportBatch.Status.PENDING and batch.message
-        )
+        user = self.request.user
+        context["phase"] = phase = import_batch_phase(batch=batch)
+        context["running"] = phase in ("previewing", "queued", "running")
         context["errors"] = list(batch.row_errors.all()[:ERRORS_SHOWN]) if not context["running"] else []
         context["errors_shown"] = ERRORS_SHOWN
-        context["can_run"] = self.request.user.has_perm("sales.import_sales") and not context["running"]
+        context["can_run"] = user.has_perm("sales.import_sales") and not context["running"]
+        context["can_create_stores"] = user.has_perm("inventory.add_store")
         context["stats"] = batch.stats or {}
+        context["preview"] = context["stats"].get("preview") or {}
         return context
 
 
@@ -188,7 +193,8 @@ class ImportBatchErrorsView(RolePermissionMixin, View):
 
 
 class ImportBatchRunView(RolePermissionMixin, View):
-    """Queue a batch again (after a broker outage or a stopped run). Safe: the import is idempotent."""
+    """“Post import” after the preview, “Preview again” with another store choice, or queue a batch again
+    (after a broker outage or a stopped run). Safe: the preview writes nothing, the import is idempotent."""
 
     permission_required = "sales.import_sales"
 
@@ -198,9 +204,29 @@ class ImportBatchRunView(RolePermissionMixin, View):
         if batch.status == ImportBatch.Status.DONE:
             messages.info(request, "This import is finished; running it again would change nothing.")
             return HttpResponseRedirect(url)
+        phase = import_batch_phase(batch=batch)
+        action = request.POST.get("action", "")
+        try:
+            if action == "preview":
+                import_batch_preview_again(
+                    batch=batch, actor=request.user, create_stores=bool(request.POST.get("create_stores"))
+                )
+            elif phase == "preview":
+                import_batch_confirm(batch=batch, actor=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return HttpResponseRedirect(url)
+        if action == "preview" or (phase == "not_queued" and (batch.stats or {}).get("phase") == "previewing"):
+            ImportBatch.objects.filter(pk=batch.pk).update(message="")
+            if import_sales_enqueue(batch_id=batch.pk, preview=True):
+                messages.success(request, "The file is being previewed again; nothing is posted yet.")
+            else:
+                messages.error(request, "The task queue is still not reachable; the file stays saved. Try again later.")
+            return HttpResponseRedirect(url)
         ImportBatch.objects.filter(pk=batch.pk).update(status=ImportBatch.Status.PENDING, message="", progress=0)
         if import_sales_enqueue(batch_id=batch.pk):
-            messages.success(request, "The import was queued again.")
+            done = "The import is posting." if phase == "preview" else "The import was queued again."
+            messages.success(request, done)
         else:
             messages.error(request, "The task queue is still not reachable; the file stays saved. Try again later.")
         return HttpResponseRedirect(url)

@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from customers.models import CustomerModelRun, CustomerPrediction
+from customers.selectors import customer_churn, customer_segments
 
 
 class CustomerPredictionSerializer(serializers.ModelSerializer):
@@ -11,6 +12,21 @@ class CustomerPredictionSerializer(serializers.ModelSerializer):
     tier = serializers.CharField(source="customer.tier.name", read_only=True, default=None)
     model = serializers.CharField(source="run.chosen_model", read_only=True, help_text="Model behind spend_*.")
     scored_until = serializers.DateField(source="run.scored_until", read_only=True)
+    churn_risk = serializers.SerializerMethodField(
+        help_text="Risk (0–1) that the customer does not buy again: the figure the customer pages show "
+        "(customers.selectors.customer_churn). p_alive is the raw BG/NBD output, certain for one-time buyers."
+    )
+    churn_band = serializers.SerializerMethodField(help_text="low, medium or high, as on the customer pages.")
+
+    def _churn(self, obj) -> dict:
+        segments = self.context.setdefault("churn_segments", customer_segments())
+        return customer_churn(customer_id=obj.customer_id, segments=segments) or {}
+
+    def get_churn_risk(self, obj) -> float | None:
+        return self._churn(obj).get("risk")
+
+    def get_churn_band(self, obj) -> str:
+        return self._churn(obj).get("band", "")
 
     class Meta:
         model = CustomerPrediction
@@ -27,6 +43,8 @@ class CustomerPredictionSerializer(serializers.ModelSerializer):
             "spend_quarter_regression",
             "spend_quarter_probabilistic",
             "expected_purchases_quarter",
+            "churn_risk",
+            "churn_band",
             "p_alive",
             "discount_probability",
             "expected_discount",

@@ -71,3 +71,19 @@ def test_with_a_model_run_list_and_page_show_one_figure_and_a_one_time_buyer_is_
     assert (churn["risk"], churn["band"], churn["source"]) == (1.0, "high", "heuristic")
     page = client.get(reverse("customers:customer_detail", kwargs={"pk": once.pk})).content.decode()
     assert "Still active" not in page
+
+
+def test_the_api_gives_the_figure_and_band_the_pages_show(members):
+    client, regular, lapsed, once = members
+    run = CustomerModelRun.objects.create(status=CustomerModelRun.Status.DONE, finished_at=timezone.now())
+    for customer, p_alive in ((regular, 0.9), (lapsed, 0.25), (once, 1.0)):
+        CustomerPrediction.objects.create(run=run, customer=customer, p_alive=p_alive)
+
+    rows = {r["customer"]: r for r in client.get("/api/v1/customer-predictions/").json()["results"]}
+
+    assert {code: (round(r["churn_risk"], 2), r["churn_band"]) for code, r in rows.items()} == {
+        "REG": (0.10, "low"),
+        "LAPSED": (0.75, "high"),
+        "ONCE": (1.0, "high"),
+    }
+    assert rows["ONCE"]["p_alive"] == 1.0  # the raw model output is still there, named for what it is

@@ -8,5 +8,5 @@ URL_ACCESS = {
     "logout": Access(method="post", anon=302, staff=302, owner=302, accountant=302),
     "healthz": Access(anon=200),
     "api_schema": Access(anon=UNAUTH),
-    "api_docs": Access(anon=UNAUTH),
+    "api_docs": Access(),  # a page: anonymous → the login page (issue #15)
 }

@@ -25,7 +25,11 @@ def _media(settings, tmp_path):
 
 
 def run_import(content, name="pos.csv", *, mapping=None, store=None, options=None, actor=None) -> ImportBatch:
-    """Given file bytes (or text), import them through the page's service and return the finished batch."""
+    """Given file bytes (or text), import them through the page's service and return the finished batch.
+
+    The importer asks for the file's stores to be created (create_stores), unless the options say otherwise.
+    """
+    options = {"create_stores": True, **(options or {})}
     if isinstance(content, str):
         content = content.encode()
     if isinstance(mapping, str):
@@ -473,7 +477,7 @@ def test_the_native_layout_with_store_codes_and_payment_methods():
     writer.writerow(["R2", "LDN", "2024-03-01 11:00", "TEA", "-1", "4.00", "cash"])
     writer.writerow(["R3", "NOPE", "2024-03-01 11:00", "TEA", "1", "4.00", "cash"])
 
-    batch = run_import(buffer.getvalue())
+    batch = run_import(buffer.getvalue(), options={"create_stores": False})
 
     assert (batch.rows_accepted, batch.rows_rejected) == (2, 1)
     assert errors_of(batch) == [(4, "store", "NOPE", "unknown store “NOPE” (the option create_stores is off)")]

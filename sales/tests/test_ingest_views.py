@@ -37,8 +37,14 @@ def owner_client(client, world):
     return client
 
 
-def upload(client, content: bytes, name="pos.csv", **extra):
-    return client.post(reverse("sales:importbatch_create"), {"file": SimpleUploadedFile(name, content), **extra})
+def upload(client, content: bytes, name="pos.csv", *, post=True, **extra):
+    """Upload with “create the stores” ticked; the page previews it, then (post) “Post import” is pressed."""
+    data = {"file": SimpleUploadedFile(name, content), "create_stores": "on", **extra}
+    response = client.post(reverse("sales:importbatch_create"), data)
+    batch = ImportBatch.objects.order_by("-pk").first()
+    if post and response.status_code == 302 and batch.stats.get("phase") == "preview":
+        client.post(reverse("sales:importbatch_run", kwargs={"pk": batch.pk}), {"action": "post"})
+    return response
 
 
 def test_upload_runs_the_task_and_shows_the_result_with_row_errors(owner_client, eager):
@@ -112,7 +118,9 @@ def test_a_200_mb_upload_is_refused_before_it_is_read(owner_client, settings):
 
 
 def test_broker_down_keeps_the_upload_and_says_so(owner_client):
-    with mock.patch("sales.tasks.import_sales_task.apply_async", side_effect=OperationalError("connection refused")):
+    with mock.patch(
+        "sales.tasks.import_sales_preview_task.apply_async", side_effect=OperationalError("connection refused")
+    ):
         response = upload(owner_client, SMALL.encode())
 
     batch = ImportBatch.objects.get()
@@ -125,7 +133,7 @@ def test_broker_down_keeps_the_upload_and_says_so(owner_client):
 
 def test_run_again_queues_the_saved_file(owner_client, eager):
     with mock.patch("sales.tasks.import_sales_task.apply_async", side_effect=OperationalError("down")):
-        upload(owner_client, SMALL.encode())
+        upload(owner_client, SMALL.encode())  # previewed, then “Post import” cannot reach the queue
     batch = ImportBatch.objects.get()
 
     owner_client.post(reverse("sales:importbatch_run", kwargs={"pk": batch.pk}))
@@ -165,7 +173,7 @@ def test_the_command_imports_a_file_and_prints_the_counts(tmp_path, capsys):
     path = tmp_path / "pos.csv"
     path.write_text(SMALL + "A563185,B,Adjust bad debt,1,8/12/2011 14:50,11062.06,,United Kingdom\n")
 
-    call_command("import_sales", str(path))
+    call_command("import_sales", str(path), "--create-stores")
 
     out = capsys.readouterr().out
     assert "read 4, accepted 3, rejected 1, duplicate 0; 2 receipts posted." in out
