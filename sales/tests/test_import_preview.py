@@ -71,9 +71,13 @@ def new_batch(content=FILE, *, options=None, store=None, actor=None, preview=Fal
     )
 
 
-def test_the_saved_online_retail_mapping_still_asks_to_create_stores_but_is_not_obeyed():
-    # Given the mapping row saved by migration 0003 (create_stores: true), as on every existing install
-    assert ColumnMapping.objects.get(name="Online Retail (UCI)").options["create_stores"] is True
+def test_a_mapping_that_asks_to_create_stores_is_not_obeyed():
+    # Given the mapping row as migration 0003 saved it (create_stores: true; 0005 removes it), or as an
+    # admin might set it again
+    mapping = ColumnMapping.objects.get(name="Online Retail (UCI)")
+    assert "create_stores" not in mapping.options
+    mapping.options = {**mapping.options, "create_stores": True}
+    mapping.save()
     stores = Store.objects.count()
 
     # When the Online Retail file is imported with default options
@@ -114,10 +118,11 @@ def test_a_store_is_created_when_the_importer_asks_and_the_summary_names_what_wa
 
 def test_the_mapping_alone_cannot_switch_store_creation_on():
     mapping = ColumnMapping.objects.get(name="Online Retail (UCI)")
+    mapping.options = {**mapping.options, "create_stores": True}
+    mapping.save()
 
     batch = sales_import(batch_id=new_batch(options={"store_code": "WEB"}).pk)
 
-    assert mapping.options["create_stores"] is True
     assert not Store.objects.filter(code="WEB").exists()
     assert batch.rows_accepted == 0
 
