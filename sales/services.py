@@ -1083,6 +1083,19 @@ def _batch_update(batch: ImportBatch, **fields) -> None:
     ImportBatch.objects.filter(pk=batch.pk).update(**fields)
 
 
+def _batch_file_failed(batch: ImportBatch, exc: Exception) -> ImportBatch:
+    """A file that cannot be read (preview or import): the batch fails with the reason, nothing is posted."""
+    _batch_update(
+        batch,
+        status=ImportBatch.Status.FAILED,
+        message=str(exc),
+        progress=100,
+        finished_at=timezone.now(),
+        stats={"phase": "failed"},
+    )
+    return batch
+
+
 def sales_import(*, batch_id: int) -> ImportBatch:
     """Run one import batch: read the file, post its receipts, record every rejected row. Idempotent.
 
@@ -1195,15 +1208,7 @@ def _sales_import(batch_id: int) -> ImportBatch:
             forced_store=batch.store.code if batch.store_id else "",
         )
     except ImportFileError as exc:
-        _batch_update(
-            batch,
-            status=ImportBatch.Status.FAILED,
-            message=str(exc),
-            progress=100,
-            finished_at=timezone.now(),
-            stats={"phase": "failed"},
-        )
-        return batch
+        return _batch_file_failed(batch, exc)
     mapping, options, table, column_names, grouped = (
         read.mapping, read.options, read.table, read.column_names, read.grouped
     )  # fmt: skip
@@ -1410,15 +1415,7 @@ def import_batch_preview(*, batch_id: int) -> ImportBatch:
                 import_batch=batch,
             )
     except ImportFileError as exc:
-        _batch_update(
-            batch,
-            status=ImportBatch.Status.FAILED,
-            message=str(exc),
-            progress=100,
-            finished_at=timezone.now(),
-            stats={"phase": "failed"},
-        )
-        return batch
+        return _batch_file_failed(batch, exc)
     _batch_update(batch, message="", stats={"phase": "preview", "preview": preview})
     return batch
 
