@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db.models import (
@@ -155,18 +155,23 @@ ABC_INTERVAL_DAYS = {"A": 30, "B": 60, "C": 180}
 ABC_USAGE_DAYS = 90
 
 
-def _sales_daily_model():
-    """SalesDaily, looked up at call time: inventory is a master app and must not import sales.
+SOLD_KINDS = (StockMovement.Kind.SALE, StockMovement.Kind.RETURN)
 
-    Days of cover read the gold rollup through the app registry (a subquery on sales_salesdaily),
-    so the dependency stays a runtime lookup by name; when the sales app is absent there is no cover.
-    """
-    from django.apps import apps
 
-    try:
-        return apps.get_model("sales", "SalesDaily")
-    except LookupError:
-        return None
+def _days_bounds(first: date, last: date):
+    """[start of `first`, start of the day after `last`) in the project's time zone."""
+    tz = timezone.get_default_timezone()
+    start = timezone.make_aware(datetime.combine(first, time.min), tz)
+    return start, timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min), tz)
+
+
+def sold_movements(*, first: date, last: date) -> QuerySet[StockMovement]:
+    """The ledger's sales and returns on the days first..last: what left the shelf through the tills.
+
+    Inventory reads velocity and cost of goods sold from its own ledger (sale movements carry the unit cost
+    of the sale), so it needs nothing of the sales app above it (DESIGN §2)."""
+    start, end = _days_bounds(first, last)
+    return StockMovement.objects.filter(kind__in=SOLD_KINDS, occurred_at__gte=start, occurred_at__lt=end)
 
 
 def stock_level_list(
@@ -181,7 +186,7 @@ def stock_level_list(
 ) -> QuerySet[StockLevel]:
     """Stock levels of active stocked products in the stores the user may see.
 
-    Each row carries `units_28` (units sold in the trailing 28 days, from SalesDaily), `avg_daily`,
+    Each row carries `units_28` (units sold in the trailing 28 days, net of returns, from the ledger), `avg_daily`,
     `days_cover` (on hand ÷ average daily units; None when nothing sold) and `value` (on hand at
     average cost, falling back to the product's cost price). status: low | negative | out | short.
     """
@@ -201,25 +206,15 @@ def stock_level_list(
     if category_id:
         qs = qs.filter(Q(product__category_id=category_id) | Q(product__category__parent_id=category_id))
     qty_field = DecimalField(max_digits=14, decimal_places=3)
-    SalesDaily = _sales_daily_model()
-    if SalesDaily is not None:
-        units = (
-            SalesDaily.objects.filter(
-                store_id=OuterRef("store_id"),
-                product_id=OuterRef("product_id"),
-                date__gt=today - timedelta(days=COVER_WINDOW_DAYS),
-                date__lte=today,
-            )
-            .order_by()
-            .values("store_id")
-            .annotate(total=Sum("units"))
-            .values("total")
-        )
-        qs = qs.annotate(
-            units_28=Coalesce(Subquery(units, output_field=qty_field), Value(ZERO), output_field=qty_field)
-        )
-    else:
-        qs = qs.annotate(units_28=Value(ZERO, output_field=qty_field))
+    units = (
+        sold_movements(first=today - timedelta(days=COVER_WINDOW_DAYS - 1), last=today)
+        .filter(store_id=OuterRef("store_id"), product_id=OuterRef("product_id"))
+        .order_by()
+        .values("store_id")
+        .annotate(total=Sum(-F("quantity"), output_field=qty_field))
+        .values("total")
+    )
+    qs = qs.annotate(units_28=Coalesce(Subquery(units, output_field=qty_field), Value(ZERO), output_field=qty_field))
     money_field = DecimalField(max_digits=20, decimal_places=4)
     qs = qs.annotate(
         unit_value=Coalesce(NullIf("average_cost", Value(ZERO)), F("product__cost_price"), output_field=money_field),
@@ -385,20 +380,20 @@ def shrinkage_lines(*, user, date_from: date, date_to: date, store_id: int | Non
 
 
 def _sales_cost(*, user, date_from: date, date_to: date, store_id: int | None, key: str | None) -> dict:
-    """Cost of goods sold in the period from the SalesDaily rollup (looked up by name, see above)."""
-    from django.db.models.functions import TruncMonth
+    """Cost of goods sold in the period from the ledger's sales and returns, each line at its cost to the penny
+    (as the rollups round each sale line)."""
+    from django.db.models import DecimalField
+    from django.db.models.functions import Round, TruncMonth
 
-    SalesDaily = _sales_daily_model()
-    if SalesDaily is None:
-        return {}
-    qs = SalesDaily.objects.filter(store__in=stores_visible(user=user), date__gte=date_from, date__lte=date_to)
+    cost = Sum(Round(-F("quantity") * F("unit_cost"), 2), output_field=DecimalField(max_digits=16, decimal_places=2))
+    qs = sold_movements(first=date_from, last=date_to).filter(store__in=stores_visible(user=user))
     if store_id:
         qs = qs.filter(store_id=store_id)
     if key is None:
-        return {None: qs.aggregate(total=Sum("cost"))["total"] or ZERO}
+        return {None: qs.aggregate(total=cost)["total"] or ZERO}
     if key == "month":
-        qs = qs.annotate(month=TruncMonth("date"))
-    rows = qs.order_by().values(key).annotate(total=Sum("cost"))
+        qs = qs.annotate(month=TruncMonth("occurred_at"))
+    rows = qs.order_by().values(key).annotate(total=cost)
     return {row[key]: row["total"] or ZERO for row in rows}
 
 

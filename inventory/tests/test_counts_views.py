@@ -6,7 +6,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.apps import apps
 from django.urls import reverse
 from django.utils import timezone
 
@@ -36,10 +35,16 @@ def shop(world):
     for store in (world.store_own, world.store_other):
         for product, qty in ((tea, 14), (mug, -2)):
             stock_movement_post(store=store, product=product, quantity=Decimal(qty), kind="opening")
-    # 28 units of tea sold over the last 28 days in the staff member's store → 1 a day → 14 days of cover
-    SalesDaily = apps.get_model("sales", "SalesDaily")
-    SalesDaily.objects.create(
-        store=world.store_own, product=tea, date=timezone.localdate() - timedelta(days=3), units=28, cost=56
+    # 28 units of tea sold over the last 28 days in the staff member's store (at a cost of 2.00 each) → 1 a day
+    # → 14 days of cover; the ledger's opening is raised by as much, so 14 are still on the shelf
+    stock_movement_post(store=world.store_own, product=tea, quantity=Decimal(28), kind="opening")
+    stock_movement_post(
+        store=world.store_own,
+        product=tea,
+        quantity=Decimal(-28),
+        kind="sale",
+        unit_cost=Decimal("2.00"),
+        occurred_at=timezone.now() - timedelta(days=3),
     )
     world.obj.update(tea=tea, mug=mug)
     return world
