@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
+# pytest-xdist workers for make test: one per core (auto); TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= auto
 
 .PHONY: run test install migrate demo lint format check bench clean-db help
 
@@ -39,7 +41,8 @@ run: demo
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -q
+	$(BIN)/mypy
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist load --cov --cov-report=
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,8 +1,11 @@
 """Project-wide pytest fixtures: the three roles, two stores, and service checks for CI."""
 
+import io
 import os
 
 import pytest
+from coverage import Coverage
+from coverage.exceptions import CoverageException
 from django.conf import settings
 
 
@@ -52,6 +55,31 @@ def world(db):
 def world_tx(transactional_db):
     """The same world, committed, for tests with a live server or other threads / processes."""
     return build_world()
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects on the markers
+def pytest_collection_modifyitems(config, items):
+    """A test that needs PostgreSQL (or Redis) through its fixture carries the marker too, so
+    `pytest -m postgres --collect-only -q` lists every one of them."""
+    for item in items:
+        needs = getattr(item, "fixturenames", ())
+        if "require_postgres" in needs:
+            item.add_marker(pytest.mark.postgres)
+        if "require_redis" in needs:
+            item.add_marker(pytest.mark.redis)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """With --cov (as `make test` runs), one line with the total coverage, just above pytest's result line."""
+    if not config.getoption("cov_source", None) or config.getoption("no_cov", False) or config.option.collectonly:
+        return
+    cov = Coverage()  # reads [tool.coverage] in pyproject.toml, so the data file pytest-cov just wrote
+    try:
+        cov.load()
+        total = cov.report(file=io.StringIO(), ignore_errors=True)
+    except CoverageException:  # no data: nothing ran
+        return
+    terminalreporter.write_line(f"Coverage: {total:.1f}% of the apps' lines (file by file: .venv/bin/coverage report)")
 
 
 def pytest_configure(config):

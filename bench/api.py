@@ -90,7 +90,7 @@ def pos_token() -> str:
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    from sales.demo import POS_USERNAME
+    from demo.catalogue import POS_USERNAME
 
     user = get_user_model().objects.get(username=POS_USERNAME)
     return Token.objects.get_or_create(user=user)[0].key

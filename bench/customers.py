@@ -27,7 +27,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "retailops.settings")
 
 from machine_info import cpu_model, memory_gib  # noqa: E402  (beside this script)
 
-from customers import engine  # noqa: E402  (pure pandas: no Django needed)
+from forecasting import customer_engine as engine  # noqa: E402  (pure pandas: no Django needed)
 
 HORIZON = 91
 REAL = ROOT.parent / "shared" / "data" / "online_retail_2010_2011.csv.gz"
@@ -50,7 +50,7 @@ def demo_days() -> tuple[pd.DataFrame, str]:
         import django
 
         django.setup()
-        from customers.selectors import transactions_frame
+        from forecasting.customer_selectors import transactions_frame
 
         frame = transactions_frame()
         if len(frame):

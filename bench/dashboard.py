@@ -464,19 +464,19 @@ def targets(store_id: int) -> list[tuple[str, str, str]]:
     out = []
     for name in ("dashboard_kpis", "dashboard_trend", "dashboard_stores", "dashboard_categories", "dashboard_products"):
         for q in periods:
-            out.append(("partial", reverse(f"sales:{name}"), q))
-        out.append(("partial", reverse(f"sales:{name}"), f"period=month&store={store_id}"))
+            out.append(("partial", reverse(f"reports:{name}"), q))
+        out.append(("partial", reverse(f"reports:{name}"), f"period=month&store={store_id}"))
     for name in ("inventory_dashboard_overview",):
         for q in ("period=30d", "period=90d", f"period=30d&store={store_id}"):
-            out.append(("partial", reverse(f"sales:{name}"), q))
+            out.append(("partial", reverse(f"reports:{name}"), q))
     for name in ("profit_summary", "profit_months", "profit_breakdown"):
         for q in ("period=month", "period=year"):
-            out.append(("partial", reverse(f"sales:{name}"), q))
+            out.append(("partial", reverse(f"reports:{name}"), q))
     for name in ("cashflow_periods", "cashflow_forward"):
         for q in ("period=90d", "period=year"):
-            out.append(("partial", reverse(f"sales:{name}"), q))
+            out.append(("partial", reverse(f"reports:{name}"), q))
     for name in ("dashboard", "inventory_dashboard", "profit", "cashflow"):
-        out.append(("page", reverse(f"sales:{name}"), ""))
+        out.append(("page", reverse(f"reports:{name}"), ""))
     from django.utils import timezone
 
     today = timezone.localdate()
@@ -490,9 +490,9 @@ def targets(store_id: int) -> list[tuple[str, str, str]]:
         "purchases",
         "points_liability",
     ):
-        out.append(("export", reverse("sales:export_report", kwargs={"report": report, "fmt": "csv"}), month))
-    out.append(("export", reverse("sales:export_report", kwargs={"report": "gross_profit", "fmt": "xlsx"}), month))
-    out.append(("export", reverse("sales:export_zip"), month))
+        out.append(("export", reverse("reports:export_report", kwargs={"report": report, "fmt": "csv"}), month))
+    out.append(("export", reverse("reports:export_report", kwargs={"report": "gross_profit", "fmt": "xlsx"}), month))
+    out.append(("export", reverse("reports:export_zip"), month))
     return out
 
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
-from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -346,26 +345,15 @@ def tier_expected(*, spend: Decimal, tiers: list[LoyaltyTier] | None = None) -> 
     return tier_for_spend(spend=max(spend, Decimal("0")), tiers=tiers)
 
 
-def trailing_spend(*, customer_ids=None, as_of: datetime) -> dict[int, Decimal]:
-    """Net spend (sales − returns) per customer over the tier window ending at as_of."""
-    # Sales live in a higher app: read them through the app registry, never by importing sales.
-    Sale = apps.get_model("sales", "Sale")
-    qs = Sale.objects.filter(
-        customer__isnull=False, occurred_at__gt=as_of - timedelta(days=tier_window_days()), occurred_at__lte=as_of
-    )
-    if customer_ids is not None:
-        qs = qs.filter(customer_id__in=list(customer_ids))
-    return {
-        row["customer_id"]: row["spend"] or Decimal("0")
-        for row in qs.values("customer_id").annotate(spend=Sum("total")).order_by()
-    }
-
-
-def tiers_requalify(*, as_of: datetime | None = None, customer_ids=None) -> dict[str, int]:
+def tiers_requalify(
+    *, spend_by_customer: dict[int, Decimal], as_of: datetime | None = None, customer_ids=None
+) -> dict[str, int]:
     """Move each active customer to the tier their trailing spend earns — up or down — with history.
 
     Idempotent: a customer already in the right tier is not touched. Each move writes a TierChange
-    (from, to, the spend that decided it) and updates the customer in the same transaction.
+    (from, to, the spend that decided it) and updates the customer in the same transaction. The spend
+    (net, over the tier window ending at as_of) comes from the caller: sales keeps the receipts, so
+    sales.services.customer_tiers_requalify reads it and calls this (customers never reads sales).
     """
     as_of = as_of or timezone.now()
     tiers = list(LoyaltyTier.objects.all())
@@ -373,7 +361,7 @@ def tiers_requalify(*, as_of: datetime | None = None, customer_ids=None) -> dict
     if not tiers:
         return counts
     by_pk = {t.pk: t for t in tiers}
-    spends = trailing_spend(customer_ids=customer_ids, as_of=as_of)
+    spends = spend_by_customer
     customers = Customer.objects.filter(active=True, anonymised_at__isnull=True, merged_into__isnull=True)
     if customer_ids is not None:
         customers = customers.filter(pk__in=list(customer_ids))
@@ -411,29 +399,38 @@ def _tier_move(*, customer_id: int, target: LoyaltyTier | None, spend: Decimal, 
 # Merging duplicates and deletion on request
 
 
-def customer_merge(*, source: Customer, target: Customer, actor=None) -> Customer:
-    """Fold a duplicate customer into another, in one transaction.
+def customer_merge_lock(*, source: Customer, target: Customer) -> tuple[Customer, Customer]:
+    """Lock both customers of a merge and check they may be merged; call it inside a transaction.
 
-    The duplicate's sales are re-pointed at the target; its live points move as a pair of ledger
-    entries per lot (−n on the duplicate, +n on the target, same issuing store and expiry date), so
-    both ledgers stay equal to their balances and the points keep their expiry. The duplicate is
-    deactivated and remembers `merged_into`; the target is then requalified for its tier.
+    Both rows are locked in id order, so two merges cannot deadlock. Returns (source, target) as locked.
     """
     if source.pk == target.pk:
         raise ValidationError("A customer cannot be merged into itself.")
-    now = timezone.now()
+    first, second = sorted([source.pk, target.pk])  # stable lock order: no deadlock between merges
+    locked = {c.pk: c for c in Customer.objects.select_for_update().filter(pk__in=[first, second]).order_by("pk")}
+    src, dst = locked[source.pk], locked[target.pk]
+    for c in (src, dst):
+        if c.anonymised_at:
+            raise ValidationError(f"Customer {c.code} was deleted on request and cannot be merged.")
+        if c.merged_into_id:
+            raise ValidationError(f"Customer {c.code} was already merged into another customer.")
+    return src, dst
+
+
+def customer_merge_records(
+    *, source: Customer, target: Customer, as_of: datetime, moved_sales: int = 0, actor=None
+) -> None:
+    """The customers' part of folding a duplicate into another, in one transaction.
+
+    The entry point is sales.services.customer_merge, which locks both customers, re-points the
+    duplicate's sales (`moved_sales` of them), calls this, then requalifies the target for its tier.
+    Here the duplicate's live points move as a pair of ledger entries per lot (−n on the duplicate,
+    +n on the target, same issuing store and expiry date), so both ledgers stay equal to their
+    balances and the points keep their expiry; the duplicate is deactivated and remembers `merged_into`.
+    """
+    now = as_of
     with transaction.atomic():
-        first, second = sorted([source.pk, target.pk])  # stable lock order: no deadlock between merges
-        locked = {c.pk: c for c in Customer.objects.select_for_update().filter(pk__in=[first, second]).order_by("pk")}
-        src, dst = locked[source.pk], locked[target.pk]
-        for c in (src, dst):
-            if c.anonymised_at:
-                raise ValidationError(f"Customer {c.code} was deleted on request and cannot be merged.")
-            if c.merged_into_id:
-                raise ValidationError(f"Customer {c.code} was already merged into another customer.")
-        # Sales live in a higher app: read them through the app registry, never by importing sales.
-        Sale = apps.get_model("sales", "Sale")
-        moved_sales = Sale.objects.filter(customer=src).update(customer=dst)
+        src, dst = customer_merge_lock(source=source, target=target)
         lots, _ = points_lots(entries=PointsEntry.objects.filter(customer=src), as_of=now)
         note = f"Merged {src.code} into {dst.code}"
         out, into = [], []
@@ -470,10 +467,6 @@ def customer_merge(*, source: Customer, target: Customer, actor=None) -> Custome
             changed_at=now,
             reason=f"Merged duplicate {src.code}: {moved_sales} sales, {moved} points moved"[:120],
         )
-        tiers_requalify(as_of=now, customer_ids=[dst.pk])
-    target.refresh_from_db()
-    source.refresh_from_db()
-    return target
 
 
 def customer_anonymise(*, customer: Customer, actor=None) -> Customer:

@@ -19,10 +19,10 @@ from django.utils import timezone
 
 from customers.models import Customer
 from inventory.models import Product, StockLevel, Store
+from sales.models import Sale
+from sales.services import LineInput, ReceiptInput, sale_record
 
-from .demo import CLOSE_HOUR, OPEN_HOUR, POS_USERNAME
-from .models import Sale
-from .services import LineInput, ReceiptInput, sale_record
+from .catalogue import CLOSE_HOUR, OPEN_HOUR, POS_USERNAME
 
 LONDON = ZoneInfo("Europe/London")
 RECEIPTS_PER_STORE_HOUR = 1.0  # about the demo history's pace (≈13 receipts a store and day)

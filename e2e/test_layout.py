@@ -53,7 +53,7 @@ HEADER_ON_SCREEN = """(text) => {
 
 @pytest.fixture
 def chain(transactional_db):
-    from sales.demo import DemoConfig, demo_load
+    from demo.load import DemoConfig, demo_load
 
     demo_load(
         config=DemoConfig(

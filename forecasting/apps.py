@@ -7,3 +7,7 @@ class ForecastingConfig(AppConfig):
         ("Forecasts", "forecasting:forecast_overview", "forecasting.view_demandforecast"),
         ("Reorder", "forecasting:suggestion_list", "forecasting.view_reordersuggestion"),
     ]
+
+    def ready(self):
+        # Celery discovers only tasks.py: register the customer-model tasks too (needs the app registry).
+        from . import customer_tasks  # noqa: F401, PLC0415

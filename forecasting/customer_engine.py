@@ -1,7 +1,7 @@
 """The numeric side of the customer models: pure pandas / numpy / scipy / scikit-learn, no ORM.
 
 Inputs are plain frames (one row per customer-day of purchases, per stockout day, …) built by
-customers.selectors; outputs are frames and dicts of floats. Everything here is testable without a
+forecasting.customer_selectors; outputs are frames and dicts of floats. Everything here is testable without a
 database. The probabilistic spend model is BG/NBD (Fader, Hardie & Lee 2005, "Counting your
 customers the easy way") for the number of purchases and Gamma-Gamma (Fader, Hardie & Lee 2005,
 "RFM and CLV") for their value, fitted by maximum likelihood with scipy.optimize — the `lifetimes`
@@ -316,7 +316,8 @@ def spend_regression_fit(days: pd.DataFrame, *, as_of: pd.Timestamp, horizon_day
     Features are taken at as_of − horizon and the target is the spend in (as_of − horizon, as_of], so
     the fitted model can then be applied to features at as_of without looking into the future.
     """
-    from sklearn.linear_model import LinearRegression
+    # scikit-learn takes seconds to import: only a training run needs it, not every page that imports this.
+    from sklearn.linear_model import LinearRegression  # noqa: PLC0415
 
     as_of = pd.Timestamp(as_of).normalize()
     feature_date = as_of - pd.Timedelta(days=horizon_days)
@@ -498,10 +499,11 @@ def discount_evaluate(
     Metrics: accuracy at 0.5, ROC AUC, Brier score, the base rate (the accuracy of always saying the
     majority class) and a 5-bin calibration table (mean predicted vs observed share).
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    # scikit-learn takes seconds to import: only a training run needs it, not every page that imports this.
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+    from sklearn.metrics import roc_auc_score  # noqa: PLC0415
+    from sklearn.pipeline import make_pipeline  # noqa: PLC0415
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
 
     cutoff = pd.Timestamp(cutoff).normalize()
     h = pd.Timedelta(days=horizon_days)

@@ -18,9 +18,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from . import engine
-from . import selectors as sel
-from .models import Customer, CustomerModelRun, CustomerPrediction
+from customers.models import Customer, CustomerModelRun, CustomerPrediction
+
+from . import customer_engine
+from . import customer_selectors as sel
+from .dispatch import enqueue
 
 logger = logging.getLogger("retailops.customers")
 
@@ -64,15 +66,12 @@ def model_run_start(*, actor=None, trigger: str = CustomerModelRun.Trigger.MANUA
 
 
 def _queue(run_id: int) -> None:
-    from .tasks import train_customer_models_task
-
-    try:
-        train_customer_models_task.delay(run_id)
-    except Exception as exc:  # noqa: BLE001 — any broker error means "not queued", said on the page
-        logger.warning("customer model run %s could not be queued: %s", run_id, exc)
+    # By the task's registered name (forecasting.customer_tasks imports this module, never the reverse).
+    if not enqueue("customers.train_customer_models", run_id):  # any broker error means "not queued"
+        logger.warning("customer model run %s could not be queued", run_id)
         CustomerModelRun.objects.filter(pk=run_id).update(
             status=CustomerModelRun.Status.FAILED,
-            message=f"The background worker could not be reached, so training did not start ({exc}).",
+            message="The background worker could not be reached, so training did not start.",
             finished_at=timezone.now(),
         )
 
@@ -103,7 +102,7 @@ def model_run_execute(*, run_id: int, today: date | None = None) -> CustomerMode
 
 def _execute(run: CustomerModelRun, *, today: date) -> None:
     _progress(run, 5, "Reading sales")
-    days = engine.purchase_days(sel.transactions_frame(until=today))
+    days = customer_engine.purchase_days(sel.transactions_frame(until=today))
     if days.empty:
         raise ValidationError("There are no sales to loyalty customers yet: nothing to train on.")
     data_end = days["date"].max()
@@ -117,29 +116,33 @@ def _execute(run: CustomerModelRun, *, today: date) -> None:
     tiers = pd.Series(dict(Customer.objects.exclude(tier=None).values_list("pk", "tier__rank")), dtype=float)
 
     _progress(run, 20, "Training the spend models on the cut-off and scoring the holdout quarter")
-    evaluation = engine.spend_evaluate(days, cutoff=cutoff, horizon_days=HORIZON)
+    evaluation = customer_engine.spend_evaluate(days, cutoff=cutoff, horizon_days=HORIZON)
     metrics = {"spend": evaluation.metrics}
     params = {"spend": evaluation.params}
 
     _progress(run, 40, "Training the discount classifier")
     discount_model = None
     try:
-        metrics["discount"], _ = engine.discount_evaluate(days, cutoff=cutoff, horizon_days=HORIZON, tiers=tiers)
+        metrics["discount"], _ = customer_engine.discount_evaluate(
+            days, cutoff=cutoff, horizon_days=HORIZON, tiers=tiers
+        )
         # Refit on the latest complete period for today's scores (same recipe, one period later).
-        _, discount_model = engine.discount_evaluate(days, cutoff=data_end, horizon_days=HORIZON, tiers=tiers)
+        _, discount_model = customer_engine.discount_evaluate(days, cutoff=data_end, horizon_days=HORIZON, tiers=tiers)
     except ValueError as exc:
         metrics["discount"] = {"error": str(exc)}
         try:
-            _, discount_model = engine.discount_evaluate(days, cutoff=cutoff, horizon_days=HORIZON, tiers=tiers)
+            _, discount_model = customer_engine.discount_evaluate(
+                days, cutoff=cutoff, horizon_days=HORIZON, tiers=tiers
+            )
         except ValueError:
             discount_model = None
 
     _progress(run, 55, "Predicting next quarter and next year")
-    predicted = engine.spend_predict(days, as_of=data_end, horizons=(HORIZON, 365))
+    predicted = customer_engine.spend_predict(days, as_of=data_end, horizons=(HORIZON, 365))
     chosen = evaluation.chosen
     prefix = "reg" if chosen == "regression" else "prob"
     discount = (
-        engine.discount_predict(discount_model, days, as_of=data_end, horizon_days=HORIZON, tiers=tiers)
+        customer_engine.discount_predict(discount_model, days, as_of=data_end, horizon_days=HORIZON, tiers=tiers)
         if discount_model is not None
         else pd.DataFrame(columns=["probability", "expected_discount"])
     )
@@ -157,7 +160,7 @@ def _execute(run: CustomerModelRun, *, today: date) -> None:
             product_ids=lines["product_id"].unique().tolist(),
         )
         stockouts = closing[closing["on_hand"] <= 0][["store_id", "product_id", "date"]]
-        exposure = engine.stockout_exposure(lines, stockouts, home_store=sel.home_stores())
+        exposure = customer_engine.stockout_exposure(lines, stockouts, home_store=sel.home_stores())
     metrics["exposure"] = {
         "window_days": EXPOSURE_DAYS,
         "customers_exposed": int(len(exposure)),

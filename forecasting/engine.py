@@ -18,6 +18,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -1107,7 +1108,7 @@ TRUST_RULE = (
 )
 
 
-def _finite(x) -> bool:
+def _finite(x: object) -> TypeGuard[float]:
     return x is not None and not (isinstance(x, float) and math.isnan(x))
 
 
@@ -1133,7 +1134,7 @@ def trust_badge(
     if mase > TRUST_LOW_MASE:
         worse.append(f"worse than “same weekday last week” (MASE {mase:.2f})")
     if lean is not None and lean > TRUST_LOW_BIAS:
-        worse.append(f"it forecast {lean:.0%} {'more' if bias > 0 else 'less'} than sold (bias {bias:+.0%})")
+        worse.append(f"it forecast {lean:.0%} {'more' if bias > 0 else 'less'} than sold (bias {bias:+.0%})")  # type: ignore[operator]  # lean is set only when bias is finite
     if wmape > TRUST_LOW_WMAPE:
         worse.append(f"its daily error is {wmape:.0%} of the units sold")
     if worse:
@@ -1144,7 +1145,7 @@ def trust_badge(
     if lean is None:
         short.append("its bias is unknown")
     elif lean > TRUST_HIGH_BIAS:
-        short.append(f"it leans {'over' if bias > 0 else 'under'} by {lean:.0%} (bias {bias:+.0%})")
+        short.append(f"it leans {'over' if bias > 0 else 'under'} by {lean:.0%} (bias {bias:+.0%})")  # type: ignore[operator]  # lean is set only when bias is finite
     if wmape >= TRUST_HIGH_WMAPE:
         short.append(
             f"its daily error is {wmape:.0%} of the units sold: a slow seller's few sales are hard to time, so "

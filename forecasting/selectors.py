@@ -381,7 +381,7 @@ def on_order_map(*, store_ids: list[int]) -> dict[tuple[int, int], float]:
     for s, p, ordered, received in PurchaseOrderLine.objects.filter(
         order__store_id__in=store_ids, order__status__in=open_status
     ).values_list("order__store_id", "product_id", "quantity_ordered", "quantity_received"):
-        out[(s, p)] += float(max(ordered - received, 0))
+        out[(s, p)] += float(max(ordered - received, 0))  # type: ignore[arg-type]  # Decimal or 0: both float
     return out
 
 
@@ -446,7 +446,7 @@ def minimum_order_shortfalls(*, store_ids: list[int], accepted_only: bool = Fals
         store, supplier = stores[store_id], suppliers[supplier_id]
         basis = "accepted" if ReorderSuggestion.Status.ACCEPTED in totals else "suggested"
         total = totals.get(ReorderSuggestion.Status.ACCEPTED, totals.get(ReorderSuggestion.Status.OPEN))
-        total = total.quantize(Decimal("0.01"))
+        total = total.quantize(Decimal("0.01"))  # type: ignore[union-attr]  # a group has one of the two
         minimum = supplier.min_order_value
         if not minimum or total >= minimum:
             continue
@@ -487,8 +487,8 @@ class LowStockAlert:
     def __init__(self, level: StockLevel):
         self.level, self.store, self.product = level, level.store, level.product
         self.store_id, self.product_id, self.on_hand = level.store_id, level.product_id, level.on_hand
-        self.kind = LOW_COVERED if level.covered else StockAlert.Kind.LOW_STOCK.value
-        self.severity = 3 if level.covered else 2
+        self.kind = LOW_COVERED if level.covered else StockAlert.Kind.LOW_STOCK.value  # type: ignore[attr-defined]  # annotated by low_stock_levels
+        self.severity = 3 if level.covered else 2  # type: ignore[attr-defined]  # annotated by low_stock_levels
         self.message = _low_message(level)
 
     def get_kind_display(self) -> str:
@@ -500,11 +500,11 @@ def _low_message(level: StockLevel) -> str:
         return f"{value.normalize():f}"
 
     held = f"{n(level.on_hand)} on hand" + (f", minimum {n(level.min_qty)}" if level.min_qty is not None else "")
-    if not level.on_order:
+    if not level.on_order:  # type: ignore[attr-defined]  # annotated by low_stock_levels
         return f"{held}; nothing on order."
-    due = f", due {level.due:%a %-d %b}" if level.due else ""
-    verdict = "that covers it" if level.covered else "not enough to lift it above the minimum"
-    return f"{held}; on order: {n(level.on_order)}{due} — {verdict}."
+    due = f", due {level.due:%a %-d %b}" if level.due else ""  # type: ignore[attr-defined]  # annotated by low_stock_levels
+    verdict = "that covers it" if level.covered else "not enough to lift it above the minimum"  # type: ignore[attr-defined]  # annotated by low_stock_levels
+    return f"{held}; on order: {n(level.on_order)}{due} — {verdict}."  # type: ignore[attr-defined]  # annotated by low_stock_levels
 
 
 def alert_list(
@@ -514,7 +514,7 @@ def alert_list(
     risk, season, overstock and dead stock, and (``low_stock``) inventory's low-stock lines."""
     qs = _alerts(user=user, store_id=store_id).select_related("store", "product")
     qs = qs.order_by("severity", "store__code", "product__sku")
-    alerts = list(qs[:limit] if limit else qs)
+    alerts: list[StockAlert | LowStockAlert] = list(qs[:limit] if limit else qs)
     if low_stock:
         lows = low_stock_levels(user=user, store_id=store_id).order_by("covered", "store__code", "product__sku")
         alerts += [LowStockAlert(level) for level in (lows[:limit] if limit else lows)]

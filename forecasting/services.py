@@ -26,6 +26,7 @@ from inventory.services import stock_transfer_post
 from sales.models import SalesDaily
 
 from . import charts, engine, policy, selectors
+from .dispatch import enqueue
 from .models import (
     DemandForecast,
     ForecastAccuracy,
@@ -40,16 +41,6 @@ ZERO = Decimal("0")
 DEFAULT_LEAD_TIME = 7
 OVERSTOCK_DAYS = 90
 DEAD_STOCK_DAYS = 60
-
-
-def _enqueue(task, *args) -> bool:
-    """Send a task after commit; False (and a log line) when the broker cannot be reached."""
-    try:
-        task.delay(*args)
-        return True
-    except Exception:  # noqa: BLE001 — a down broker must not break the page that asked
-        log.warning("could not enqueue %s%s", task.name, args, exc_info=True)
-        return False
 
 
 # --------------------------------------------------------------------------------------------------
@@ -136,10 +127,8 @@ def forecast_run_start(
 
 def forecast_run_dispatch(*, run_id: int) -> int:
     """Send one task per chunk not yet done (also resumes a run whose messages were lost)."""
-    from .tasks import forecast_chunk_task
-
     pending = list(ForecastChunk.objects.filter(run_id=run_id, done=False).values_list("pk", flat=True))
-    sent = sum(_enqueue(forecast_chunk_task, pk) for pk in pending)
+    sent = sum(enqueue("forecasting.tasks.forecast_chunk_task", pk) for pk in pending)
     if pending and not sent:
         ForecastRun.objects.filter(pk=run_id).update(
             message="The background worker could not be reached; the run will start when it is back "
@@ -309,9 +298,7 @@ def forecast_run_finalize(*, run_id: int) -> ForecastRun:
             f"; {len(failed)} failed: " + ", ".join(sorted(failed)[:20]) if failed else "."
         )
         run.save(update_fields=["failed_series", "status", "finished_at", "started_at", "message"])
-        from .tasks import suggestions_build_task
-
-        transaction.on_commit(lambda: _enqueue(suggestions_build_task, run.pk))
+        transaction.on_commit(lambda: enqueue("forecasting.tasks.suggestions_build_task", run.pk))
     return run
 
 

@@ -1,4 +1,5 @@
-"""Celery tasks of the forecasting app: thin, idempotent wrappers over services, passing ids."""
+"""Celery tasks of the forecasting app: thin, idempotent wrappers over services, passing ids. Tasks import the
+services; services never import this module (they enqueue by task name through forecasting.dispatch)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
+from . import services
+from .models import ForecastRun
+
 log = logging.getLogger(__name__)
 CHUNK_RETRIES = 2
 
@@ -16,50 +20,38 @@ CHUNK_RETRIES = 2
 def forecast_chunk_task(self, chunk_id: int) -> None:
     """Forecast one chunk. Delivered twice (worker killed) → the second delivery skips it. After its
     retries, the chunk's series are reported failed and the run finishes without them."""
-    from .services import forecast_chunk_fail, forecast_chunk_process
-
     try:
-        forecast_chunk_process(chunk_id=chunk_id)
+        services.forecast_chunk_process(chunk_id=chunk_id)
     except Exception as exc:
         if self.request.retries < self.max_retries:
             raise self.retry(exc=exc, countdown=5 * (self.request.retries + 1)) from exc
         log.exception("forecast chunk %s failed after retries", chunk_id)
-        forecast_chunk_fail(chunk_id=chunk_id, error=f"{type(exc).__name__}: {exc}")
+        services.forecast_chunk_fail(chunk_id=chunk_id, error=f"{type(exc).__name__}: {exc}")
 
 
 @shared_task
 def forecast_run_dispatch_task(run_id: int) -> int:
-    from .services import forecast_run_dispatch
-
-    return forecast_run_dispatch(run_id=run_id)
+    return services.forecast_run_dispatch(run_id=run_id)
 
 
 @shared_task
 def forecast_nightly_task() -> int:
     """Beat: resume runs left unfinished for an hour, then start tonight's run on every store."""
-    from .models import ForecastRun
-    from .services import forecast_run_dispatch, forecast_run_start
-
     stale = ForecastRun.objects.filter(
         status__in=[ForecastRun.Status.PENDING, ForecastRun.Status.RUNNING],
         created_at__lt=timezone.now() - timedelta(hours=1),
     )
     for run_id in stale.values_list("pk", flat=True):
-        forecast_run_dispatch(run_id=run_id)
-    return forecast_run_start(trigger="nightly").pk
+        services.forecast_run_dispatch(run_id=run_id)
+    return services.forecast_run_start(trigger="nightly").pk
 
 
 @shared_task
 def suggestions_build_task(run_id: int | None = None) -> dict:
-    from .models import ForecastRun
-    from .services import reorder_suggestions_build
-
     run = ForecastRun.objects.filter(pk=run_id).first() if run_id else None
-    return reorder_suggestions_build(run=run)
+    return services.reorder_suggestions_build(run=run)
 
 
 @shared_task
 def alerts_digest_task() -> int:
-    from .services import alerts_digest_send
-
-    return alerts_digest_send()
+    return services.alerts_digest_send()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import (
     BooleanField,
@@ -109,7 +110,7 @@ def low_stock_levels(*, user, store_id: int | None = None) -> QuerySet[StockLeve
         order__status__in=OPEN_ORDER_STATUSES,
         quantity_ordered__gt=F("quantity_received"),
     ).order_by()
-    qty = DecimalField(max_digits=14, decimal_places=3)
+    qty: DecimalField = DecimalField(max_digits=14, decimal_places=3)
     on_order = (
         open_lines.values("product_id")
         .annotate(n=Sum(F("quantity_ordered") - F("quantity_received"), output_field=qty))
@@ -140,7 +141,7 @@ def low_stock(*, user, store_id: int | None = None, limit: int | None = 20) -> L
     """The one low-stock figure: the lines and their counts come from the same query, so a page that lists
     them and a count beside them (or on another page) cannot disagree."""
     qs = low_stock_levels(user=user, store_id=store_id)
-    counts = dict(qs.order_by().values_list("covered").annotate(n=Count("pk")).values_list("covered", "n"))
+    counts = dict(qs.order_by().values_list("covered").annotate(n=Count("pk")).values_list("covered", "n"))  # type: ignore[misc]  # "covered" is annotated by low_stock_levels
     rows = list(qs[:limit] if limit is not None else qs)
     return LowStock(rows=rows, to_order=counts.get(False, 0), covered=counts.get(True, 0))
 
@@ -205,7 +206,7 @@ def stock_level_list(
         )
     if category_id:
         qs = qs.filter(Q(product__category_id=category_id) | Q(product__category__parent_id=category_id))
-    qty_field = DecimalField(max_digits=14, decimal_places=3)
+    qty_field: DecimalField = DecimalField(max_digits=14, decimal_places=3)
     units = (
         sold_movements(first=today - timedelta(days=COVER_WINDOW_DAYS - 1), last=today)
         .filter(store_id=OuterRef("store_id"), product_id=OuterRef("product_id"))
@@ -215,7 +216,7 @@ def stock_level_list(
         .values("total")
     )
     qs = qs.annotate(units_28=Coalesce(Subquery(units, output_field=qty_field), Value(ZERO), output_field=qty_field))
-    money_field = DecimalField(max_digits=20, decimal_places=4)
+    money_field: DecimalField = DecimalField(max_digits=20, decimal_places=4)
     qs = qs.annotate(
         unit_value=Coalesce(NullIf("average_cost", Value(ZERO)), F("product__cost_price"), output_field=money_field),
     ).annotate(
@@ -233,7 +234,7 @@ def stock_level_list(
         qs = qs.filter(LOW_STOCK_Q)
     elif status == "short":  # less than a week of cover at the recent selling rate
         qs = qs.filter(units_28__gt=0, cover_sort__lt=7)
-    orders = {
+    orders: dict[str, list[Any]] = {
         "sku": ["product__sku", "store__code"],
         "store": ["store__code", "product__sku"],
         "on_hand": ["on_hand", "product__sku"],
@@ -251,7 +252,7 @@ def stock_level_list(
 
 def stock_level_row_extras(level: StockLevel) -> dict:
     """Average daily units and days of cover of one annotated row, as exact Decimals."""
-    avg = (level.units_28 or ZERO) / COVER_WINDOW_DAYS
+    avg = (level.units_28 or ZERO) / COVER_WINDOW_DAYS  # type: ignore[attr-defined]  # annotated by stock_level_list
     cover = None
     if avg > 0:
         cover = (max(level.on_hand, ZERO) / avg).quantize(Decimal("0.1"))
@@ -346,7 +347,7 @@ def stock_count_lines(*, count: StockCount) -> dict:
     book = StockLevel.objects.filter(store_id=count.store_id, product_id=OuterRef("product_id")).values("on_hand")[:1]
     lines = list(count.lines.select_related("product", "counted_by").annotate(book_qty=Subquery(book)).order_by("id"))
     recount = [ln for ln in lines if ln.needs_recount and ln.counted_at is None]
-    counted = sorted((ln for ln in lines if ln.counted_at is not None), key=lambda ln: ln.counted_at, reverse=True)
+    counted = sorted((ln for ln in lines if ln.counted_at is not None), key=lambda ln: ln.counted_at, reverse=True)  # type: ignore[arg-type,return-value]  # counted_at is set on these
     pending = [ln for ln in lines if ln.counted_at is None and not ln.needs_recount]
     return {
         "recount": recount,
@@ -412,7 +413,7 @@ def shrinkage_report(
     from django.db.models.functions import TruncMonth
 
     lines = _reconciled_lines(user=user, date_from=date_from, date_to=date_to, store_id=store_id)
-    value_field = DField(max_digits=16, decimal_places=2)
+    value_field: DField = DField(max_digits=16, decimal_places=2)
     loss = Sum(Case(When(variance_value__lt=0, then=-F("variance_value")), default=ZERO, output_field=value_field))
     found = Sum(Case(When(variance_value__gt=0, then=F("variance_value")), default=ZERO, output_field=value_field))
     accurate = Q(variance__lte=tolerance, variance__gte=-tolerance)

@@ -1,4 +1,4 @@
-"""Writes that change stock: the only code that appends to the stock ledger.
+"""Writes that change stock: with inventory.bulk (its set-based path), the only code that writes the stock ledger.
 
 Every function here is atomic. Stock levels are locked with select_for_update() in a stable order
 (store id, then product id) so concurrent posts cannot deadlock, and on_hand is changed with F()
@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -300,7 +301,12 @@ def stock_transfer_post(
             )
         unit_cost = giver.average_cost or product.cost_price
         _average_cost_blend(taker, qty=quantity, unit_cost=unit_cost)
-        common = {"product_id": product.pk, "unit_cost": unit_cost, "source_type": source_type, "source_id": source_id}
+        common: dict[str, Any] = {
+            "product_id": product.pk,
+            "unit_cost": unit_cost,
+            "source_type": source_type,
+            "source_id": source_id,
+        }
         return stock_movements_post(
             specs=[
                 MovementSpec(
@@ -489,7 +495,7 @@ def stock_count_start(
             blind=bool(blind),
             note=note[:2000],
             created_by=actor,
-            recount_units_threshold=Decimal(settings.RETAILOPS["COUNT_RECOUNT_UNITS"]),
+            recount_units_threshold=Decimal(settings.RETAILOPS["COUNT_RECOUNT_UNITS"]),  # type: ignore[arg-type]  # a number
             recount_value_threshold=Decimal(str(settings.RETAILOPS["COUNT_RECOUNT_VALUE"])),
         )
         StockCountLine.objects.bulk_create(
@@ -635,16 +641,16 @@ def _count_lines_evaluate(count: StockCount, *, keep_cost: bool = False) -> list
     for line in lines:
         line.expected_qty = Decimal(line.ledger_qty or 0)
         if not (keep_cost and line.unit_cost):
-            line.unit_cost = Decimal(line.avg_cost or 0) or line.product.cost_price
+            line.unit_cost = Decimal(line.avg_cost or 0) or line.product.cost_price  # type: ignore[union-attr]  # product__isnull=False
         line.variance = line.counted_qty - line.expected_qty
         line.variance_value = money(line.variance * line.unit_cost)
     StockCountLine.objects.bulk_update(lines, ["expected_qty", "unit_cost", "variance", "variance_value"])
-    return lines
+    return lines  # type: ignore[return-value]  # annotated StockCountLine rows
 
 
 def _over_threshold(count: StockCount, line: StockCountLine) -> bool:
     return (
-        abs(line.variance) > count.recount_units_threshold or abs(line.variance_value) > count.recount_value_threshold
+        abs(line.variance) > count.recount_units_threshold or abs(line.variance_value) > count.recount_value_threshold  # type: ignore[arg-type]  # evaluated lines have both
     )
 
 
@@ -751,7 +757,7 @@ def stock_count_line_map(*, line: StockCountLine, code: str, actor) -> StockCoun
                 f"Count #{count.pk} is {count.get_status_display()}: unknown items are mapped once it is submitted "
                 "and before it is approved."
             )
-        line = StockCountLine.objects.select_for_update().filter(pk=line.pk, count=count).first()
+        line = StockCountLine.objects.select_for_update().filter(pk=line.pk, count=count).first()  # type: ignore[assignment]  # None is refused below
         if line is None:
             raise ValidationError("That line is not on this count.")
         if line.product_id is not None:
@@ -798,7 +804,7 @@ def stock_count_reconcile(*, count: StockCount, actor) -> list[StockMovement]:
                 f"Count #{count.pk} is {count.get_status_display()}: only a submitted count can be approved."
             )
         lines = _count_lines_evaluate(count, keep_cost=True)
-        unexplained = [line.product.sku for line in lines if line.variance and not line.reason]
+        unexplained = [line.product.sku for line in lines if line.variance and not line.reason]  # type: ignore[union-attr]  # evaluated lines have a product
         if unexplained:
             raise ValidationError(
                 f"Give a reason code to every line with a variance before approving: {', '.join(unexplained)}."
@@ -807,7 +813,7 @@ def stock_count_reconcile(*, count: StockCount, actor) -> list[StockMovement]:
         specs = [
             MovementSpec(
                 store_id=count.store_id,
-                product_id=line.product_id,
+                product_id=line.product_id,  # type: ignore[arg-type]  # evaluated lines have a product
                 quantity=line.variance,
                 kind=StockMovement.Kind.COUNT,
                 unit_cost=line.unit_cost,

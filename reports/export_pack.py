@@ -21,10 +21,10 @@ from customers.selectors import points_liability
 from inventory.models import GoodsReceiptLine, Product, PurchaseOrder, StockCountLine, Store
 from retailops.exports import csv_bytes, xlsx_bytes
 from retailops.money import money
+from sales.models import Sale
 
-from . import dashboard_selectors as sel
-from .forms_dashboard import Filters
-from .models import Sale
+from . import selectors as sel
+from .filters import Filters
 
 ZERO = Decimal("0")
 

@@ -75,7 +75,7 @@ class Filters:
     all_stores: list[Store] = field(default_factory=list)
     chains: list[str] = field(default_factory=list)
     # The moment the figures are read, and its day: "today so far" is compared with the same hours of the
-    # comparison day (sales.dashboard_selectors.comparison_cut).
+    # comparison day (reports.selectors.comparison_cut).
     now: datetime | None = None
     today: date | None = None
 

@@ -7,7 +7,7 @@ day (see "like-for-like comparisons"), so today so far is never set against a wh
 StockLevel; past stock positions are rebuilt from today's on-hand minus what moved since (the
 ledger's invariant on_hand == Σ movements makes that exact), using SalesDaily for the sale and
 return movements and the ledger only for the few others (receipts, counts, adjustments).
-Every function takes the parsed Filters (sales.forms_dashboard), whose stores are already limited to
+Every function takes the parsed Filters (reports.filters), whose stores are already limited to
 what the user may see.
 """
 
@@ -23,20 +23,20 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import numpy as np
-from django.apps import apps
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, FloatField, Max, Q, Sum, Value, When
 from django.db.models.functions import Cast, Coalesce, NullIf, Round, TruncDate
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
+from forecasting.models import DemandForecast
+from forecasting.selectors import latest_run_by_store
 from inventory.models import Category, Product, PurchaseOrder, PurchaseOrderLine, StockLevel, StockMovement, Store
 from retailops.money import currency_symbol, money
+from sales.models import RollupChange, Sale, SaleLine, SalesDaily, StoreDaily
 
-from .forms_dashboard import Filters
-from .models import RollupChange, Sale, SaleLine, SalesDaily, StoreDaily
+from .filters import Filters
 
 ZERO = Decimal("0")
 DEC = DecimalField(max_digits=20, decimal_places=4)
@@ -1450,13 +1450,6 @@ def cash_tied(f: Filters) -> dict:
     return {"stock": money(stock), "on_order": on_order, "paid_ahead": paid_ahead}
 
 
-# The rule that says which forecast is current, per store: the forecast and reorder pages use it, and so does
-# the forward cash view. Sales sits below forecasting (DESIGN §2) and cannot import it; until this view moves
-# up, it reaches the one rule by name rather than re-implementing it (a copy drifted once: it took the
-# newest run by id, which is a run made "as of" an earlier day whenever one has just been scored).
-LATEST_RUN_BY_STORE = "forecasting.selectors.latest_run_by_store"
-
-
 @dataclass
 class ForwardForecast:
     """Expected takings from the demand forecast over some days: per product, per day, Σ forecast units."""
@@ -1469,14 +1462,12 @@ class ForwardForecast:
 
 def forward_forecast(f: Filters, *, start: date, end: date) -> ForwardForecast | None:
     """Units forecast per day and product for [start, end] by each store's current forecast (the
-    forecasting app's latest_run rule, per store), or None when no store in scope has one (or the
-    forecasting app is not installed)."""
-    if not apps.is_installed("forecasting") or not f.store_ids:
-        return None
-    try:
-        latest_run_by_store = import_string(LATEST_RUN_BY_STORE)
-        model = apps.get_model("forecasting", "DemandForecast")
-    except (ImportError, LookupError):
+    forecasting app's latest_run rule, per store), or None when no store in scope has one.
+
+    The rule that says which forecast is current is forecasting's own, shared with the forecast and reorder
+    pages, never a copy here (a copy drifted once: it took the newest run by id, which is a run made "as of"
+    an earlier day whenever one has just been scored)."""
+    if not f.store_ids:
         return None
     per_store = {s: r for s, r in latest_run_by_store(f.store_ids).items() if r is not None}
     if not per_store:
@@ -1491,7 +1482,7 @@ def forward_forecast(f: Filters, *, start: date, end: date) -> ForwardForecast |
         which |= Q(run_id=run_id, store_id__in=store_ids)
     units: dict[date, dict[int, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
     for product_id, day, yhat in (
-        model.objects.filter(which, date__gte=start, date__lte=end)
+        DemandForecast.objects.filter(which, date__gte=start, date__lte=end)
         .values("product_id", "date")
         .annotate(units=Sum("yhat"))
         .values_list("product_id", "date", "units")

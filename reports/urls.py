@@ -1,8 +1,11 @@
-"""Dashboards, profit, cash flow and the accountant's exports (included by sales/urls.py)."""
+"""Dashboards, profit, cash flow and the accountant's exports, mounted under /sales/ (retailops/urls.py)
+so that their paths stay where they have always been."""
 
 from django.urls import path
 
-from . import dashboard_views as v
+from . import views as v
+
+app_name = "reports"
 
 urlpatterns = [
     path("dashboard/", v.SalesDashboardView.as_view(), name="dashboard"),

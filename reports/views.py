@@ -1,6 +1,6 @@
 """Pages and HTMX partials of the sales, inventory, profit and cash-flow dashboards, and the export pack.
 
-Thin views: parse the filters (sales.forms_dashboard), call the selectors, shape the chart configs.
+Thin views: parse the filters (reports.filters), call the selectors, shape the chart configs.
 A page includes its partials; the same page URL returns only its body when HTMX asks (the filter form
 swaps the body and pushes the URL), and each partial has a URL of its own (the KPIs poll it).
 """
@@ -19,9 +19,9 @@ from inventory.models import Category
 from inventory.selectors import user_can_see_costs
 from retailops.permissions import RolePermissionMixin
 
-from . import dashboard_selectors as sel
 from . import export_pack
-from .forms_dashboard import PERIODS, Filters, parse_filters
+from . import selectors as sel
+from .filters import PERIODS, Filters, parse_filters
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 COLOURS = ["#1f6feb", "#98a2b3", "#12805c", "#b54708", "#c0262d", "#7a5af8", "#0e9384", "#dd2590"]
@@ -228,17 +228,17 @@ class Section:
 
 
 SECTIONS = {
-    "kpis": Section("sales/partials/_dash_kpis.html", kpis_section),
-    "trend": Section("sales/partials/_dash_trend.html", trend_section),
-    "stores": Section("sales/partials/_dash_stores.html", stores_section),
-    "categories": Section("sales/partials/_dash_categories.html", categories_section),
-    "products": Section("sales/partials/_dash_products.html", products_section),
-    "inventory": Section("sales/partials/_dash_inventory.html", inventory_section),
-    "profit_summary": Section("sales/partials/_dash_profit_summary.html", profit_summary_section),
-    "profit_months": Section("sales/partials/_dash_profit_months.html", profit_months_section),
-    "profit_breakdown": Section("sales/partials/_dash_profit_breakdown.html", profit_breakdown_section),
-    "cashflow_periods": Section("sales/partials/_dash_cashflow.html", cashflow_section),
-    "cashflow_forward": Section("sales/partials/_dash_forward.html", forward_section),
+    "kpis": Section("reports/partials/_dash_kpis.html", kpis_section),
+    "trend": Section("reports/partials/_dash_trend.html", trend_section),
+    "stores": Section("reports/partials/_dash_stores.html", stores_section),
+    "categories": Section("reports/partials/_dash_categories.html", categories_section),
+    "products": Section("reports/partials/_dash_products.html", products_section),
+    "inventory": Section("reports/partials/_dash_inventory.html", inventory_section),
+    "profit_summary": Section("reports/partials/_dash_profit_summary.html", profit_summary_section),
+    "profit_months": Section("reports/partials/_dash_profit_months.html", profit_months_section),
+    "profit_breakdown": Section("reports/partials/_dash_profit_breakdown.html", profit_breakdown_section),
+    "cashflow_periods": Section("reports/partials/_dash_cashflow.html", cashflow_section),
+    "cashflow_forward": Section("reports/partials/_dash_forward.html", forward_section),
 }
 
 
@@ -321,16 +321,16 @@ PROFIT_PERMS = ("sales.view_profit", "sales.view_salesdaily")
 
 class SalesDashboardView(DashboardPageView):
     permission_required = SALES_PERMS
-    template_name = "sales/dashboard.html"
-    body_template = "sales/partials/_dash_sales_body.html"
+    template_name = "reports/dashboard.html"
+    body_template = "reports/partials/_dash_sales_body.html"
     sections = ("kpis", "trend", "stores", "categories", "products")
     title = "Sales"
 
 
 class InventoryDashboardView(DashboardPageView):
     permission_required = INVENTORY_PERMS
-    template_name = "sales/inventory_dashboard.html"
-    body_template = "sales/partials/_dash_inventory_body.html"
+    template_name = "reports/inventory_dashboard.html"
+    body_template = "reports/partials/_dash_inventory_body.html"
     sections = ("inventory",)
     default_period = "30d"
     title = "Inventory KPIs"
@@ -338,8 +338,8 @@ class InventoryDashboardView(DashboardPageView):
 
 class ProfitView(DashboardPageView):
     permission_required = PROFIT_PERMS
-    template_name = "sales/profit.html"
-    body_template = "sales/partials/_dash_profit_body.html"
+    template_name = "reports/profit.html"
+    body_template = "reports/partials/_dash_profit_body.html"
     sections = ("profit_summary", "profit_months", "profit_breakdown")
     default_period = "year"
     title = "Profit"
@@ -347,8 +347,8 @@ class ProfitView(DashboardPageView):
 
 class CashflowView(DashboardPageView):
     permission_required = PROFIT_PERMS
-    template_name = "sales/cashflow.html"
-    body_template = "sales/partials/_dash_cashflow_body.html"
+    template_name = "reports/cashflow.html"
+    body_template = "reports/partials/_dash_cashflow_body.html"
     sections = ("cashflow_periods", "cashflow_forward")
     default_period = "90d"
     title = "Cash flow"
@@ -380,7 +380,7 @@ class ExportFiltersMixin(FiltersMixin):
 class ExportPackView(ExportFiltersMixin, TemplateView):
     """The accountant's page: choose period and stores, see the tie-out summary, download each report."""
 
-    template_name = "sales/export_pack.html"
+    template_name = "reports/export_pack.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "customers",
     "sales",
     "forecasting",
+    "reports",
+    "demo",
     # Last, so that its post_migrate hook sees the permissions of every app above.
     "retailops",
 ]

@@ -24,6 +24,7 @@ from retailops.money import money
 
 # Target fields of a column mapping. Required ones must be mapped to a column of the file.
 REQUIRED_FIELDS = ("pos_reference", "sku", "quantity", "unit_price", "occurred_at")
+POS_REFERENCE_MAX = 64  # the max_length of Sale.pos_reference and StockAdjustment.pos_reference
 OPTIONAL_FIELDS = ("store", "customer", "description", "payment_method", "kind", "original_reference")
 FIELD_LABELS = {
     "pos_reference": "receipt / invoice number",
@@ -544,7 +545,7 @@ def parse_rows(table: Table, mapping: Mapping, options: dict, *, forced_store: s
                 customer = typed(customers, raw, customer_of)
         if (
             not ref
-            or len(ref) > 64
+            or len(ref) > POS_REFERENCE_MAX
             or sku is bad
             or quantity is bad
             or price is bad
@@ -611,10 +612,9 @@ def _row_parser(header: list[str], cols: dict[str, int], date_format: str, optio
             return result
 
         ref = _text(get(values, "pos_reference"))
-        if not ref:
-            errors.append((source("pos_reference"), "", "the receipt number is missing"))
-        elif len(ref) > 64:
-            errors.append((source("pos_reference"), ref[:200], "the receipt number is longer than 64 characters"))
+        problem = pos_reference_problem(ref)
+        if problem:
+            errors.append((source("pos_reference"), ref[:200], problem))
         raw_sku = get(values, "sku")
         sku = skus.get(raw_sku) if isinstance(raw_sku, str) else None
         if sku is None:
@@ -713,6 +713,16 @@ class Grouped:
     rows_read: int
 
 
+def pos_reference_problem(ref: str) -> str | None:
+    """The receipt rule's POS reference check, shared by every entry point (file rows here, then
+    sales.services.receipt_validate for the till, the API and the file's receipts): None when usable."""
+    if not ref:
+        return "the receipt number is missing"
+    if len(ref) > POS_REFERENCE_MAX:
+        return f"the receipt number is longer than {POS_REFERENCE_MAX} characters"
+    return None
+
+
 def is_service_code(sku: str, options: dict) -> bool:
     return sku in options["service_codes"] or (
         bool(options["service_prefixes"]) and sku.startswith(options["service_prefixes"])
@@ -726,7 +736,7 @@ def group_receipts(lines: Iterator[ParsedLine], options: dict) -> Grouped:
     read = 0
     for line in lines:
         read += 1
-        if not line.pos_reference or len(line.pos_reference) > 64:
+        if pos_reference_problem(line.pos_reference):
             column, value, reason = line.errors[0]
             orphans.append(RowError(line.line_no, column, value, reason))
             continue

@@ -47,7 +47,7 @@ def log_changed_days(days: Iterable[date]) -> None:
     """Log the closed days (before today) among `days` whose rollups the current transaction changes.
 
     Part of the writer's transaction, so the dashboards' cached sums for those days go stale exactly when
-    the change becomes visible (see sales.dashboard_selectors._fingerprint). Append-only: no row is locked.
+    the change becomes visible (see reports.selectors._fingerprint). Append-only: no row is locked.
     """
     today = timezone.localdate()
     past = sorted({d for d in days if d < today})

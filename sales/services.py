@@ -1,8 +1,9 @@
-"""Posting POS receipts: the one path by which sales, their stock movements and points are written.
+"""Posting POS receipts: the one path by which sales and their points are written; their stock movements and
+stock levels are written by inventory (inventory.bulk, the ledger's set-based writer), called from here.
 
 sale_record() is idempotent on (store, POS reference): the same receipt posted again changes
 nothing and says "duplicate"; the same reference with other content is refused as a conflict.
-Bulk file ingestion (sales_import) reuses the same validation and rollup code.
+Every entry point (till, API, file) checks a receipt with receipt_validate and hashes it with receipt_hash.
 """
 
 from __future__ import annotations
@@ -19,16 +20,27 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from customers.exceptions import InsufficientPoints
 from customers.models import Customer
-from customers.services import point_value, points_for_amount
+from customers.services import (
+    customer_merge_lock,
+    customer_merge_records,
+    point_value,
+    points_for_amount,
+    tier_window_days,
+    tiers_requalify,
+)
+from inventory import bulk as stock_bulk
 from inventory.models import Product, StockMovement, Store
+from inventory.services import MovementSpec
 from retailops.money import CENT, money
 
 from . import bulk
 from .exceptions import ReceiptConflict
+from .importing import LineDraft, ReceiptDraft, pos_reference_problem
 from .models import ImportBatch, Sale, SaleLine
 from .rollups import log_changed_days, rollups_add_deltas, rollups_deltas_render, sales_daily_add, store_daily_add
 
@@ -80,8 +92,52 @@ def price_type_for(*, product: Product, unit_price: Decimal) -> str:
     return SaleLine.PriceType.OTHER
 
 
-def receipt_hash(receipt: ReceiptInput) -> str:
-    """A digest of what the receipt says, to tell a re-sent receipt from a different one."""
+# --- the receipt rule: one validator and one content hash for every entry point ---------------------
+#
+# The till (sale_record), the API (receipt_post_api, receipts_post_api) and file imports (sales_import,
+# its preview) check a receipt with receipt_validate and identify its content with receipt_hash. Both take
+# a receipt draft (sales.importing.ReceiptDraft); receipt_hash takes a ReceiptInput as well.
+
+DRAFT_KINDS = ("sale", "return", "adjustment")
+
+
+def receipt_digest(
+    *,
+    occurred_at: datetime,
+    kind: str,
+    payment_method: str,
+    customer_code: str,
+    points_redeemed: int,
+    lines,
+    texts: dict | None = None,
+) -> str:
+    """The content digest shared by every entry point (till, file, API): lines are (sku, quantity, price).
+
+    texts caches the quantity and price texts over the receipts of a chunk (real files repeat them a lot).
+    """
+    if texts is None:
+        texts = {}
+    shown_lines = []
+    for sku, qty, price in lines:
+        key = (qty, price)
+        shown = texts.get(key)
+        if shown is None:
+            shown = texts[key] = (str(Decimal(qty).normalize()), str(money(price)))
+        shown_lines.append((sku, *shown))
+    content = {
+        "at": occurred_at.astimezone(UTC).isoformat(timespec="seconds"),
+        "kind": kind,
+        "pay": payment_method,
+        "customer": customer_code,
+        "redeemed": int(points_redeemed or 0),
+        "lines": sorted(shown_lines),
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def receipt_hash(receipt, *, texts: dict | None = None) -> str:
+    """A digest of what the receipt says (a ReceiptInput or a resolved draft), to tell a re-sent receipt
+    from a different one: receipt_digest of its time, kind, payment, customer, redeemed points and lines."""
     return receipt_digest(
         occurred_at=receipt.occurred_at,
         kind=receipt.kind,
@@ -89,63 +145,99 @@ def receipt_hash(receipt: ReceiptInput) -> str:
         customer_code=receipt.customer.code if receipt.customer else "",
         points_redeemed=int(receipt.points_redeemed or 0),
         lines=[(line.product.sku, line.quantity, line.unit_price) for line in receipt.lines],
+        texts=texts,
     )
 
 
-def receipt_digest(
-    *, occurred_at: datetime, kind: str, payment_method: str, customer_code: str, points_redeemed: int, lines
-) -> str:
-    """The content digest shared by every entry point (till, file, API): lines are (sku, quantity, price)."""
-    content = {
-        "at": occurred_at.astimezone(UTC).isoformat(timespec="seconds"),
-        "kind": kind,
-        "pay": payment_method,
-        "customer": customer_code,
-        "redeemed": int(points_redeemed or 0),
-        "lines": sorted((sku, str(Decimal(qty).normalize()), str(money(price))) for sku, qty, price in lines),
-    }
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+def receipt_validate(draft, *, now: datetime, kinds: tuple[str, ...] = DRAFT_KINDS) -> None:
+    """The business rules of one receipt draft (store, products and customer resolved), for every entry point.
 
-
-def receipt_validate(receipt: ReceiptInput) -> None:
-    """Raise ValidationError with a readable message when the receipt cannot be posted."""
-    errors = []
-    if not receipt.store.active:
-        errors.append(f"Store {receipt.store.code} is closed (inactive).")
-    ref = (receipt.pos_reference or "").strip()
-    if not ref or len(ref) > 64:
-        errors.append("A receipt needs a POS reference of 1 to 64 characters.")
-    if timezone.is_naive(receipt.occurred_at):
-        errors.append("The sale time must carry a time zone.")
-    elif receipt.occurred_at > timezone.now() + timedelta(days=1):
-        errors.append("The sale time is in the future.")
-    if receipt.kind not in Sale.Kind.values:
-        errors.append(f"Unknown receipt kind “{receipt.kind}”.")
-    if receipt.payment_method not in Sale.Payment.values:
-        errors.append(f"Unknown payment method “{receipt.payment_method}”.")
-    if not receipt.lines:
-        errors.append("A receipt needs at least one line.")
-    sign = -1 if receipt.kind == Sale.Kind.RETURN else 1
-    for n, line in enumerate(receipt.lines, start=1):
-        qty = Decimal(line.quantity)
+    Problems are appended to the draft (receipt level) and its lines as (column, value, reason); the draft
+    is then .rejected. kinds: the receipt kinds the entry point takes (the till and the API: sale, return).
+    """
+    if draft.store is None:
+        if not draft.errors:
+            draft.errors.append(("store", draft.store_key, f"unknown store “{draft.store_key}”"))
+        return
+    if not draft.store.active:
+        draft.errors.append(("store", draft.store.code, f"store {draft.store.code} is closed (inactive)"))
+    problem = pos_reference_problem(draft.pos_reference)
+    if problem:
+        draft.errors.append(("pos_reference", draft.pos_reference[:200], problem))
+    if draft.occurred_at is None:
+        if not any(line.errors for line in draft.lines):
+            draft.errors.append(("occurred_at", "", "the receipt has no valid time"))
+    elif timezone.is_naive(draft.occurred_at):
+        draft.errors.append(("occurred_at", "", "the sale time must carry a time zone"))
+    elif draft.occurred_at > now + timedelta(days=1):
+        draft.errors.append(("occurred_at", draft.occurred_at.isoformat()[:40], "the sale time is in the future"))
+    if draft.kind not in kinds:
+        draft.errors.append(("kind", draft.kind, f"unknown receipt kind “{draft.kind}”"))
+    if draft.payment_method not in Sale.Payment.values:
+        draft.errors.append(
+            ("payment_method", draft.payment_method[:200], f"unknown payment method “{draft.payment_method}”")
+        )
+    if not draft.lines:
+        draft.errors.append(("pos_reference", draft.pos_reference, "a receipt needs at least one line"))
+    kind, each = draft.kind, Product.Unit.EACH.value
+    for line in draft.lines:
+        if line.errors or line.quantity is None or line.unit_price is None:
+            continue
+        product = line.product
+        if product is None:
+            line.errors.append(("sku", line.sku, f"unknown product “{line.sku}”"))
+            continue
+        qty = line.quantity
         if qty == 0:
-            errors.append(f"Line {n}: quantity cannot be zero.")
-        elif (qty > 0) != (sign > 0):
-            errors.append(f"Line {n}: a {receipt.kind} needs {'positive' if sign > 0 else 'negative'} quantities.")
+            line.errors.append(("quantity", "0", "quantity cannot be zero"))
+        elif kind == "sale" and qty < 0:
+            line.errors.append(("quantity", str(qty), "a sale needs positive quantities"))
+        elif kind == "return" and qty > 0:
+            line.errors.append(("quantity", str(qty), "a return needs negative quantities"))
         elif abs(qty) > MAX_QTY:
-            errors.append(f"Line {n}: {qty} is not a plausible quantity.")
-        elif line.product.unit == Product.Unit.EACH and qty != qty.to_integral_value():
-            errors.append(f"Line {n}: {line.product.sku} is sold by the unit, not {qty}.")
-        if Decimal(line.unit_price) < 0:
-            errors.append(f"Line {n}: the unit price cannot be negative.")
-    if receipt.points_redeemed < 0:
-        errors.append("Redeemed points cannot be negative.")
-    if receipt.points_redeemed and not receipt.customer:
-        errors.append("Points can only be redeemed by a loyalty customer.")
-    if receipt.customer and receipt.customer.anonymised_at:
-        errors.append("This customer was deleted on request.")
-    if errors:
-        raise ValidationError(errors)
+            line.errors.append(("quantity", str(qty), f"{qty} is not a plausible quantity"))
+        elif product.unit == each and qty != qty.to_integral_value():
+            shown = f"{qty.normalize():f}"
+            line.errors.append(("quantity", shown, f"{product.sku} is sold by the unit, not {shown}"))
+        if line.unit_price < 0:
+            line.errors.append(("unit_price", str(line.unit_price), "the unit price cannot be negative"))
+        if kind == "adjustment" and not product.is_stocked:
+            line.errors.append(("sku", line.sku, f"{product.sku} is a fee or service: it has no stock to adjust"))
+    if draft.points_redeemed < 0:
+        draft.errors.append(("points_redeemed", str(draft.points_redeemed), "redeemed points cannot be negative"))
+    if draft.points_redeemed and not draft.customer:
+        draft.errors.append(("points_redeemed", str(draft.points_redeemed), "only a loyalty customer can redeem"))
+    if draft.customer is not None and draft.customer.anonymised_at:
+        draft.errors.append(("customer", draft.customer.code, "this customer was deleted on request"))
+
+
+def _receipt_input_validate(receipt: ReceiptInput) -> None:
+    """receipt_validate for a ReceiptInput (the till, sale_record): ValidationError with readable messages."""
+    draft = ReceiptDraft(
+        store_key=receipt.store.code,
+        pos_reference=receipt.pos_reference,
+        occurred_at=receipt.occurred_at,
+        lines=[
+            LineDraft(
+                sku=line.product.sku,
+                quantity=Decimal(line.quantity),
+                unit_price=Decimal(line.unit_price),
+                product=line.product,
+            )
+            for line in receipt.lines
+        ],
+        kind=receipt.kind,
+        payment_method=receipt.payment_method,
+        points_redeemed=receipt.points_redeemed,
+        store=receipt.store,
+        customer=receipt.customer,
+    )
+    receipt_validate(draft, now=timezone.now(), kinds=tuple(Sale.Kind.values))
+    if draft.rejected:
+        messages = [f"{reason[:1].upper()}{reason[1:]}." for _, _, reason in draft.errors]
+        for n, line in enumerate(draft.lines, start=1):
+            messages.extend(f"Line {n}: {reason}." for _, _, reason in line.errors)
+        raise ValidationError(messages)
 
 
 def sale_record(*, receipt: ReceiptInput, actor=None, import_batch=None) -> RecordResult:
@@ -160,7 +252,7 @@ def sale_record(*, receipt: ReceiptInput, actor=None, import_batch=None) -> Reco
     each on PostgreSQL) and the commit, whatever the receipt holds (see _write_sale).
     """
     receipt.pos_reference = (receipt.pos_reference or "").strip()
-    receipt_validate(receipt)
+    _receipt_input_validate(receipt)
     digest = receipt_hash(receipt)
     existing = _posted(receipt.store, receipt.pos_reference)
     if existing:  # before any lock: a till re-sending what it sent changes nothing and waits for nothing
@@ -219,7 +311,7 @@ def _write_sale(*, receipt: ReceiptInput, digest: str, actor, import_batch) -> S
 
     with _batch():
         points = _points_move(customer=customer, redeemed=redeemed, earned=earned) if redeemed or earned else None
-        stock = _stock_move(store_id=store.pk, moves=moves, now=now)
+        stock = stock_bulk.stock_levels_upsert_add(store_id=store.pk, moves=moves, now=now)
         ids = _new_ids(Sale, 1), _new_ids(SaleLine, len(receipt.lines))
         original = _original(store, receipt.original_reference) if receipt.original_reference else None
     # The moving average cost of the locked row is the line's unit cost (the cost price before any receipt).
@@ -270,26 +362,25 @@ def _write_sale(*, receipt: ReceiptInput, digest: str, actor, import_batch) -> S
     )
     kind = StockMovement.Kind.RETURN if is_return else StockMovement.Kind.SALE
     movements = [
-        StockMovement(
-            store=store,
-            product=line.product,
-            quantity=-line.quantity,  # the same quantities as _stock_move moved: on_hand == Σ movements
+        MovementSpec(
+            store_id=store.pk,
+            product_id=line.product.pk,
+            quantity=-line.quantity,  # the same quantities as stock_levels_upsert_add moved: on_hand == Σ movements
             kind=kind,
             unit_cost=line.unit_cost,
             source_type="sales.saleline",
             source_id=line.pk,
             occurred_at=receipt.occurred_at,
-            user=actor,
             reason=f"POS {receipt.pos_reference}"[:200],
         )
         for line in lines
         if line.product.is_stocked
     ]
     with _batch():
-        _insert(sale, with_pk=True)
-        _insert(*lines, with_pk=True)
-        _insert(*movements)
-        _insert(*_points_entries(sale=sale, redeemed=redeemed, earned=earned, actor=actor))
+        bulk.insert_objects(sale, with_pk=True)
+        bulk.insert_objects(*lines, with_pk=True)
+        stock_bulk.stock_movements_insert(specs=movements, user=actor)
+        bulk.insert_objects(*_points_entries(sale=sale, redeemed=redeemed, earned=earned, actor=actor))
         rollup_add_sale(sale=sale, lines=lines)
     sale._state.adding, sale._state.db = False, connection.alias
     return sale
@@ -336,30 +427,6 @@ def _points_entries(*, sale: Sale, redeemed: int, earned: int, actor) -> list:
     return entries
 
 
-def _stock_move(*, store_id: int, moves: dict[int, Decimal], now: datetime):
-    """on_hand += moves[product] for one store, creating missing stock levels, in one statement.
-
-    The upsert locks the rows in product order (the bulk path's lock order) and returns (product id,
-    moving average cost) per row. Relative update: concurrent posts add up, nothing is read and written back."""
-    if not moves:
-        return None
-    from inventory.models import StockLevel
-
-    review_days = StockLevel._meta.get_field("review_period_days").default
-    stamp = connection.ops.adapt_datetimefield_value(now)
-    rows = [(store_id, product_id, delta, ZERO, review_days, stamp) for product_id, delta in sorted(moves.items())]
-    table = StockLevel._meta.db_table
-    cursor = connection.cursor()
-    cursor.execute(
-        f"INSERT INTO {table} (store_id, product_id, on_hand, average_cost, review_period_days, updated_at) "
-        f"VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(rows))} "
-        f"ON CONFLICT (store_id, product_id) DO UPDATE SET on_hand = {table}.on_hand + excluded.on_hand, "
-        "updated_at = excluded.updated_at RETURNING product_id, average_cost",
-        [value for row in rows for value in row],
-    )
-    return cursor
-
-
 class _NewIds:
     """n fresh primary keys of a table, read after the batch that asked for them (see _new_ids)."""
 
@@ -391,21 +458,6 @@ def _original(store: Store, reference: str):
     cursor = connection.cursor()
     cursor.execute("SELECT id FROM sales_sale WHERE store_id = %s AND pos_reference = %s", [store.pk, reference])
     return cursor
-
-
-def _insert(*objs, with_pk: bool = False) -> None:
-    """INSERT model instances of one model as one statement, values prepared the way the ORM saves them."""
-    if not objs:
-        return
-    opts = objs[0]._meta
-    fields = [f for f in opts.concrete_fields if with_pk or not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
-    row = f"({', '.join(['%s'] * len(fields))})"
-    connection.cursor().execute(
-        f"INSERT INTO {opts.db_table} ({', '.join(connection.ops.quote_name(f.column) for f in fields)}) "
-        f"VALUES {', '.join([row] * len(objs))}",
-        values,
-    )
 
 
 def rollup_add_sale(*, sale: Sale, lines: list[SaleLine]) -> None:
@@ -471,87 +523,6 @@ class ReceiptOutcome:
     lines: int = 0
 
 
-def _draft_digest(draft, texts: dict | None = None) -> str:
-    """receipt_digest() of a draft. texts caches the quantity and price texts over the drafts of a chunk.
-
-    The same content and encoding as receipt_digest (a test holds them equal), built without
-    normalising the same quantities and prices again for every line.
-    """
-    if texts is None:
-        texts = {}
-    lines = []
-    for line in draft.lines:
-        key = (line.quantity, line.unit_price)
-        shown = texts.get(key)
-        if shown is None:
-            shown = texts[key] = (str(Decimal(line.quantity).normalize()), str(money(line.unit_price)))
-        lines.append((line.product.sku, *shown))
-    content = {
-        "at": draft.occurred_at.astimezone(UTC).isoformat(timespec="seconds"),
-        "kind": draft.kind,
-        "pay": draft.payment_method,
-        "customer": draft.customer.code if draft.customer else "",
-        "redeemed": int(draft.points_redeemed or 0),
-        "lines": sorted(lines),
-    }
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
-
-
-def _draft_validate(draft, *, now: datetime) -> None:
-    """Business rules of one draft (the same as receipt_validate); problems are appended to the draft."""
-    if draft.store is None:
-        if not draft.errors:
-            draft.errors.append(("store", draft.store_key, f"unknown store “{draft.store_key}”"))
-        return
-    if not draft.store.active:
-        draft.errors.append(("store", draft.store.code, f"store {draft.store.code} is closed (inactive)"))
-    if draft.occurred_at is None:
-        if not any(line.errors for line in draft.lines):
-            draft.errors.append(("occurred_at", "", "the receipt has no valid time"))
-    elif timezone.is_naive(draft.occurred_at):
-        draft.errors.append(("occurred_at", "", "the sale time must carry a time zone"))
-    elif draft.occurred_at > now + timedelta(days=1):
-        draft.errors.append(("occurred_at", draft.occurred_at.isoformat()[:40], "the sale time is in the future"))
-    if draft.kind not in ("sale", "return", "adjustment"):
-        draft.errors.append(("kind", draft.kind, f"unknown receipt kind “{draft.kind}”"))
-    if draft.payment_method not in Sale.Payment.values:
-        draft.errors.append(
-            ("payment_method", draft.payment_method[:200], f"unknown payment method “{draft.payment_method}”")
-        )
-    if not draft.lines:
-        draft.errors.append(("pos_reference", draft.pos_reference, "a receipt needs at least one line"))
-    kind, each = draft.kind, Product.Unit.EACH.value
-    for line in draft.lines:
-        if line.errors or line.quantity is None or line.unit_price is None:
-            continue
-        product = line.product
-        if product is None:
-            line.errors.append(("sku", line.sku, f"unknown product “{line.sku}”"))
-            continue
-        qty = line.quantity
-        if qty == 0:
-            line.errors.append(("quantity", "0", "quantity cannot be zero"))
-        elif kind == "sale" and qty < 0:
-            line.errors.append(("quantity", str(qty), "a sale needs positive quantities"))
-        elif kind == "return" and qty > 0:
-            line.errors.append(("quantity", str(qty), "a return needs negative quantities"))
-        elif abs(qty) > MAX_QTY:
-            line.errors.append(("quantity", str(qty), f"{qty} is not a plausible quantity"))
-        elif product.unit == each and qty != qty.to_integral_value():
-            shown = f"{qty.normalize():f}"
-            line.errors.append(("quantity", shown, f"{product.sku} is sold by the unit, not {shown}"))
-        if line.unit_price < 0:
-            line.errors.append(("unit_price", str(line.unit_price), "the unit price cannot be negative"))
-        if kind == "adjustment" and not product.is_stocked:
-            line.errors.append(("sku", line.sku, f"{product.sku} is a fee or service: it has no stock to adjust"))
-    if draft.points_redeemed < 0:
-        draft.errors.append(("points_redeemed", str(draft.points_redeemed), "redeemed points cannot be negative"))
-    if draft.points_redeemed and not draft.customer:
-        draft.errors.append(("points_redeemed", str(draft.points_redeemed), "only a loyalty customer can redeem"))
-    if draft.customer is not None and draft.customer.anonymised_at:
-        draft.errors.append(("customer", draft.customer.code, "this customer was deleted on request"))
-
-
 def _draft_reason(draft) -> str:
     if draft.errors:
         return "; ".join(reason for _, _, reason in draft.errors)
@@ -574,7 +545,7 @@ def receipts_post(*, drafts: list, import_batch: ImportBatch | None = None, acto
     now = timezone.now()
     for draft in drafts:
         if not draft.rejected:
-            _draft_validate(draft, now=now)
+            receipt_validate(draft, now=now)
     for attempt in range(3):
         try:
             with transaction.atomic():
@@ -629,7 +600,7 @@ def _post_drafts(drafts, *, import_batch, actor, now) -> list[ReceiptOutcome]:
                 continue
             balances[pk] -= draft.points_redeemed
         posting.append((index, draft, digest))
-    costs = bulk.stock_level_costs_lock(pairs=_stocked_pairs(posting))
+    costs = stock_bulk.stock_level_costs_lock(pairs=_stocked_pairs(posting))
     writes = _writes_build(
         posting, outcomes, customers=customers, costs=costs, import_batch=import_batch, actor=actor, now=now
     )
@@ -655,7 +626,7 @@ def _classify(drafts, *, import_batch) -> tuple[list[ReceiptOutcome], list[tuple
         if draft.rejected:
             outcome.errors = [_draft_reason(draft)]
             continue
-        candidates.append((len(outcomes) - 1, draft, _draft_digest(draft, texts)))
+        candidates.append((len(outcomes) - 1, draft, receipt_hash(draft, texts=texts)))
 
     # De-duplicate against what is already posted (sales and stock adjustments share the reference space).
     existing: dict[tuple[int, str], tuple] = {}
@@ -956,13 +927,13 @@ def _writes_append(writes: _Writes) -> None:
     bulk.insert_rows(SaleLine, SALE_LINE_COLUMNS, writes.line_rows)
     bulk.insert_rows(StockAdjustment, ADJUSTMENT_COLUMNS, writes.adjustment_rows)
     bulk.insert_rows(StockAdjustmentLine, ADJUSTMENT_LINE_COLUMNS, writes.adjustment_line_rows)
-    bulk.insert_rows(StockMovement, MOVEMENT_COLUMNS, writes.movement_rows)
+    stock_bulk.stock_movements_append(rows=writes.movement_rows)
     bulk.insert_rows(PointsEntry, POINTS_COLUMNS, writes.points_rows)
 
 
 def _writes_move(writes: _Writes) -> None:
     """Relative updates (the SQL of F("on_hand") + delta) on rows the caller has locked, and the rollups."""
-    bulk.stock_levels_add(deltas=writes.level_deltas, now=writes.now)
+    stock_bulk.stock_levels_add(deltas=writes.level_deltas, now=writes.now)
     bulk.points_balances_add(deltas=writes.points_deltas)
     rollups_add_deltas(sales_daily=writes.sales_daily, store_daily=writes.store_daily, days=writes.days)
 
@@ -978,10 +949,7 @@ SALE_LINE_COLUMNS = (
 )  # fmt: skip
 ADJUSTMENT_COLUMNS = ("id", "store_id", "pos_reference", "occurred_at", "content_hash", "import_batch_id", "created_at")
 ADJUSTMENT_LINE_COLUMNS = ("id", "adjustment_id", "line_no", "product_id", "quantity", "reason", "source_line")
-MOVEMENT_COLUMNS = (
-    "store_id", "product_id", "quantity", "kind", "unit_cost", "source_type", "source_id", "occurred_at",
-    "recorded_at", "user_id", "reason",
-)  # fmt: skip
+MOVEMENT_COLUMNS = stock_bulk.MOVEMENT_COLUMNS  # the ledger's row layout, which _writes_build fills
 POINTS_COLUMNS = (
     "customer_id", "kind", "points", "store_id", "source_type", "source_id", "occurred_at", "expires_at",
     "recorded_at", "user_id", "note",
@@ -1343,7 +1311,7 @@ def sales_import_preview(
         now = timezone.now()
         for draft in grouped.drafts:
             if not draft.rejected:
-                _draft_validate(draft, now=now)
+                receipt_validate(draft, now=now)
         outcomes, to_post = _classify(grouped.drafts, import_batch=import_batch)
         for index, _, _ in to_post:
             outcomes[index].status = "accepted"  # what posting them would report (file receipts redeem no points)
@@ -1565,13 +1533,13 @@ def _chunk_prepare(drafts, *, import_batch, actor):
     now = timezone.now()
     for draft in drafts:
         if not draft.rejected:
-            _draft_validate(draft, now=now)
+            receipt_validate(draft, now=now)
     outcomes, to_post = _classify(drafts, import_batch=import_batch)
     if not to_post:
         return outcomes, None
     customer_ids = sorted({d.customer.pk for _, d, _ in to_post if d.customer is not None})
     customers = {c.pk: c for c in Customer.objects.filter(pk__in=customer_ids).select_related("tier")}
-    costs = bulk.stock_level_costs_read(pairs=_stocked_pairs(to_post))
+    costs = stock_bulk.stock_level_costs_read(pairs=_stocked_pairs(to_post))
     writes = _writes_build(
         to_post,
         outcomes,
@@ -1647,7 +1615,7 @@ def _writes_commit_once(writes: _Writes) -> None:
                 )
                 if dict(cursor.fetchall()) != writes.multipliers:
                     raise _StaleChunk("a customer's tier changed")
-        locked = bulk.stock_level_costs_lock(pairs=writes.costs)
+        locked = stock_bulk.stock_level_costs_lock(pairs=writes.costs)
         if any((locked[pair] or None) != (cost or None) for pair, cost in writes.costs.items()):
             raise _StaleChunk("an average cost changed")
         _writes_move(writes)
@@ -1988,7 +1956,7 @@ def receipt_post_api(*, item: dict, user) -> ReceiptOutcome:
         raise ValidationError("You do not have permission to post sales.")
     draft = receipt_drafts_from_api(items=[item], user=user)[0]
     if not draft.rejected:
-        _draft_validate(draft, now=timezone.now())
+        receipt_validate(draft, now=timezone.now())
     outcome = ReceiptOutcome(
         pos_reference=draft.pos_reference,
         store_code=draft.store.code if draft.store else draft.store_key,
@@ -2054,3 +2022,49 @@ def _api_batch_finish(batch: ImportBatch, drafts, outcomes) -> None:
         sales_created=sum(1 for o in outcomes if o.status == "accepted" and o.sale_id),
         message=f"{len(outcomes)} receipt(s): {sum(1 for o in outcomes if o.status == 'accepted')} accepted.",
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Loyalty flows that need the receipts: tier requalification on trailing spend, merging duplicates.
+# customers (below sales) owns tiers and the points ledger but never reads sales; these read the
+# receipts here and hand customers what it needs.
+
+
+def trailing_spend(*, customer_ids=None, as_of: datetime) -> dict[int, Decimal]:
+    """Net spend (sales − returns) per customer over the tier window ending at as_of."""
+    qs = Sale.objects.filter(
+        customer__isnull=False, occurred_at__gt=as_of - timedelta(days=tier_window_days()), occurred_at__lte=as_of
+    )
+    if customer_ids is not None:
+        qs = qs.filter(customer_id__in=list(customer_ids))
+    return {
+        row["customer_id"]: row["spend"] or Decimal("0")
+        for row in qs.values("customer_id").annotate(spend=Sum("total")).order_by()
+    }
+
+
+def customer_tiers_requalify(*, as_of: datetime | None = None, customer_ids=None) -> dict[str, int]:
+    """Move each active customer to the tier their trailing spend earns (customers.services.tiers_requalify
+    with the spend read here). Idempotent; the nightly task "customers.requalify_tiers" runs it."""
+    as_of = as_of or timezone.now()
+    spend = trailing_spend(customer_ids=customer_ids, as_of=as_of)
+    return tiers_requalify(spend_by_customer=spend, as_of=as_of, customer_ids=customer_ids)
+
+
+def customer_merge(*, source: Customer, target: Customer, actor=None) -> Customer:
+    """Fold a duplicate customer into another, in one transaction.
+
+    The duplicate's sales are re-pointed at the target; its live points move as a pair of ledger
+    entries per lot (−n on the duplicate, +n on the target, same issuing store and expiry date), so
+    both ledgers stay equal to their balances and the points keep their expiry. The duplicate is
+    deactivated and remembers `merged_into`; the target is then requalified for its tier.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        src, dst = customer_merge_lock(source=source, target=target)  # both locked, in id order, first
+        moved_sales = Sale.objects.filter(customer=src).update(customer=dst)
+        customer_merge_records(source=src, target=dst, as_of=now, moved_sales=moved_sales, actor=actor)
+        customer_tiers_requalify(as_of=now, customer_ids=[dst.pk])
+    target.refresh_from_db()
+    source.refresh_from_db()
+    return target

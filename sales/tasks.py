@@ -53,3 +53,12 @@ def import_sales_enqueue(*, batch_id: int, preview: bool = False) -> bool:
         )
         return False
     return True
+
+
+@shared_task(name="customers.requalify_tiers")
+def requalify_tiers_task() -> dict:
+    """Move customers up or down to the tier their trailing spend earns (nightly; the beat entry keeps the
+    customers.* name it was created with). Lives in sales: the spend is read from the receipts."""
+    from .services import customer_tiers_requalify
+
+    return customer_tiers_requalify()

@@ -1,9 +1,8 @@
-"""Sales URLs: ingestion and sales lists (views.py), dashboards and reports (dashboard_urls.py)."""
+"""Sales URLs: ingestion and sales lists (views.py). The dashboards and reports live in reports/urls.py."""
 
 from django.urls import path
 
 from . import views
-from .dashboard_urls import urlpatterns as dashboard_patterns
 
 app_name = "sales"
 
@@ -16,4 +15,4 @@ urlpatterns = [
     path("imports/<int:pk>/run/", views.ImportBatchRunView.as_view(), name="importbatch_run"),
     path("receipts/", views.SaleListView.as_view(), name="sale_list"),
     path("receipts/<int:pk>/", views.SaleDetailView.as_view(), name="sale_detail"),
-] + dashboard_patterns
+]

@@ -11,16 +11,15 @@ from customers.models import Customer, PointsEntry, TierChange
 from customers.selectors import points_liability, points_liability_by_month
 from customers.services import (
     customer_anonymise,
-    customer_merge,
     points_balance_from_ledger,
     points_earn,
     points_expire,
     points_redeem,
-    tiers_requalify,
 )
 from customers.tests.factories import CustomerFactory, LoyaltyTierFactory
 from inventory.tests.factories import ProductFactory, StoreFactory
 from sales.models import Sale
+from sales.services import customer_merge, customer_tiers_requalify
 from sales.tests.factories import post_sale
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +49,7 @@ def test_tiers_requalify_upgrades_then_downgrades_on_the_rolling_window_with_his
     post_sale(store=store, lines=[(product, 3, None)], customer=customer, when=at(2025, 3, 1))
 
     # when the nightly job runs a month later, then 150 over the last 365 days earns Silver
-    counts = tiers_requalify(as_of=at(2025, 4, 1))
+    counts = customer_tiers_requalify(as_of=at(2025, 4, 1))
     customer.refresh_from_db()
     assert counts == {"upgraded": 1, "downgraded": 0, "unchanged": 0}
     assert customer.tier == tiers["silver"]
@@ -62,10 +61,10 @@ def test_tiers_requalify_upgrades_then_downgrades_on_the_rolling_window_with_his
     )
 
     # when it runs again the same day, then nothing changes (idempotent)
-    assert tiers_requalify(as_of=at(2025, 4, 1)) == {"upgraded": 0, "downgraded": 0, "unchanged": 1}
+    assert customer_tiers_requalify(as_of=at(2025, 4, 1)) == {"upgraded": 0, "downgraded": 0, "unchanged": 1}
 
     # when the sale falls out of the 365-day window, then the customer goes back down to Bronze
-    counts = tiers_requalify(as_of=at(2026, 3, 2))
+    counts = customer_tiers_requalify(as_of=at(2026, 3, 2))
     customer.refresh_from_db()
     assert counts == {"upgraded": 0, "downgraded": 1, "unchanged": 0}
     assert customer.tier == tiers["bronze"]
@@ -85,7 +84,7 @@ def test_returns_lower_the_trailing_spend_and_only_returns_count_as_zero(tiers):
     post_sale(store=store, lines=[(product, -1, None)], customer=returner, when=at(2025, 3, 2), kind="return")
 
     # when requalified
-    tiers_requalify(as_of=at(2025, 3, 10))
+    customer_tiers_requalify(as_of=at(2025, 3, 10))
 
     # then the buyer drops to Bronze on 90, and the returner stays in the entry tier (spend floored at 0)
     buyer.refresh_from_db()

@@ -68,7 +68,7 @@ def page_figure(user, day: date) -> tuple[int, dict]:
 def export_figure(user, day: date) -> tuple[int, dict]:
     client = Client()
     assert client.login(username=user.username, password=PASSWORD)
-    url = reverse("sales:export_report", kwargs={"report": "points_liability", "fmt": "csv"})
+    url = reverse("reports:export_report", kwargs={"report": "points_liability", "fmt": "csv"})
     response = client.get(f"{url}?period=custom&start={day.replace(day=1).isoformat()}&end={day.isoformat()}")
     assert response.status_code == 200
     rows = [r for r in csv.reader(io.StringIO(response.content.decode("utf-8-sig"))) if len(r) == 4]

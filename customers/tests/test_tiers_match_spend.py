@@ -13,11 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from customers.models import Customer, LoyaltyTier
-from customers.services import tier_expected, tiers_requalify
+from customers.services import tier_expected
 from customers.tests.factories import CustomerFactory, LoyaltyTierFactory
+from demo.load import DemoConfig, demo_load
 from inventory.tests.factories import ProductFactory, StoreFactory
-from sales.demo import DemoConfig, demo_load
 from sales.models import Sale
+from sales.services import customer_tiers_requalify
 from sales.tests.factories import post_sale
 
 pytestmark = pytest.mark.django_db
@@ -77,13 +78,13 @@ def test_after_requalification_every_member_holds_the_tier_their_qualifying_spen
                     post_sale(store=store, lines=[(product, -1, None)], customer=customer, when=when, kind="return")
             customers.append(customer)
 
-        tiers_requalify(as_of=AS_OF)
+        customer_tiers_requalify(as_of=AS_OF)
 
         for customer in customers:
             customer.refresh_from_db()
             assert customer.tier == tier_expected(spend=qualifying_spend(customer, AS_OF), tiers=tiers)
         # and a second run changes nothing (idempotent)
-        assert tiers_requalify(as_of=AS_OF)["unchanged"] == len(customers)
+        assert customer_tiers_requalify(as_of=AS_OF)["unchanged"] == len(customers)
         transaction.set_rollback(True)
 
 

@@ -1,4 +1,6 @@
-"""Expected access to the customers pages and API (see retailops.testing).
+"""Expected access to the customers pages (see retailops.testing); the customer pages served by reports and the
+customer-model API are in reports/tests/url_access_customers.py and forecasting/tests/url_access_customers.py,
+which share this module's helpers and build().
 
 DESIGN §8: customer personal data is for owners only. Staff have no customers.view_customer at all
 (they count shelves; a customer list without names would still be a list of who shops where), so
@@ -22,29 +24,9 @@ def _read(**extra):
 
 
 URL_ACCESS = {
-    "customers:customer_list": _read(),
-    "customers:customer_detail": _read(kwargs=_cust),
-    "customers:customer_merge": Access(
-        staff=403, accountant=403, owner=302, kwargs=_cust, method="post", data={"duplicate": "NOPE"}
-    ),
     "customers:customer_anonymise": Access(staff=403, accountant=403, owner=302, kwargs=_cust, method="post", data={}),
-    "customers:insights": _read(),
     "customers:liability": _read(),
     "customers:liability_export": Access(staff=403, kwargs=lambda w: {"fmt": "csv"}),
-    "customers:models": _read(),
-    "customers:model_run_start": Access(staff=403, accountant=403, owner=302, method="post", data={}),
-    "customers:model_run_progress": _read(kwargs=lambda w: {"pk": w.obj["cu_run"].pk}),
-    "customers:stock_exposure": _read(),
-    "customers:stock_exposure_export": Access(staff=403, kwargs=lambda w: {"fmt": "csv"}, must_not_contain=NO_PII),
-    "customers:stock_exposure_badge": _read(),
-    "customers:inventory_link": _read(),
-    "api:customer-prediction-list": Access(anon=401, staff=403, must_not_contain={"accountant": [NAME, EMAIL]}),
-    "api:customer-prediction-detail": Access(
-        anon=401, staff=403, kwargs=lambda w: {"pk": w.obj["cu_prediction"].pk}, must_not_contain=NO_PII
-    ),
-    "api:customer-model-run-list": Access(anon=401, staff=403),
-    "api:customer-model-run-detail": Access(anon=401, staff=403, kwargs=lambda w: {"pk": w.obj["cu_run"].pk}),
-    "api:customer-model-train": Access(anon=401, staff=403, accountant=403, owner=202, method="post", data={}),
 }
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from customers.models import Customer, PointsEntry, TierChange
 from customers.services import point_value, points_for_amount
+from demo.load import DemoConfig, demo_config, demo_counts, demo_load, demo_reset
 from inventory.models import (
     GoodsReceiptLine,
     Product,
@@ -27,7 +28,6 @@ from inventory.models import (
 )
 from inventory.services import stock_count_reconcile
 from retailops.money import money
-from sales.demo import DemoConfig, demo_config, demo_counts, demo_load, demo_reset
 from sales.models import Sale, SaleLine, SalesDaily, StoreDaily
 from sales.rollups import rollups_rebuild
 from sales.services import LineInput, ReceiptInput, sale_record

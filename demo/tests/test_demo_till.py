@@ -11,9 +11,9 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Sum
 
+from demo.load import demo_load
+from demo.till import demo_till_backfill, demo_till_tick
 from inventory.models import StockLevel, StockMovement
-from sales.demo import demo_load
-from sales.demo_till import demo_till_backfill, demo_till_tick
 from sales.models import Sale, StoreDaily
 
 from .test_demo import TINY

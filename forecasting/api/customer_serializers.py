@@ -1,9 +1,10 @@
-"""Serializers of the customers API: predictions per customer and training runs (no personal data)."""
+"""Serializers of the customer-model API (moved from customers/api/): predictions per customer and training
+runs (no personal data)."""
 
 from rest_framework import serializers
 
 from customers.models import CustomerModelRun, CustomerPrediction
-from customers.selectors import customer_churn, customer_segments
+from forecasting.customer_selectors import customer_churn, customer_segments
 
 
 class CustomerPredictionSerializer(serializers.ModelSerializer):
@@ -14,7 +15,8 @@ class CustomerPredictionSerializer(serializers.ModelSerializer):
     scored_until = serializers.DateField(source="run.scored_until", read_only=True)
     churn_risk = serializers.SerializerMethodField(
         help_text="Risk (0–1) that the customer does not buy again: the figure the customer pages show "
-        "(customers.selectors.customer_churn). p_alive is the raw BG/NBD output, certain for one-time buyers."
+        "(forecasting.customer_selectors.customer_churn). p_alive is the raw BG/NBD output, certain for "
+        "one-time buyers."
     )
     churn_band = serializers.SerializerMethodField(help_text="low, medium or high, as on the customer pages.")
 

@@ -1,9 +1,9 @@
-"""Customers routes under /api/v1/ (namespace api:)."""
+"""Customer-model routes under /api/v1/ (namespace api:), moved from customers/api/: same paths and names."""
 
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import views
+from . import customer_views as views
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False

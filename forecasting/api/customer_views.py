@@ -1,4 +1,5 @@
-"""Customers API: each customer's latest predictions, the training runs, and a command to start one."""
+"""Customer-model API (moved from customers/api/): each customer's latest predictions, the training runs,
+and a command to start one."""
 
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
@@ -8,11 +9,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from customers import selectors as sel
-from customers.modelling import model_run_start
 from customers.models import CustomerModelRun, CustomerPrediction
+from forecasting.customer_models import model_run_start
 from retailops.permissions import HasPerms
 
-from .serializers import CustomerModelRunSerializer, CustomerPredictionSerializer, ModelRunStartOutput
+from .customer_serializers import CustomerModelRunSerializer, CustomerPredictionSerializer, ModelRunStartOutput
 
 
 class CustomerPredictionFilter(filters.FilterSet):

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customers import engine
+from forecasting import customer_engine as engine
 
 
 def frame(rows):

@@ -8,9 +8,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from customers.modelling import model_run_execute
 from customers.models import CustomerModelRun, CustomerPrediction
 from customers.tests.factories import CustomerFactory
+from forecasting.customer_models import model_run_execute
 from inventory.tests.factories import PASSWORD, ProductFactory
 from sales.tests.factories import post_sale
 
@@ -49,5 +49,5 @@ def test_a_run_trains_both_spend_models_scores_every_customer_and_serves_the_api
     body = client.get(reverse("api:customer-prediction-list") + f"?customer={customers[0].code}").json()
     assert body["count"] == 1
     assert Decimal(body["results"][0]["spend_quarter"]) == weekly.spend_quarter
-    page = client.get(reverse("customers:models")).content.decode()
+    page = client.get(reverse("customer_reports:models")).content.decode()
     assert "BG/NBD × Gamma-Gamma" in page and "RMSE" in page

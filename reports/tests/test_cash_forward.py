@@ -19,10 +19,10 @@ from django.http import QueryDict
 
 from forecasting import selectors as forecasting_selectors
 from forecasting.models import DemandForecast, ForecastRun
-from sales import dashboard_selectors as sel
-from sales.forms_dashboard import parse_filters
+from reports import selectors as sel
+from reports.filters import parse_filters
+from reports.tests.test_dashboard_numbers import build_chain
 from sales.tests.factories import post_sale
-from sales.tests.test_dashboard_numbers import build_chain
 
 pytestmark = pytest.mark.django_db
 LONDON = ZoneInfo("Europe/London")
@@ -157,7 +157,7 @@ def test_the_cash_page_labels_the_weeks_without_a_forecast(chain, client, monkey
     monkeypatch.setattr(timezone, "now", lambda: datetime(2025, 7, 15, 12, tzinfo=LONDON))
     assert client.login(username=chain.owner.username, password=PASSWORD)
 
-    body = client.get(f"{reverse('sales:cashflow_forward')}?period=90d").content.decode()
+    body = client.get(f"{reverse('reports:cashflow_forward')}?period=90d").content.decode()
 
     assert "from each store's current demand forecast (to Mon 11 Aug)" in body
     assert '<td class="name">wk 14 Jul<br><span class="muted small">from today</span></td>' in body

@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from customers.models import CustomerModelRun, CustomerPrediction
-from customers.selectors import customer_churn
 from customers.tests.factories import CustomerFactory
+from forecasting.customer_selectors import customer_churn
 from inventory.tests.factories import PASSWORD, ProductFactory
 from sales.tests.factories import post_sale
 
@@ -30,8 +30,8 @@ def shop(store, product, customer, days_ago: list[int]) -> None:
 
 def figures(client, customer) -> tuple[tuple[str, str], tuple[str, str]]:
     """(pill class, text) of the customer's churn cell in the list and on their page."""
-    listing = client.get(reverse("customers:customer_list") + f"?q={customer.code}").content.decode()
-    detail = client.get(reverse("customers:customer_detail", kwargs={"pk": customer.pk})).content.decode()
+    listing = client.get(reverse("customer_reports:customer_list") + f"?q={customer.code}").content.decode()
+    detail = client.get(reverse("customer_reports:customer_detail", kwargs={"pk": customer.pk})).content.decode()
     return CHURN_CELL.search(listing).groups(), CHURN_CELL.search(detail).groups()
 
 
@@ -69,7 +69,7 @@ def test_with_a_model_run_list_and_page_show_one_figure_and_a_one_time_buyer_is_
     assert customer_churn(customer_id=regular.pk)["source"] == "model"
     churn = customer_churn(customer_id=once.pk)
     assert (churn["risk"], churn["band"], churn["source"]) == (1.0, "high", "heuristic")
-    page = client.get(reverse("customers:customer_detail", kwargs={"pk": once.pk})).content.decode()
+    page = client.get(reverse("customer_reports:customer_detail", kwargs={"pk": once.pk})).content.decode()
     assert "Still active" not in page
 
 

@@ -18,8 +18,8 @@ from django.http import QueryDict
 from inventory.models import Product, StockLevel, StockMovement
 from inventory.services import stock_movement_post
 from inventory.tests.factories import ProductFactory
-from sales import dashboard_selectors as sel
-from sales.forms_dashboard import parse_filters
+from reports import selectors as sel
+from reports.filters import parse_filters
 from sales.models import SaleLine
 from sales.tests.factories import post_sale
 

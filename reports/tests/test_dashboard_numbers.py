@@ -26,8 +26,8 @@ from customers.tests.factories import CustomerFactory, LoyaltyTierFactory
 from inventory.models import Category, PurchaseOrder, PurchaseOrderLine
 from inventory.services import stock_movement_post
 from inventory.tests.factories import ProductFactory, SupplierFactory
-from sales import dashboard_selectors as sel
-from sales.forms_dashboard import parse_filters
+from reports import selectors as sel
+from reports.filters import parse_filters
 from sales.tests.factories import post_sale
 
 pytestmark = pytest.mark.django_db
@@ -148,7 +148,7 @@ def test_sales_kpis_for_the_chain_and_last_year(chain):
     assert c["basket"] == D("6.73")
     assert c["gross_profit"] == D("12.70")
     assert k["previous"]["revenue"] == D("4.00")  # 2 – 8 June 2024, the calendar year before
-    # +472.5 % on a £4.00 base says nothing: no percentage below £50 (sales.dashboard_selectors.base_too_small)
+    # +472.5 % on a £4.00 base says nothing: no percentage below £50 (reports.selectors.base_too_small)
     assert (k["change"]["revenue"], k["small"]["revenue"]) == (None, True)
 
 

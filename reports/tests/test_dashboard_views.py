@@ -8,9 +8,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from inventory.tests.factories import PASSWORD
-from sales.forms_dashboard import MAX_DAYS
+from reports.filters import MAX_DAYS
+from reports.tests.test_dashboard_numbers import WEEK, build_chain
 from sales.tests.factories import post_sale
-from sales.tests.test_dashboard_numbers import WEEK, build_chain
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ def get(user, name, query=WEEK, htmx=False, **kwargs):
 
 
 def test_owner_sees_the_chain_figures_on_the_sales_dashboard(chain):
-    response = get(chain.owner, "sales:dashboard")
+    response = get(chain.owner, "reports:dashboard")
 
     body = response.content.decode()
     assert response.status_code == 200
@@ -45,7 +45,7 @@ def test_owner_sees_the_chain_figures_on_the_sales_dashboard(chain):
 
 
 def test_staff_see_their_store_and_no_margins(chain):
-    response = get(chain.staff, "sales:dashboard")
+    response = get(chain.staff, "reports:dashboard")
 
     body = response.content.decode()
     assert 'data-testid="kpi-revenue">£12.90<' in body
@@ -55,21 +55,22 @@ def test_staff_see_their_store_and_no_margins(chain):
 
 
 def test_htmx_filter_request_gets_only_the_body(chain):
-    response = get(chain.owner, "sales:dashboard", query=f"{WEEK}&store={chain.store_other.pk}", htmx=True)
+    response = get(chain.owner, "reports:dashboard", query=f"{WEEK}&store={chain.store_other.pk}", htmx=True)
 
     body = response.content.decode()
     assert "<html" not in body
     assert 'data-testid="kpi-revenue">£10.00<' in body
     # the KPIs poll their own URL with the same filters
     assert 'hx-trigger="every 10s"' in body
-    assert f"{reverse('sales:dashboard_kpis')}?period=custom&amp;start=2025-06-02&amp;end=2025-06-08&amp;store=" in body
+    kpis_url = reverse("reports:dashboard_kpis")
+    assert f"{kpis_url}?period=custom&amp;start=2025-06-02&amp;end=2025-06-08&amp;store=" in body
 
 
 def test_a_sale_posted_now_shows_on_the_next_kpi_poll(chain):
-    before = get(chain.owner, "sales:dashboard_kpis", query="period=today").content.decode()
+    before = get(chain.owner, "reports:dashboard_kpis", query="period=today").content.decode()
     post_sale(store=chain.store_own, lines=[(chain.obj["tea"], 3, None)])
 
-    after = get(chain.owner, "sales:dashboard_kpis", query="period=today").content.decode()
+    after = get(chain.owner, "reports:dashboard_kpis", query="period=today").content.decode()
 
     assert 'data-testid="kpi-revenue">£0.00<' in before
     assert 'data-testid="kpi-revenue">£12.00<' in after
@@ -77,7 +78,12 @@ def test_a_sale_posted_now_shows_on_the_next_kpi_poll(chain):
 
 @pytest.mark.parametrize(
     "name",
-    ["sales:dashboard_trend", "sales:dashboard_stores", "sales:dashboard_categories", "sales:dashboard_products"],
+    [
+        "reports:dashboard_trend",
+        "reports:dashboard_stores",
+        "reports:dashboard_categories",
+        "reports:dashboard_products",
+    ],
 )
 def test_each_partial_has_a_chart_or_table_with_the_figures(chain, name):
     body = get(chain.owner, name).content.decode()
@@ -88,7 +94,7 @@ def test_each_partial_has_a_chart_or_table_with_the_figures(chain, name):
 
 
 def test_reversed_range_is_swapped_with_a_message(chain):
-    response = get(chain.owner, "sales:dashboard", query="period=custom&start=2025-06-08&end=2025-06-02")
+    response = get(chain.owner, "reports:dashboard", query="period=custom&start=2025-06-08&end=2025-06-02")
 
     body = response.content.decode()
     assert "the two were swapped" in body
@@ -96,21 +102,21 @@ def test_reversed_range_is_swapped_with_a_message(chain):
 
 
 def test_empty_range_falls_back_with_a_message(chain):
-    response = get(chain.owner, "sales:dashboard", query="period=custom&start=&end=")
+    response = get(chain.owner, "reports:dashboard", query="period=custom&start=&end=")
 
     assert response.status_code == 200
     assert "The date range was empty" in response.content.decode()
 
 
 def test_unreadable_date_gets_a_message(chain):
-    response = get(chain.owner, "sales:dashboard", query="period=custom&start=2025-13-45&end=2025-06-08")
+    response = get(chain.owner, "reports:dashboard", query="period=custom&start=2025-13-45&end=2025-06-08")
 
     assert response.status_code == 200
     assert "could not be read" in response.content.decode()
 
 
 def test_ten_year_range_is_capped(chain):
-    response = get(chain.owner, "sales:dashboard", query="period=custom&start=2015-06-01&end=2025-06-08")
+    response = get(chain.owner, "reports:dashboard", query="period=custom&start=2015-06-01&end=2025-06-08")
 
     f = response.context["f"]
     assert f.days == MAX_DAYS and f.end.isoformat() == "2025-06-08"
@@ -118,7 +124,7 @@ def test_ten_year_range_is_capped(chain):
 
 
 @pytest.mark.parametrize(
-    "name", ["sales:dashboard", "sales:dashboard_kpis", "sales:inventory_dashboard", "sales:dashboard_products"]
+    "name", ["reports:dashboard", "reports:dashboard_kpis", "reports:inventory_dashboard", "reports:dashboard_products"]
 )
 def test_a_store_the_user_may_not_see_is_404(chain, name):
     response = get(chain.staff, name, query=f"{WEEK}&store={chain.store_other.pk}")
@@ -127,11 +133,11 @@ def test_a_store_the_user_may_not_see_is_404(chain, name):
 
 
 def test_an_unknown_store_is_404_for_owners_too(chain):
-    assert get(chain.owner, "sales:dashboard", query=f"{WEEK}&store=999999").status_code == 404
+    assert get(chain.owner, "reports:dashboard", query=f"{WEEK}&store=999999").status_code == 404
 
 
 def test_a_store_that_is_not_a_number_is_ignored_with_a_message(chain):
-    response = get(chain.staff, "sales:dashboard", query=f"{WEEK}&store=abc")
+    response = get(chain.staff, "reports:dashboard", query=f"{WEEK}&store=abc")
 
     body = response.content.decode()
     assert "is not a store" in body
@@ -142,13 +148,13 @@ def test_a_chain_of_another_store_shows_nothing_of_it(chain):
     chain.store_other.chain = "South"
     chain.store_other.save()
 
-    body = get(chain.staff, "sales:dashboard", query=f"{WEEK}&chain=South").content.decode()
+    body = get(chain.staff, "reports:dashboard", query=f"{WEEK}&chain=South").content.decode()
 
     assert "No chain" in body and "£10.00" not in body
 
 
 def test_a_period_with_no_sales(chain):
-    response = get(chain.owner, "sales:dashboard", query="period=custom&start=2020-01-01&end=2020-01-31")
+    response = get(chain.owner, "reports:dashboard", query="period=custom&start=2020-01-01&end=2020-01-31")
 
     body = response.content.decode()
     assert response.status_code == 200
@@ -157,8 +163,8 @@ def test_a_period_with_no_sales(chain):
 
 
 def test_inventory_dashboard_hides_value_from_staff(chain):
-    owner = get(chain.owner, "sales:inventory_dashboard").content.decode()
-    staff = get(chain.staff, "sales:inventory_dashboard").content.decode()
+    owner = get(chain.owner, "reports:inventory_dashboard").content.decode()
+    staff = get(chain.staff, "reports:inventory_dashboard").content.decode()
 
     assert 'data-testid="inv-value">£467.30<' in owner
     assert 'data-testid="inv-stockout">14.3%<' in owner  # 5 of 35 store × product days
@@ -167,16 +173,16 @@ def test_inventory_dashboard_hides_value_from_staff(chain):
 
 
 def test_a_chain_with_more_stores_than_the_table_lists_those_with_the_most_stock(chain, monkeypatch):
-    from sales import dashboard_selectors as sel
-    from sales import dashboard_views
-    from sales.tests.test_dashboard_numbers import filters
+    from reports import selectors as sel
+    from reports import views as dashboard_views
+    from reports.tests.test_dashboard_numbers import filters
 
     monkeypatch.setattr(dashboard_views, "INVENTORY_STORE_ROWS", 1)  # the world has two stores
     value = {r["store"].code: r["value"] for r in sel.inventory_overview(filters(chain.owner))["stores"]}
     richest, other = sorted(value, key=value.get, reverse=True)
     assert value[richest] > value[other]
 
-    body = get(chain.owner, "sales:inventory_dashboard").content.decode()
+    body = get(chain.owner, "reports:inventory_dashboard").content.decode()
     table = body.split('data-testid="table-inv-store"')[1].split("</table>")[0]
 
     assert f">{richest}<" in table and f">{other}<" not in table
@@ -184,7 +190,7 @@ def test_a_chain_with_more_stores_than_the_table_lists_those_with_the_most_stock
 
 
 def test_profit_page_for_the_accountant(chain):
-    body = get(chain.accountant, "sales:profit").content.decode()
+    body = get(chain.accountant, "reports:profit").content.decode()
 
     assert 'data-testid="profit-revenue">£22.90<' in body
     assert 'data-testid="profit-gross">£12.70<' in body
@@ -194,7 +200,7 @@ def test_profit_page_for_the_accountant(chain):
 
 
 def test_cash_flow_page(chain):
-    body = get(chain.owner, "sales:cashflow").content.decode()
+    body = get(chain.owner, "reports:cashflow").content.decode()
 
     assert 'data-testid="cash-in">£22.90<' in body
     assert 'data-testid="cash-out">£40.00<' in body
@@ -204,19 +210,19 @@ def test_cash_flow_page(chain):
 
 
 def test_staff_may_not_open_profit_or_cash_flow(chain):
-    assert get(chain.staff, "sales:profit").status_code == 403
-    assert get(chain.staff, "sales:cashflow_periods").status_code == 403
+    assert get(chain.staff, "reports:profit").status_code == 403
+    assert get(chain.staff, "reports:cashflow_periods").status_code == 403
 
 
 def test_default_periods_render_for_every_page(chain):
     today = timezone.localdate()
     post_sale(store=chain.store_own, lines=[(chain.obj["tea"], 1, None)])
-    for name in ("sales:dashboard", "sales:inventory_dashboard", "sales:profit", "sales:cashflow"):
+    for name in ("reports:dashboard", "reports:inventory_dashboard", "reports:profit", "reports:cashflow"):
         response = get(chain.owner, name, query="")
         assert response.status_code == 200, name
         assert response.context["f"].end == today
 
-    kpis = get(chain.owner, "sales:dashboard", query="period=today").context["kpis"]
+    kpis = get(chain.owner, "reports:dashboard", query="period=today").context["kpis"]
 
     assert kpis["current"]["revenue"] == Decimal("4.00")
 
@@ -224,11 +230,11 @@ def test_default_periods_render_for_every_page(chain):
 @pytest.mark.parametrize(
     "name",
     [
-        "sales:dashboard",
-        "sales:inventory_dashboard",
-        "sales:profit",
-        "sales:cashflow",
-        "sales:export_pack",
+        "reports:dashboard",
+        "reports:inventory_dashboard",
+        "reports:profit",
+        "reports:cashflow",
+        "reports:export_pack",
     ],
 )
 def test_queries_do_not_grow_with_stores_and_products(chain, name):
@@ -254,7 +260,7 @@ def test_queries_do_not_grow_with_stores_and_products(chain, name):
     assert len(after.captured_queries) == len(before.captured_queries)
 
 
-@pytest.mark.parametrize("name", ["sales:dashboard", "sales:inventory_dashboard"])
+@pytest.mark.parametrize("name", ["reports:dashboard", "reports:inventory_dashboard"])
 def test_staff_without_a_store_get_an_empty_page_not_an_error(chain, name):
     from inventory.tests.factories import make_user
 

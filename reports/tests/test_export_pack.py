@@ -13,9 +13,9 @@ from django.test import Client
 from django.urls import reverse
 
 from inventory.tests.factories import PASSWORD
-from sales import export_pack
-from sales.forms_dashboard import parse_filters
-from sales.tests.test_dashboard_numbers import build_chain
+from reports import export_pack
+from reports.filters import parse_filters
+from reports.tests.test_dashboard_numbers import build_chain
 
 pytestmark = pytest.mark.django_db
 
@@ -96,7 +96,7 @@ def test_other_reports(chain):
 
 
 def test_zip_holds_every_report_and_a_summary_that_ties_out(chain):
-    response = download(chain.accountant, "sales:export_zip")
+    response = download(chain.accountant, "reports:export_zip")
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
@@ -140,7 +140,7 @@ def test_exports_neutralise_formulas(chain):
 @pytest.mark.parametrize("report", ["summary", *export_pack.REPORTS])
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 def test_every_report_downloads(chain, report, fmt):
-    response = download(chain.accountant, "sales:export_report", report=report, fmt=fmt)
+    response = download(chain.accountant, "reports:export_report", report=report, fmt=fmt)
 
     assert response.status_code == 200
     assert response["Content-Disposition"].endswith(f'_20250601_20250630.{fmt}"')
@@ -149,7 +149,7 @@ def test_every_report_downloads(chain, report, fmt):
 def test_store_set_limits_every_report(chain):
     response = download(
         chain.accountant,
-        "sales:export_report",
+        "reports:export_report",
         query=f"{JUNE}&store={chain.store_own.pk}",
         report="sales_journal",
         fmt="csv",
@@ -161,7 +161,7 @@ def test_store_set_limits_every_report(chain):
 
 
 def test_export_page_shows_the_summary(chain):
-    response = download(chain.owner, "sales:export_pack")
+    response = download(chain.owner, "reports:export_pack")
 
     body = response.content.decode()
     assert response.status_code == 200
@@ -170,7 +170,7 @@ def test_export_page_shows_the_summary(chain):
 
 
 def test_export_page_defaults_to_last_month(chain):
-    response = download(chain.accountant, "sales:export_pack", query="")
+    response = download(chain.accountant, "reports:export_pack", query="")
 
     f = response.context["f"]
     assert (f.start, f.end) == export_pack.default_export_period()
@@ -178,14 +178,14 @@ def test_export_page_defaults_to_last_month(chain):
 
 
 def test_unknown_report_or_format_is_404(chain):
-    assert download(chain.accountant, "sales:export_report", report="payroll", fmt="csv").status_code == 404
-    assert download(chain.accountant, "sales:export_report", report="purchases", fmt="pdf").status_code == 404
+    assert download(chain.accountant, "reports:export_report", report="payroll", fmt="csv").status_code == 404
+    assert download(chain.accountant, "reports:export_report", report="purchases", fmt="pdf").status_code == 404
 
 
 def test_reversed_period_is_swapped_for_exports(chain):
     response = download(
         chain.accountant,
-        "sales:export_report",
+        "reports:export_report",
         query="start=2025-06-30&end=2025-06-01",
         report="sales_journal",
         fmt="csv",

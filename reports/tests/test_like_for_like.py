@@ -2,7 +2,7 @@
 
 A period that reaches today holds today's sales so far: its comparison day counts only the sales made before
 the same time of day, and the chart shows today apart (it does not plunge). A percentage change on a base too
-small to mean anything is not given (sales.dashboard_selectors.base_too_small: below £50, 5 units or receipts,
+small to mean anything is not given (reports.selectors.base_too_small: below £50, 5 units or receipts,
 or 5 % of the whole last year).
 
 "Now" is Tuesday 15 July 2025, 12:00 in London, on the small chain of test_dashboard_numbers, plus:
@@ -30,11 +30,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from inventory.tests.factories import PASSWORD
-from sales import dashboard_selectors as sel
-from sales import dashboard_views
-from sales.forms_dashboard import parse_filters
+from reports import selectors as sel
+from reports import views as dashboard_views
+from reports.filters import parse_filters
+from reports.tests.test_dashboard_numbers import WEEK, build_chain
 from sales.tests.factories import post_sale
-from sales.tests.test_dashboard_numbers import WEEK, build_chain
 
 LONDON = ZoneInfo("Europe/London")
 D = Decimal
@@ -195,8 +195,8 @@ def test_the_page_prints_a_dash_on_a_tiny_base_and_says_what_today_is_compared_w
     client = Client()
     assert client.login(username=chain.owner.username, password=PASSWORD)
 
-    week = client.get(f"{reverse('sales:dashboard')}?{WEEK}").content.decode()
-    today = client.get(f"{reverse('sales:dashboard_kpis')}?period=today").content.decode()
+    week = client.get(f"{reverse('reports:dashboard')}?{WEEK}").content.decode()
+    today = client.get(f"{reverse('reports:dashboard_kpis')}?period=today").content.decode()
 
     assert '<span class="dash-change" title="base too small">—</span>' in week  # Drinks vs LY
     assert "+87.5%" not in week and "+472.5%" not in week

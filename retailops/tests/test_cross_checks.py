@@ -17,11 +17,11 @@ from django.utils import timezone
 from customers.models import Customer, LoyaltyTier
 from customers.services import tier_expected
 from customers.tests.test_tiers_match_spend import qualifying_spend
+from demo.load import demo_load
+from demo.tests.test_demo import TINY
 from forecasting.models import ReorderSuggestion
 from forecasting.services import reorder_plan
 from inventory.models import Product, Store
-from sales.demo import demo_load
-from sales.tests.test_demo import TINY
 
 pytestmark = pytest.mark.django_db
 

@@ -37,7 +37,7 @@ def project_url_names() -> set[str]:
 def declared() -> tuple[dict, list]:
     table, builders = {}, []
     for config in apps.get_app_configs():
-        if config.name not in {"retailops", "inventory", "customers", "sales", "forecasting"}:
+        if config.name not in {"retailops", "inventory", "customers", "sales", "forecasting", "reports"}:
             continue
         try:
             tests_pkg = importlib.import_module(f"{config.name}.tests")

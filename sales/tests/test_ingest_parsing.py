@@ -1,7 +1,7 @@
 """The fast paths of ingestion give exactly what the general code gives (no database needed).
 
 parse_rows reads well-formed CSV rows on a fast path and everything else through the general per-row
-parser; _draft_digest computes receipt_digest with cached texts; bulk.render writes COPY text.
+parser; receipt_hash of a draft is receipt_digest (with cached texts or not); bulk.render writes COPY text.
 """
 
 import csv
@@ -25,7 +25,7 @@ from sales.importing import (
     read_table,
     resolve_columns,
 )
-from sales.services import _draft_digest, receipt_digest
+from sales.services import receipt_digest, receipt_hash
 
 UCI = Mapping(name="Online Retail (UCI)", **BUILTIN_MAPPINGS["Online Retail (UCI)"])
 NATIVE = Mapping(name="RetailOps CSV", **BUILTIN_MAPPINGS["RetailOps CSV"])
@@ -152,8 +152,8 @@ def test_the_draft_digest_is_the_receipt_digest(lines, at, offset, customer, kin
         lines=lines,
     )
 
-    assert _draft_digest(draft) == expected
-    assert _draft_digest(draft, {}) == expected
+    assert receipt_hash(draft) == expected
+    assert receipt_hash(draft, texts={}) == expected
 
 
 def test_copy_text_escapes_what_copy_would_misread():

@@ -17,9 +17,10 @@ from django.db import connection, transaction
 from django.db.models import Sum
 
 from customers.models import Customer, PointsEntry
+from inventory import bulk
 from inventory.models import Product, StockLevel, StockMovement
 from inventory.tests.factories import StoreFactory
-from sales import bulk, services
+from sales import services
 from sales.models import ImportBatch, Sale, SaleLine, SalesDaily, StockAdjustment, StockAdjustmentLine, StoreDaily
 from sales.rollups import rollups_rebuild
 from sales.services import LineInput, ReceiptInput, sale_record

@@ -1,4 +1,4 @@
-"""manage.py demo_till [--every SECONDS] [--once]: the demo chain's tills (see sales.demo_till)."""
+"""manage.py demo_till [--every SECONDS] [--once]: the demo chain's tills (see demo.till)."""
 
 import random
 import time
@@ -6,7 +6,7 @@ import time
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 
-from sales.demo_till import demo_till_backfill, demo_till_ready, demo_till_tick
+from demo.till import demo_till_backfill, demo_till_ready, demo_till_tick
 
 
 class Command(BaseCommand):

@@ -1,10 +1,10 @@
-"""`manage.py seed_demo`: load the deterministic demo chain (see sales.demo)."""
+"""`manage.py seed_demo`: load the deterministic demo chain (see demo.load)."""
 
 from datetime import date, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sales.demo import demo_config, demo_database_empty, demo_load, demo_reset
+from demo.load import demo_config, demo_database_empty, demo_load, demo_reset
 
 
 class Command(BaseCommand):
@@ -62,7 +62,7 @@ class Command(BaseCommand):
 
     def _queue_models(self):
         """Give the demo forecasts, reorder suggestions and customer predictions as soon as the worker starts."""
-        from customers.modelling import model_run_start
+        from forecasting.customer_models import model_run_start
         from forecasting.services import forecast_run_start
 
         run = forecast_run_start(trigger="demo")

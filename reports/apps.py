@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class ReportsConfig(AppConfig):
+    """Dashboards (sales, inventory, profit, cash flow) and the accountant's exports: read-only, no models.
+
+    Sits above forecasting (DESIGN §2), so it may read forecasts directly. Its pages keep their /sales/…
+    paths; their menu entries stay in SalesConfig.nav for now, so the menu keeps its order.
+    """
+
+    name = "reports"
