@@ -7,12 +7,14 @@ import pytest
 from coverage import Coverage
 from coverage.exceptions import CoverageException
 from django.conf import settings
+from django.db import connection
+
+from inventory.tests.factories import StoreFactory, make_user
+from retailops.testing import World
 
 
 @pytest.fixture
 def require_postgres(db):
-    from django.db import connection
-
     if connection.vendor != "postgresql":
         if settings.REQUIRE_SERVICES:
             pytest.fail("This test needs PostgreSQL: set DATABASE_URL (REQUIRE_SERVICES is on).")
@@ -31,9 +33,6 @@ def require_redis():
 
 
 def build_world():
-    from inventory.tests.factories import StoreFactory, make_user
-    from retailops.testing import World
-
     store_own = StoreFactory(code="OWN", name="Own Street")
     store_other = StoreFactory(code="OTH", name="Other Road")
     return World(

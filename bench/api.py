@@ -40,6 +40,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 from machine_info import cpu_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +56,6 @@ TARGET_P95_MS = 50.0
 
 def setup(db_url: str, *, rebuild: bool) -> None:
     """Create (or with rebuild, recreate) the bench database, migrate it and set Django up on it."""
-    import psycopg
 
     os.environ["DATABASE_URL"] = db_url
     name = db_url.rsplit("/", 1)[1]

@@ -18,10 +18,12 @@ import platform
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
+import psycopg
 from machine_info import cpu_model, memory_gib
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,8 +36,6 @@ DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/retailops_bench_dash"
 def setup(db_url: str) -> None:
     os.environ["DATABASE_URL"] = db_url
     if db_url.startswith("postgres"):
-        import psycopg
-
         name = db_url.rsplit("/", 1)[1]
         admin = db_url.rsplit("/", 1)[0] + "/postgres"
         with psycopg.connect(admin, autocommit=True) as conn:
@@ -78,7 +78,6 @@ def build_chain(*, lines: int, stores: int = 15, products: int = 100, days: int 
     Every sale line has its sale movement in the ledger; weekly receipts (paid purchase orders) refill
     the shelves; a few count corrections; stock levels = Σ movements; rollups rebuilt from the lines.
     """
-    import numpy as np
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.utils import timezone
@@ -394,8 +393,6 @@ def build_chain(*, lines: int, stores: int = 15, products: int = 100, days: int 
 
 def ts(moment: datetime) -> str:
     """A UTC timestamp both backends read the way Django writes them."""
-    from datetime import UTC
-
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -541,8 +538,6 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=200, help="products of the bench builder")
     args = parser.parse_args()
     if args.rebuild and args.db.startswith("postgres"):
-        import psycopg
-
         name = args.db.rsplit("/", 1)[1]
         with psycopg.connect(args.db.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')

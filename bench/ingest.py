@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
+
 ROOT = Path(__file__).resolve().parent.parent
 REAL = ROOT.parent / "shared" / "data" / "online_retail_2010_2011.csv.gz"
 
@@ -50,8 +52,6 @@ def main() -> None:
     parser.add_argument("--pg", default=os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432"))
     parser.add_argument("--file", default="/tmp/retailops_bench_ingest.csv")
     args = parser.parse_args()
-
-    import psycopg
 
     with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{args.db}"')

@@ -104,11 +104,11 @@ def points_outstanding(*, days: list[date] | None = None, as_of: datetime | None
     # the ledger (append-only: its size, newest id and last write), the moments, the stores and their zones.
     ledger = PointsEntry.objects.aggregate(n=Count("id"), m=Max("id"), r=Max("recorded_at"))
     signature = repr((ledger, moments, sorted(tz_of.items(), key=str), settings.RETAILOPS["POINTS_EXPIRY_DAYS"]))
-    key = "customers:points_walk:" + hashlib.sha256(signature.encode()).hexdigest()
-    flows = cache.get(key)
+    cache_key = "customers:points_walk:" + hashlib.sha256(signature.encode()).hexdigest()
+    flows = cache.get(cache_key)
     if flows is None:
         flows = [dict(f) for f in _liability_walk(moments=moments, store_ids=store_ids)]
-        cache.set(key, flows, 600)
+        cache.set(cache_key, flows, 600)
     seen = sorted({sid for f in flows for sid, _flow in f if sid in tz_of}, key=lambda s: (s is None, s or 0))
     out: dict = {key: {} for key in keys}
     for sid in seen:
@@ -132,7 +132,7 @@ def points_liability(
     if day is None and as_of is None:
         day = today or timezone.localdate()
     key = as_of if as_of is not None else day
-    data = points_outstanding(days=[day], as_of=as_of, store_ids=store_ids)[key]
+    data = points_outstanding(days=None if day is None else [day], as_of=as_of, store_ids=store_ids)[key]
     return _liability_summary(data, day=day, as_of=as_of)
 
 
@@ -141,7 +141,8 @@ def _liability_summary(data: dict, *, day: date | None, as_of: datetime | None =
     total = sum(by_store.values())
     value = point_value()
     return {
-        "as_of": as_of or liability_day_end(day=day, tz=timezone.get_default_timezone()),
+        # day is given whenever as_of is not (points_liability and the monthly report see to it).
+        "as_of": as_of or liability_day_end(day=day, tz=timezone.get_default_timezone()),  # type: ignore[arg-type]
         "day": day,
         "points": total,
         "value": (Decimal(total) * value).quantize(Decimal("0.01")),
@@ -195,7 +196,7 @@ def points_liability_by_month(
     keys = sorted(data)  # the month ends, the opening day and `day`: flows are since the previous key
     rows, totals = [], []
     for month, month_day in zip(starts, days, strict=True):
-        month_total = {"month": month, "day": month_day, **zero}
+        month_total: dict = {"month": month, "day": month_day, **zero}
         between = [k for k in keys if (month_day - timedelta(days=month_day.day)) < k <= month_day]
         for sid in store_keys:
             f = dict(data[month_day].get(sid, zero))

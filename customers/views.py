@@ -1,11 +1,10 @@
 """Pages of the customers app: points liability and deleting a customer's personal data, plus the small
-helpers the customer pages share (chart, HTMX partial, ?store=). The pages that read sales or the customer
+helper the customer pages share (?store=). The pages that read sales or the customer
 models (list, detail, merge, insights, models, stock exposure, inventory link) are reports.customer_views,
 on the same /customers/… paths. Thin: parse input, call a selector or a service, render a page."""
 
 from __future__ import annotations
 
-import json
 from datetime import date
 
 from django.conf import settings
@@ -18,49 +17,20 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from inventory.selectors import stores_visible
+from retailops.charts import chart
 from retailops.exports import export_response
+from retailops.params import int_param
 from retailops.permissions import RolePermissionMixin
 
 from . import selectors as sel
 from . import services
 
-COLOURS = ["#1f6feb", "#98a2b3", "#12805c", "#b54708", "#c0262d", "#7a5af8", "#0e9384", "#dd2590"]
-PII = "customers.view_customer_pii"
+PII = "customers.view_customer_pii"  # the permission to see names and contact details
 
 
-def chart(kind: str, labels: list, datasets: list[dict], **options) -> str:
-    """A Chart.js config as JSON (the template escapes it into data-chart)."""
-    for i, ds in enumerate(datasets):
-        ds.setdefault("backgroundColor", COLOURS[i % len(COLOURS)])
-        ds.setdefault("borderColor", COLOURS[i % len(COLOURS)])
-        ds["data"] = [None if v is None else float(v) for v in ds["data"]]
-    return json.dumps(
-        {"type": kind, "data": {"labels": [str(x) for x in labels], "datasets": datasets}, "options": options}
-    )
-
-
-def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-class HtmxPartialMixin:
-    """The page includes `partial_name`; an HTMX (non-boosted) request gets only the partial."""
-
-    partial_name = ""
-
-    def get_template_names(self):
-        htmx = getattr(self.request, "htmx", None)
-        if htmx and not htmx.boosted and self.partial_name:
-            return [self.partial_name]
-        return super().get_template_names()
-
-
-def _store_param(request) -> int | None:
+def store_param(request) -> int | None:
     """A store id from ?store=; one the user may not see is a 404, like any other store's object."""
-    store_id = _int(request.GET.get("store"))
+    store_id = int_param(request.GET.get("store"))
     if store_id and not stores_visible(user=request.user).filter(pk=store_id).exists():
         raise Http404("No such store.")
     return store_id
@@ -95,7 +65,7 @@ class CustomerAnonymiseView(RolePermissionMixin, View):
 def _liability_scope(request) -> tuple[int | None, list[int] | None]:
     """(?store=, the store ids to report): one store, every store (None, with the points on no store)
     for users who see every store, else the stores the user belongs to."""
-    store_id = _store_param(request)
+    store_id = store_param(request)
     if store_id:
         return store_id, [store_id]
     if request.user.has_perm("inventory.view_all_stores"):
@@ -116,7 +86,7 @@ class LiabilityView(RolePermissionMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        months = _int(self.request.GET.get("months")) or 12
+        months = int_param(self.request.GET.get("months")) or 12
         months = min(max(months, 1), 60)
         store_id, store_ids = _liability_scope(self.request)
         day = _day_param(self.request) or timezone.localdate()
@@ -151,7 +121,7 @@ class LiabilityExportView(RolePermissionMixin, View):
     permission_required = ("customers.view_pointsentry", "sales.export_reports")
 
     def get(self, request, fmt):
-        months = min(max(_int(request.GET.get("months")) or 12, 1), 60)
+        months = min(max(int_param(request.GET.get("months")) or 12, 1), 60)
         _store_id, store_ids = _liability_scope(request)
         data = sel.points_liability_by_month(months=months, store_ids=store_ids)
         return export_response(

@@ -574,7 +574,7 @@ class _Catalogue:
         )
 
     def customers(self) -> None:
-        from faker import Faker
+        from faker import Faker  # noqa: PLC0415 — faker comes with the dev extras (factory-boy) and takes ~0.16 s; only customer seeding needs it
 
         cfg, rng = self.config, self.rng
         C = cfg.customers

@@ -5,6 +5,8 @@ from decimal import Decimal
 import pytest
 
 from e2e.conftest import login, screenshot
+from inventory.models import StockCount
+from inventory.services import stock_movement_post
 from inventory.tests.factories import PASSWORD, ProductFactory
 
 pytestmark = [pytest.mark.e2e]
@@ -12,8 +14,6 @@ pytestmark = [pytest.mark.e2e]
 
 @pytest.fixture
 def count_shop(world_tx):
-    from inventory.services import stock_movement_post
-
     products = [
         ProductFactory(sku=f"P{n:03d}", barcode=f"77000000{n:05d}", name=f"Shelf product {n}") for n in range(1, 101)
     ]
@@ -70,8 +70,6 @@ def test_staff_counts_like_a_scanner_without_reloads(page_factory, count_shop):
 
 
 def test_counting_a_100_product_store_on_a_phone(page_factory, count_shop):
-    from inventory.models import StockCount
-
     page = page_factory(width=375, height=812)
     login(page, count_shop.staff.username, PASSWORD)
     _start_count_in_the_browser(page, count_shop)

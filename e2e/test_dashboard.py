@@ -7,6 +7,7 @@ import pytest
 
 from e2e.conftest import login, screenshot
 from inventory.models import Category
+from inventory.services import stock_movement_post
 from inventory.tests.factories import PASSWORD, ProductFactory
 from sales.tests.factories import post_sale
 
@@ -15,8 +16,6 @@ pytestmark = [pytest.mark.e2e]
 
 @pytest.fixture
 def shop(world_tx):
-    from inventory.services import stock_movement_post
-
     drinks = Category.objects.create(name="Drinks")
     snacks = Category.objects.create(name="Snacks")
     tea = ProductFactory(sku="TEA-1", name="Breakfast tea", category=drinks, mrp=Decimal("4.50"), dp=Decimal("4.00"))

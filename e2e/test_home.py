@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 
 from e2e.conftest import login, screenshot
+from inventory.services import stock_movement_post
 from inventory.tests.factories import PASSWORD, ProductFactory
 from sales.tests.factories import post_sale
 
@@ -13,8 +14,6 @@ pytestmark = [pytest.mark.e2e]
 
 @pytest.fixture
 def shop(world_tx):
-    from inventory.services import stock_movement_post
-
     tea = ProductFactory(sku="TEA-1", name="Breakfast tea", mrp=Decimal("4.50"), dp=Decimal("4.00"))
     for store in (world_tx.store_own, world_tx.store_other):
         stock_movement_post(store=store, product=tea, quantity=Decimal("30"), kind="opening")

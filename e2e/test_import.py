@@ -8,6 +8,7 @@ import pytest
 
 from e2e.conftest import login, screenshot
 from inventory.tests.factories import PASSWORD
+from retailops.celery import app
 
 pytestmark = [pytest.mark.e2e]
 
@@ -23,8 +24,6 @@ CSV = (
 
 @pytest.fixture
 def eager_tasks(settings, tmp_path):
-    from retailops.celery import app
-
     settings.MEDIA_ROOT = tmp_path / "media"
     app.conf.task_always_eager = True
     yield

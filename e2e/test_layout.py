@@ -11,7 +11,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from demo.load import DemoConfig, demo_load
 from e2e.conftest import login, screenshot
+from inventory.models import StockCount
 
 pytestmark = [pytest.mark.e2e]
 
@@ -53,8 +55,6 @@ HEADER_ON_SCREEN = """(text) => {
 
 @pytest.fixture
 def chain(transactional_db):
-    from demo.load import DemoConfig, demo_load
-
     demo_load(
         config=DemoConfig(
             seed=11,
@@ -71,8 +71,6 @@ def chain(transactional_db):
 
 
 def test_no_page_is_wider_than_the_window(page_factory, chain):
-    from inventory.models import StockCount
-
     count = StockCount.objects.filter(status="submitted").order_by("-pk").first() or StockCount.objects.last()
     pages = [*PAGES, *([f"/admin/inventory/stockcount/{count.pk}/change/"] if count else [])]
     problems = []

@@ -10,4 +10,4 @@ class ForecastingConfig(AppConfig):
 
     def ready(self):
         # Celery discovers only tasks.py: register the customer-model tasks too (needs the app registry).
-        from . import customer_tasks  # noqa: F401, PLC0415
+        from . import customer_tasks  # noqa: F401, PLC0415 — registered in ready(): the app registry must be loaded

@@ -134,6 +134,7 @@ class BGNBD:
             )
             if best is None or res.fun < best.fun:
                 best = res
+        assert best is not None  # the loop above runs three starts
         r, alpha, a, b = np.exp(best.x)
         self.r, self.alpha, self.a, self.b = float(r), float(alpha * scale), float(a), float(b)
         self.converged = bool(best.success)
@@ -232,6 +233,7 @@ class GammaGamma:
             )
             if best is None or res.fun < best.fun:
                 best = res
+        assert best is not None  # the loop above runs three starts
         p, q, v = np.exp(best.x)
         self.p, self.q, self.v = float(p), float(q), float(v * scale)
         self.converged = bool(best.success)
@@ -317,7 +319,7 @@ def spend_regression_fit(days: pd.DataFrame, *, as_of: pd.Timestamp, horizon_day
     the fitted model can then be applied to features at as_of without looking into the future.
     """
     # scikit-learn takes seconds to import: only a training run needs it, not every page that imports this.
-    from sklearn.linear_model import LinearRegression  # noqa: PLC0415
+    from sklearn.linear_model import LinearRegression  # noqa: PLC0415 — heavy: sklearn (~2 s) loads at first fit, not at start-up
 
     as_of = pd.Timestamp(as_of).normalize()
     feature_date = as_of - pd.Timedelta(days=horizon_days)
@@ -362,6 +364,7 @@ class ProbabilisticSpend:
 def probabilistic_fit(summary: pd.DataFrame) -> ProbabilisticSpend:
     bg = BGNBD().fit(summary["frequency"], summary["recency"], summary["T"])
     fallback = float(summary["first_amount"].mean()) if len(summary) else 0.0
+    gg: GammaGamma | None
     try:
         gg = GammaGamma().fit(summary["frequency"], summary["monetary"])
         if not gg.q > 1:
@@ -500,10 +503,10 @@ def discount_evaluate(
     majority class) and a 5-bin calibration table (mean predicted vs observed share).
     """
     # scikit-learn takes seconds to import: only a training run needs it, not every page that imports this.
-    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
-    from sklearn.metrics import roc_auc_score  # noqa: PLC0415
-    from sklearn.pipeline import make_pipeline  # noqa: PLC0415
-    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415 — heavy: sklearn (~2 s) loads at first fit, not at start-up
+    from sklearn.metrics import roc_auc_score  # noqa: PLC0415 — heavy: sklearn (~2 s) loads at first fit, not at start-up
+    from sklearn.pipeline import make_pipeline  # noqa: PLC0415 — heavy: sklearn (~2 s) loads at first fit, not at start-up
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415 — heavy: sklearn (~2 s) loads at first fit, not at start-up
 
     cutoff = pd.Timestamp(cutoff).normalize()
     h = pd.Timedelta(days=horizon_days)

@@ -17,6 +17,7 @@ import logging
 import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeGuard
 
@@ -255,7 +256,7 @@ def pooled_scores(frame: pd.DataFrame, *, actual: str, predicted: str, scales: p
 
 
 def _statsforecast_models(names: Iterable[str], season: int) -> list:
-    from statsforecast.models import (
+    from statsforecast.models import (  # noqa: PLC0415 — heavy: statsforecast (~2.6 s) loads at first fit, not at start-up
         ADIDA,
         IMAPA,
         TSB,
@@ -298,12 +299,10 @@ def _add_combo(frame: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
 
 def prophet_forecast(history: pd.DataFrame, *, h: int, yearly: bool | None = None) -> np.ndarray:
     """Prophet fitted on one series (``ds, y``): h daily point forecasts, floored at zero."""
-    import logging as _logging
+    from prophet import Prophet  # noqa: PLC0415 — heavy: prophet (~1.1 s, cmdstan) loads at first fit, not at start-up
 
-    from prophet import Prophet
-
-    _logging.getLogger("cmdstanpy").setLevel(_logging.ERROR)
-    _logging.getLogger("prophet").setLevel(_logging.ERROR)
+    logging.getLogger("cmdstanpy").setLevel(logging.ERROR)
+    logging.getLogger("prophet").setLevel(logging.ERROR)
     span = (history["ds"].max() - history["ds"].min()).days
     model = Prophet(
         weekly_seasonality=True,
@@ -441,8 +440,6 @@ def _parallel_map(func: Callable, chunks: list, n_jobs: int, *args) -> list:
     """``[func(chunk, *args) for chunk in chunks]``, over ``n_jobs`` processes when more than one. Not from
     inside a daemonic Celery worker (it cannot have children): the services call the engine with one."""
     if n_jobs > 1 and len(chunks) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
         with ProcessPoolExecutor(max_workers=min(n_jobs, len(chunks))) as pool:
             return list(pool.map(func, chunks, *[[a] * len(chunks) for a in args]))
     return [func(chunk, *args) for chunk in chunks]

@@ -96,8 +96,8 @@ class _Matrix:
 
 
 def _fit(matrix: _Matrix, starts: np.ndarray, last: np.ndarray, seed: int):
-    from sklearn.ensemble import HistGradientBoostingRegressor
-    from threadpoolctl import threadpool_limits
+    from sklearn.ensemble import HistGradientBoostingRegressor  # noqa: PLC0415 — heavy: sklearn (~2.4 s) loads at first fit, not at start-up
+    from threadpoolctl import threadpool_limits  # noqa: PLC0415 — threadpoolctl is needed only beside sklearn at fit time
 
     rows, origins, hs = matrix.training_rows(starts, last)
     if len(rows) < MIN_TRAIN_ROWS:

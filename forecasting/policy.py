@@ -32,6 +32,11 @@ SEASON_RATIO = 1.5
 SEASON_MIN_UNITS = 5.0
 SEASON_DAYS = 28  # compared over the forecast's next four weeks
 
+# Stock health, one definition for the reorder lines and the inventory dashboard: more than a quarter of
+# cover (when no order-up-to level is set) is overstock; a line with no sale for this long is dead stock.
+OVERSTOCK_DAYS = 90
+DEAD_STOCK_DAYS = 60
+
 
 def season_turning(last_year: float, forecast: float) -> bool:
     """Did the same days last year sell clearly more than the forecast says they will?"""

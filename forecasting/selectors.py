@@ -9,7 +9,9 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pandas as pd
-from django.db.models import Avg, Count, DecimalField, F, Min, Q, QuerySet, Sum
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db.models import Avg, Count, DecimalField, F, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -18,7 +20,7 @@ from inventory.selectors import low_stock as inventory_low_stock
 from inventory.selectors import low_stock_levels, stores_visible
 from sales.models import SalesDaily
 
-from . import engine
+from . import engine, policy
 from .models import DemandForecast, ForecastAccuracy, ForecastRun, ReorderSuggestion, StockAlert
 
 
@@ -233,6 +235,49 @@ def series_detail(*, run: ForecastRun | None, store: Store, product: Product, hi
     }
 
 
+def series_last_year_check(*, forecasts, last_year, days: int = policy.SEASON_DAYS) -> dict:
+    """The forecast's next ``days`` days (``forecasts``: rows with ``yhat``) against the same weeks last year
+    (``last_year``: (day, units) pairs, as :func:`series_detail` gives them); ``season_warning`` when last year
+    sold clearly more (:func:`policy.season_turning`) — a seasonal turn the models cannot see yet. Empty when
+    there is no last year to compare with."""
+    if not last_year:
+        return {}
+    n = min(days, len(last_year))
+    before = float(sum(u for _, u in last_year[:n]))
+    ahead = sum(f.yhat for f in forecasts[:n])
+    return {
+        "last_year_days": n,
+        "last_year_total": before,
+        "forecast_total": ahead,
+        "season_warning": policy.season_turning(before, ahead),
+        "season_halfway": policy.season_halfway(before, ahead),
+    }
+
+
+def series_forecast_stored(*, store: Store, product: Product, horizon: int) -> dict | None:
+    """Which forecast the API serves for one series when a run has it: the latest finished run covering the
+    store, when its horizon reaches ``horizon`` and it holds days of this series — its first ``horizon`` days
+    and the chosen model's figures. None otherwise: the caller forecasts on demand
+    (:func:`forecasting.services.series_forecast_predict`)."""
+    run = latest_run(store_ids=[store.pk])
+    if not run or horizon > run.horizon_days:
+        return None
+    stored = list(DemandForecast.objects.filter(run=run, store=store, product=product).order_by("date")[:horizon])
+    if not stored:
+        return None
+    acc = ForecastAccuracy.objects.filter(run=run, store=store, product=product, chosen=True).first()
+    info = {
+        "model": stored[0].model,
+        "reason": acc.reason if acc else "",
+        "mase": acc.mase if acc else None,
+        "wmape": acc.wmape if acc else None,
+        "bias": acc.bias if acc else None,
+        "history_days": acc.history_days if acc else None,
+    }
+    days = [{"date": f.date, "yhat": f.yhat, "lo": f.lo, "hi": f.hi} for f in stored]
+    return {"source": "run", "run": run.pk, "info": info, "days": days}
+
+
 def accuracy_overview(*, user, run: ForecastRun) -> dict:
     """Backtest accuracy of the chosen models, grouped by category, store and model. wMAPE (of days and of
     weekly totals) and bias are pooled over the group (Σ|error| ÷ Σ units, Σerror ÷ Σ units), as the page
@@ -386,8 +431,6 @@ def on_order_map(*, store_ids: list[int]) -> dict[tuple[int, int], float]:
 
 
 def last_sale_map(*, store_ids: list[int]) -> dict[tuple[int, int], date]:
-    from django.db.models import Max
-
     return {
         (r["store_id"], r["product_id"]): r["last"]
         for r in SalesDaily.objects.filter(store_id__in=store_ids, units__gt=0)
@@ -538,9 +581,6 @@ def alert_counts(*, user, store_id: int | None = None, low_stock: bool = True) -
 
 def digest_recipients() -> list:
     """Owners: users holding the digest permission (or the count-reconcile one), with an e-mail."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Permission
-
     perms = Permission.objects.filter(
         Q(content_type__app_label="forecasting", codename="receive_forecast_digest")
         | Q(content_type__app_label="inventory", codename="reconcile_stockcount")

@@ -39,8 +39,6 @@ from .models import (
 log = logging.getLogger(__name__)
 ZERO = Decimal("0")
 DEFAULT_LEAD_TIME = 7
-OVERSTOCK_DAYS = 90
-DEAD_STOCK_DAYS = 60
 
 
 # --------------------------------------------------------------------------------------------------
@@ -286,7 +284,7 @@ def forecast_run_finalize(*, run_id: int) -> ForecastRun:
         run = ForecastRun.objects.select_for_update().get(pk=run_id)
         if run.is_finished or ForecastChunk.objects.filter(run=run, done=False).exists():
             return run
-        failed = {}
+        failed: dict = {}
         for chunk_failed in ForecastChunk.objects.filter(run=run).values_list("failed_series", flat=True):
             failed.update(chunk_failed or {})
         run.failed_series = failed
@@ -347,8 +345,9 @@ def _service_level_for(level: StockLevel, abc: dict) -> tuple[Decimal | None, st
     if category is not None:
         if category.service_level is not None:
             return category.service_level, f"category {category.name}"
-        if category.parent_id and category.parent.service_level is not None:
-            return category.parent.service_level, f"category {category.parent.name}"
+        # parent_id is set, so parent is a Category
+        if category.parent_id and category.parent.service_level is not None:  # type: ignore[union-attr]
+            return category.parent.service_level, f"category {category.parent.name}"  # type: ignore[union-attr]
     klass = abc.get(level.product_id, "C")
     return policy.ABC_SERVICE_LEVEL[klass], f"ABC class {klass} (share of the last 90 days' revenue)"
 
@@ -406,7 +405,7 @@ def reorder_plan(
         product = level.product
         lead = level.lead_time_override_days
         if lead is None:
-            lead = product.supplier.lead_time_days if product.supplier_id else DEFAULT_LEAD_TIME
+            lead = product.supplier.lead_time_days if product.supplier_id else DEFAULT_LEAD_TIME  # type: ignore[union-attr]
         service, service_source = _service_level_for(level, abc)
         unit_cost = level.average_cost or product.cost_price
         inputs = policy.PolicyInput(
@@ -562,7 +561,7 @@ def _cover_text(cover: float, *, on_hand, per_day: float) -> str:
     """ "120 days of cover", or in years when it is absurd for a shelf — with the figures behind it."""
     span = f"{cover:.0f} days" if cover < 365 else f"over {int(cover // 365)} year{'s' if cover >= 730 else ''}"
     rate = f"{on_hand:.0f} on hand at about {per_day:.2f} a day"
-    return f"{span} of cover: {rate} (overstock above {OVERSTOCK_DAYS} days)."
+    return f"{span} of cover: {rate} (overstock above {policy.OVERSTOCK_DAYS} days)."
 
 
 def _season_check(daily: list[float], last_year: float) -> dict | None:
@@ -621,7 +620,7 @@ def _alerts_for(level, result, lead, daily, last_sale, end, season=None) -> list
                 ),
             }
         )
-    if on_hand > 0 and (last_sale is None or (end - last_sale).days > DEAD_STOCK_DAYS):
+    if on_hand > 0 and (last_sale is None or (end - last_sale).days > policy.DEAD_STOCK_DAYS):
         since = f"since {last_sale:%d %b %Y}" if last_sale else "ever"
         alerts.append(
             {
@@ -631,7 +630,7 @@ def _alerts_for(level, result, lead, daily, last_sale, end, season=None) -> list
                 "message": f"{on_hand:.0f} on the shelf and no sale {since}.",
             }
         )
-    elif cover is not None and cover > OVERSTOCK_DAYS and on_hand > 2 * result.order_up_to:
+    elif cover is not None and cover > policy.OVERSTOCK_DAYS and on_hand > 2 * result.order_up_to:
         alerts.append(
             {
                 **common,
@@ -864,7 +863,7 @@ def purchase_orders_from_suggestions(*, actor, store_ids: list[int]) -> list[Pur
                 expected_date=today + timedelta(days=lead),
                 note="Drafted from reorder suggestions.",
             )
-            merged = defaultdict(lambda: ZERO)
+            merged: defaultdict[int, Decimal] = defaultdict(lambda: ZERO)
             costs = {}
             for s in items:
                 merged[s.product_id] += s.quantity
@@ -903,9 +902,10 @@ def transfers_from_suggestions(*, actor, store_ids: list[int]) -> list[ReorderSu
         for s in accepted:
             if s.source_store_id not in visible:
                 raise ValidationError(f"{s.product.sku}: the sending store is not one you may move stock from.")
-            if not policy.stores_can_transfer(s.source_store, s.store):
+            # A transfer line always has a sending store (source_store_id is in `visible`, checked above).
+            if not policy.stores_can_transfer(s.source_store, s.store):  # type: ignore[arg-type]
                 raise ValidationError(
-                    f"{s.product.sku}: {_store_label(s.source_store)} cannot move stock to {_store_label(s.store)} "
+                    f"{s.product.sku}: {_store_label(s.source_store)} cannot move stock to {_store_label(s.store)} "  # type: ignore[arg-type]
                     f"(another chain, currency or transfer group); dismiss the line."
                 )
             stock_transfer_post(
@@ -919,7 +919,8 @@ def transfers_from_suggestions(*, actor, store_ids: list[int]) -> list[ReorderSu
                 reason="Rebalancing suggestion.",
             )
         ReorderSuggestion.objects.filter(pk__in=[s.pk for s in accepted]).update(status=ReorderSuggestion.Status.MOVED)
-    touched = sorted({s.store_id for s in accepted} | {s.source_store_id for s in accepted})
+    # every transfer line has a sending store: no None among the ids
+    touched: list[int] = sorted({s.store_id for s in accepted} | {s.source_store_id for s in accepted})  # type: ignore[misc]
     try:  # the stock has moved (committed); the alerts of both ends follow it
         stock_alerts_refresh(store_ids=touched)
     except Exception:  # noqa: BLE001 — stale alerts must not undo or hide a move that happened
@@ -958,8 +959,31 @@ def series_forecast_now(*, store: Store, product: Product, horizon: int, end: da
     return engine.forecast_frame(demand, horizon=horizon), end
 
 
+def series_forecast_predict(*, store: Store, product: Product, horizon: int) -> dict:
+    """The daily forecast the API serves for one series (no write): the latest run's when it covers the
+    horizon (:func:`selectors.series_forecast_stored`), else fitted now with the fast models, else — never
+    sold in this store — zeros from the day after the last complete day, said so. Returns {source ("run" |
+    "on demand"), run (id or None), info (model, reason and, when known, the accuracy figures), days}."""
+    stored = selectors.series_forecast_stored(store=store, product=product, horizon=horizon)
+    if stored:
+        return stored
+    result, _end = series_forecast_now(store=store, product=product, horizon=horizon)
+    uid = selectors.series_id(store.pk, product.pk)
+    fc = result.forecasts[result.forecasts["unique_id"] == uid]
+    days = [
+        {"date": d.date(), "yhat": float(y), "lo": float(lo), "hi": float(hi)}
+        for d, y, lo, hi in zip(fc["ds"], fc["yhat"], fc["lo"], fc["hi"], strict=True)
+    ]
+    info = result.chosen.get(uid) or {"model": "zero", "reason": "No sales history: forecast zero."}
+    if not days:  # never sold here (a new store): say so with zeros rather than nothing
+        info = {"model": "zero", "reason": "No sales history in this store: forecast zero."}
+        start = _history_end([store.pk]) + timedelta(days=1)
+        days = [{"date": start + timedelta(days=i), "yhat": 0.0, "lo": 0.0, "hi": 0.0} for i in range(horizon)]
+    return {"source": "on demand", "run": None, "info": info, "days": days}
+
+
 DIGEST_CHART_CID = "trend"
-SUBJECT_WORDS = {  # kind → (one, many) for the digest's subject line
+SUBJECT_WORDS: dict[str, tuple[str, str]] = {  # kind → (one, many) for the digest's subject line
     StockAlert.Kind.STOCKOUT_RISK: ("stockout risk", "stockout risks"),
     StockAlert.Kind.LOW_STOCK: ("low stock", "low stock"),
     StockAlert.Kind.SEASON: ("season coming back", "seasons coming back"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
@@ -18,14 +17,13 @@ from inventory.models import Product, StockLevel
 from inventory.selectors import low_stock as inventory_low_stock
 from inventory.selectors import stores_visible, user_can_see_costs
 from retailops.api import validation_messages
+from retailops.charts import CHARTJS_DEFAULT_COLOUR, chart
+from retailops.htmx import HtmxPartialMixin, is_htmx_partial
 from retailops.permissions import RolePermissionMixin
 
-from . import engine, policy, selectors, services
+from . import engine, selectors, services
+from .filters import SUGGESTION_STATUSES, SuggestionFilter
 from .models import ForecastRun, ReorderSuggestion
-
-
-def _is_partial(request) -> bool:
-    return bool(request.htmx) and not request.htmx.boosted
 
 
 def _int(value) -> int | None:
@@ -36,12 +34,10 @@ def _stores(request):
     return stores_visible(user=request.user).filter(active=True).order_by("code")
 
 
-class ForecastOverviewView(RolePermissionMixin, TemplateView):
+class ForecastOverviewView(HtmxPartialMixin, RolePermissionMixin, TemplateView):
     permission_required = "forecasting.view_demandforecast"
     template_name = "forecasting/forecast_overview.html"
-
-    def get_template_names(self):
-        return ["forecasting/partials/_series_table.html"] if _is_partial(self.request) else [self.template_name]
+    partial_template_name = "forecasting/partials/_series_table.html"
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
@@ -86,33 +82,14 @@ class ForecastDetailView(RolePermissionMixin, TemplateView):
             a.label, a.description = engine.model_name(a.model), engine.model_description(a.model)
         ctx.update(store=store, product=product, run=run, chosen=chosen, trust=trust, trust_why=trust_why, **data)
         ctx["trust_rule"] = engine.TRUST_RULE
-        ctx["chart_json"] = json.dumps(
-            _series_chart(data["history"], data["forecasts"], set(data["stockouts"]), data["last_year"])
-        )
+        ctx["chart_json"] = _series_chart(data["history"], data["forecasts"], set(data["stockouts"]), data["last_year"])
         ctx["fc_total"] = sum(f.yhat for f in data["forecasts"][:7])
-        ctx.update(_last_year_check(data["forecasts"], data["last_year"]))
+        ctx.update(selectors.series_last_year_check(forecasts=data["forecasts"], last_year=data["last_year"]))
         ctx["stock_level"] = StockLevel.objects.filter(store=store, product=product).first()
         return ctx
 
 
-def _last_year_check(forecasts, last_year, days: int = policy.SEASON_DAYS) -> dict:
-    """The forecast's next ``days`` days against the same weeks last year; ``season_warning`` when last
-    year sold clearly more (:func:`policy.season_turning`) — a seasonal turn the models cannot see yet."""
-    if not last_year:
-        return {}
-    n = min(days, len(last_year))
-    before = float(sum(u for _, u in last_year[:n]))
-    ahead = sum(f.yhat for f in forecasts[:n])
-    return {
-        "last_year_days": n,
-        "last_year_total": before,
-        "forecast_total": ahead,
-        "season_warning": policy.season_turning(before, ahead),
-        "season_halfway": policy.season_halfway(before, ahead),
-    }
-
-
-def _series_chart(history, forecasts, stockouts=frozenset(), last_year=()) -> dict:
+def _series_chart(history, forecasts, stockouts=frozenset(), last_year=()) -> str:
     labels = [d.isoformat() for d, _ in history] + [f.date.isoformat() for f in forecasts]
     n_hist = len(history)
     pad = [None] * n_hist
@@ -125,61 +102,59 @@ def _series_chart(history, forecasts, stockouts=frozenset(), last_year=()) -> di
         "borderColor": "#d92d20",
         "backgroundColor": "#d92d20",
     }
-    return {
-        "type": "line",
-        "data": {
-            "labels": labels,
-            "datasets": [
-                {
-                    "label": "Sold",
-                    "data": [float(u) for _, u in history] + [None] * len(forecasts),
-                    "borderColor": "#1d2433",
-                    "pointRadius": 0,
-                    "borderWidth": 1.5,
-                },
-                {
-                    "label": "Forecast",
-                    "data": pad + [round(f.yhat, 2) for f in forecasts],
-                    "borderColor": "#1f6feb",
-                    "pointRadius": 0,
-                    "borderWidth": 2,
-                },
-                {
-                    "label": "80 % low",
-                    "data": pad + [round(f.lo, 2) for f in forecasts],
-                    "borderColor": "rgba(31,111,235,.25)",
-                    "pointRadius": 0,
-                    "borderWidth": 1,
-                    "fill": False,
-                },
-                {
-                    "label": "80 % high",
-                    "data": pad + [round(f.hi, 2) for f in forecasts],
-                    "borderColor": "rgba(31,111,235,.25)",
-                    "backgroundColor": "rgba(31,111,235,.12)",
-                    "pointRadius": 0,
-                    "borderWidth": 1,
-                    "fill": "-1",
-                },
-            ]
-            + ([empty_shelf] if stockouts else [])
-            + (
-                [
-                    {
-                        "label": "Same weekday last year",
-                        "data": pad + [float(u) for _, u in last_year],
-                        "borderColor": "#98a2b3",
-                        "borderDash": [4, 3],
-                        "pointRadius": 0,
-                        "borderWidth": 1.5,
-                    }
-                ]
-                if last_year
-                else []
-            ),
+    datasets = [
+        {
+            "label": "Sold",
+            "data": [float(u) for _, u in history] + [None] * len(forecasts),
+            "borderColor": "#1d2433",
+            "backgroundColor": CHARTJS_DEFAULT_COLOUR,
+            "pointRadius": 0,
+            "borderWidth": 1.5,
         },
-        "options": {"plugins": {"legend": {"position": "bottom"}}, "scales": {"y": {"beginAtZero": True}}},
-    }
+        {
+            "label": "Forecast",
+            "data": pad + [round(f.yhat, 2) for f in forecasts],
+            "borderColor": "#1f6feb",
+            "backgroundColor": CHARTJS_DEFAULT_COLOUR,
+            "pointRadius": 0,
+            "borderWidth": 2,
+        },
+        {
+            "label": "80 % low",
+            "data": pad + [round(f.lo, 2) for f in forecasts],
+            "borderColor": "rgba(31,111,235,.25)",
+            "backgroundColor": CHARTJS_DEFAULT_COLOUR,
+            "pointRadius": 0,
+            "borderWidth": 1,
+            "fill": False,
+        },
+        {
+            "label": "80 % high",
+            "data": pad + [round(f.hi, 2) for f in forecasts],
+            "borderColor": "rgba(31,111,235,.25)",
+            "backgroundColor": "rgba(31,111,235,.12)",
+            "pointRadius": 0,
+            "borderWidth": 1,
+            "fill": "-1",
+        },
+    ]
+    if stockouts:
+        datasets.append(empty_shelf)
+    if last_year:
+        datasets.append(
+            {
+                "label": "Same weekday last year",
+                "data": pad + [float(u) for _, u in last_year],
+                "borderColor": "#98a2b3",
+                "backgroundColor": CHARTJS_DEFAULT_COLOUR,
+                "borderDash": [4, 3],
+                "pointRadius": 0,
+                "borderWidth": 1.5,
+            }
+        )
+    return chart(
+        "line", labels, datasets, plugins={"legend": {"position": "bottom"}}, scales={"y": {"beginAtZero": True}}
+    )
 
 
 class AccuracyOverviewView(RolePermissionMixin, TemplateView):
@@ -200,12 +175,10 @@ class AccuracyOverviewView(RolePermissionMixin, TemplateView):
         return ctx
 
 
-class RunDetailView(RolePermissionMixin, TemplateView):
+class RunDetailView(HtmxPartialMixin, RolePermissionMixin, TemplateView):
     permission_required = "forecasting.view_forecastrun"
     template_name = "forecasting/run_detail.html"
-
-    def get_template_names(self):
-        return ["forecasting/partials/_run_progress.html"] if _is_partial(self.request) else [self.template_name]
+    partial_template_name = "forecasting/partials/_run_progress.html"
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
@@ -235,15 +208,15 @@ class SuggestionListView(RolePermissionMixin, TemplateView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         user, get = self.request.user, self.request.GET
-        store_id = _int(get.get("store"))
-        status = get.get("status", "open")
-        rows = selectors.suggestion_list(user=user, status=status, store_id=store_id)
+        params = SuggestionFilter(get, request=self.request).params
+        store_id, status = params["store_id"], params["status"]
+        rows = selectors.suggestion_list(user=user, **params)
         page = Paginator(rows, 100).get_page(get.get("page"))
         ctx.update(
             page_obj=page,
             stores=_stores(self.request),
             status=status,
-            statuses=[("open", "open & accepted")] + list(ReorderSuggestion.Status.choices),
+            statuses=SUGGESTION_STATUSES,
             show_costs=user_can_see_costs(user=user),
             **_alerts_context(user, limit=300, store_id=store_id),
             on_reorder_page=True,
@@ -316,7 +289,7 @@ class SuggestionDecideView(RolePermissionMixin, View):
                 raise ValidationError("Choose accept, edit or dismiss.")
         except ValidationError as exc:
             error = " ".join(validation_messages(exc))
-        if _is_partial(request):
+        if is_htmx_partial(request):
             suggestion.refresh_from_db()
             # The row, and out of band the actions bar: its counts and buttons follow the decision.
             return render(

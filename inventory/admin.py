@@ -1,7 +1,11 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Sum
+from django.shortcuts import redirect
 
 from retailops.admin_mixins import LedgerAdmin
+from retailops.money import format_money
 
 from .models import (
     Category,
@@ -18,6 +22,15 @@ from .models import (
     Store,
     StoreMembership,
     Supplier,
+)
+from .selectors import stores_visible
+from .services import (
+    product_price_change,
+    purchase_order_place,
+    stock_count_close,
+    stock_count_line_annotate,
+    stock_count_line_map,
+    stock_count_reconcile,
 )
 
 
@@ -67,8 +80,6 @@ class ProductAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         # Price edits in the admin go through the service, so the history keeps the old prices.
-        from .services import product_price_change
-
         price_fields = {"mrp", "dp", "cost_price"}
         if change and price_fields & set(form.changed_data):
             super().save_model(request, obj, form, change)
@@ -116,11 +127,6 @@ class PurchaseOrderAdmin(admin.ModelAdmin):
 
     @admin.action(description="Approve and place the selected draft orders", permissions=["approve"])
     def place_orders(self, request, queryset):
-        from django.contrib import messages
-        from django.core.exceptions import ValidationError
-
-        from .services import purchase_order_place
-
         for order in queryset:
             try:
                 purchase_order_place(order=order, actor=request.user)
@@ -248,10 +254,6 @@ class StockCountAdmin(admin.ModelAdmin):
     change_form_template = "inventory/admin/stockcount_change_form.html"
 
     def get_queryset(self, request):
-        from django.db.models import Count, Sum
-
-        from .selectors import stores_visible
-
         return (
             super()
             .get_queryset(request)
@@ -265,8 +267,6 @@ class StockCountAdmin(admin.ModelAdmin):
 
     @admin.display(description="variance at cost", ordering="_variance")
     def variance_total(self, obj):
-        from retailops.money import format_money
-
         return format_money(obj._variance) if obj._variance is not None else "–"
 
     def has_add_permission(self, request):
@@ -288,11 +288,6 @@ class StockCountAdmin(admin.ModelAdmin):
         StockCount.objects.filter(pk=obj.pk, status=StockCount.Status.SUBMITTED).update(note=obj.note)
 
     def save_formset(self, request, form, formset, change):
-        from django.contrib import messages
-        from django.core.exceptions import ValidationError
-
-        from .services import stock_count_line_annotate, stock_count_line_map
-
         # The admin's change message reads these; the lines are saved by the services below.
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         changed = [f for f in formset.forms if f.has_changed() and f.instance.pk is not None]
@@ -324,7 +319,6 @@ class StockCountAdmin(admin.ModelAdmin):
     def response_change(self, request, obj):
         if "_approve" in request.POST:
             self._approve(request, [obj])
-            from django.shortcuts import redirect
 
             return (
                 redirect("admin:inventory_stockcount_change", obj.pk)
@@ -334,11 +328,6 @@ class StockCountAdmin(admin.ModelAdmin):
         return super().response_change(request, obj)
 
     def _approve(self, request, counts):
-        from django.contrib import messages
-        from django.core.exceptions import ValidationError
-
-        from .services import stock_count_reconcile
-
         for count in counts:
             try:
                 movements = stock_count_reconcile(count=count, actor=request.user)
@@ -362,11 +351,6 @@ class StockCountAdmin(admin.ModelAdmin):
         self._approve(request, list(queryset.order_by("pk")))
 
     def _close(self, request, queryset, status):
-        from django.contrib import messages
-        from django.core.exceptions import ValidationError
-
-        from .services import stock_count_close
-
         for count in queryset.order_by("pk"):
             try:
                 stock_count_close(count=count, actor=request.user, status=status)

@@ -79,7 +79,7 @@ def render(kinds: tuple[str, ...], rows: list[tuple]) -> Rendered:
     converters = [by_kind[kind] for kind in kinds]
     call = operator.call
     # Every value is alive until the join ends, so id() keys cannot be reused by another datetime.
-    lines = ["\t".join(map(call, converters, row)) for row in rows]
+    lines = ["\t".join(map(call, converters, row)) for row in rows]  # type: ignore[arg-type]  # stubs: call's ParamSpec
     lines.append("")
     return Rendered("\n".join(lines).encode())
 
@@ -122,7 +122,8 @@ def insert_rows(model, columns: tuple[str, ...], rows: list[tuple] | Rendered) -
         return
     by_column = {f.column: f for f in model._meta.concrete_fields}
     fields = [by_column[c] for c in columns]
-    prepared = [tuple(f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)) for row in rows]
+    # Rendered rows come only on PostgreSQL (returned above): here rows is a list of tuples.
+    prepared = [tuple(f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)) for row in rows]  # type: ignore[arg-type]
     placeholders = ", ".join(["%s"] * len(columns))
     with connection.cursor() as cursor:
         cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", prepared)
@@ -209,7 +210,7 @@ def stock_movements_insert(*, specs: list[MovementSpec], user=None) -> None:
                 product_id=spec.product_id,
                 quantity=spec.quantity,
                 kind=spec.kind,
-                unit_cost=spec.unit_cost,
+                unit_cost=spec.unit_cost,  # type: ignore[misc]  # set by the caller (see the docstring)
                 source_type=spec.source_type,
                 source_id=spec.source_id,
                 occurred_at=spec.occurred_at,

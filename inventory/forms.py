@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 
 from django import forms
+from django.utils import timezone
 
 from .models import Category, Product, StockCount
 from .selectors import stores_visible
@@ -81,9 +83,6 @@ class LineSetForm(forms.Form):
 
 def period_from_request(request, *, default_days: int = 365):
     """(date_from, date_to) from ?from=YYYY-MM-DD&to=YYYY-MM-DD, defaulting to the last year."""
-    from datetime import date, timedelta
-
-    from django.utils import timezone
 
     def parse(name):
         try:

@@ -12,7 +12,9 @@ from django.db.models import (
     Case,
     Count,
     DecimalField,
+    ExpressionWrapper,
     F,
+    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -21,7 +23,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models.functions import Coalesce, Greatest, NullIf, Round, TruncMonth
 from django.utils import timezone
 
 from .models import (
@@ -64,12 +66,8 @@ def user_can_see_costs(*, user) -> bool:
 def product_list(*, search: str = "", category_id: int | None = None) -> QuerySet[Product]:
     qs = Product.objects.select_related("category", "category__parent", "supplier")
     if search:
-        from django.db.models import Q
-
         qs = qs.filter(Q(sku__icontains=search) | Q(name__icontains=search) | Q(barcode=search))
     if category_id:
-        from django.db.models import Q
-
         qs = qs.filter(Q(category_id=category_id) | Q(category__parent_id=category_id))
     return qs
 
@@ -191,8 +189,6 @@ def stock_level_list(
     `days_cover` (on hand ÷ average daily units; None when nothing sold) and `value` (on hand at
     average cost, falling back to the product's cost price). status: low | negative | out | short.
     """
-    from django.db.models import Case, DecimalField, ExpressionWrapper, Q, Subquery, Value, When
-    from django.db.models.functions import Coalesce, NullIf
 
     today = today or timezone.localdate()
     qs = StockLevel.objects.filter(
@@ -279,7 +275,6 @@ def cycle_count_plan(*, store: Store, today: date | None = None) -> list[CyclePl
     (sale movements), so the plan needs no other app. Products never counted are due now. Sorted:
     due first (A before B before C, most overdue first), then by how soon they fall due.
     """
-    from django.db.models import Max, Q
 
     today = today or timezone.localdate()
     since = timezone.now() - timedelta(days=ABC_USAGE_DAYS)
@@ -320,8 +315,6 @@ def cycle_count_plan(*, store: Store, today: date | None = None) -> list[CyclePl
 
 
 def stock_count_list(*, user, status: str = "") -> QuerySet[StockCount]:
-    from django.db.models import Count, Q
-
     qs = (
         StockCount.objects.filter(store__in=stores_visible(user=user))
         .select_related("store", "category", "created_by", "submitted_by", "approved_by")
@@ -342,7 +335,6 @@ def stock_count_lines(*, count: StockCount) -> dict:
 
     Each line carries `book_qty` (today's book on-hand, for non-blind counts).
     """
-    from django.db.models import Subquery
 
     book = StockLevel.objects.filter(store_id=count.store_id, product_id=OuterRef("product_id")).values("on_hand")[:1]
     lines = list(count.lines.select_related("product", "counted_by").annotate(book_qty=Subquery(book)).order_by("id"))
@@ -383,8 +375,6 @@ def shrinkage_lines(*, user, date_from: date, date_to: date, store_id: int | Non
 def _sales_cost(*, user, date_from: date, date_to: date, store_id: int | None, key: str | None) -> dict:
     """Cost of goods sold in the period from the ledger's sales and returns, each line at its cost to the penny
     (as the rollups round each sale line)."""
-    from django.db.models import DecimalField
-    from django.db.models.functions import Round, TruncMonth
 
     cost = Sum(Round(-F("quantity") * F("unit_cost"), 2), output_field=DecimalField(max_digits=16, decimal_places=2))
     qs = sold_movements(first=date_from, last=date_to).filter(store__in=stores_visible(user=user))
@@ -408,12 +398,9 @@ def shrinkage_report(
     Accuracy = share of counted lines whose |variance| ≤ tolerance units. Repeat offenders: store ×
     product short in two or more counts. Gap per count: the POS book vs the shelf found by each count.
     """
-    from django.db.models import Case, Count, Q, When
-    from django.db.models import DecimalField as DField
-    from django.db.models.functions import TruncMonth
 
     lines = _reconciled_lines(user=user, date_from=date_from, date_to=date_to, store_id=store_id)
-    value_field: DField = DField(max_digits=16, decimal_places=2)
+    value_field: DecimalField = DecimalField(max_digits=16, decimal_places=2)
     loss = Sum(Case(When(variance_value__lt=0, then=-F("variance_value")), default=ZERO, output_field=value_field))
     found = Sum(Case(When(variance_value__gt=0, then=F("variance_value")), default=ZERO, output_field=value_field))
     accurate = Q(variance__lte=tolerance, variance__gte=-tolerance)
@@ -493,6 +480,4 @@ def shrinkage_report(
 
 
 def _as_date(value):
-    from datetime import datetime
-
     return value.date() if isinstance(value, datetime) else value

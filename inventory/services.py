@@ -14,10 +14,13 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import DecimalField, F, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
+
+from retailops.money import money
 
 from .exceptions import CountAlreadyReconciled, CountNotOpen, ReceiptRejected, StoreNotAllowed, UnknownCode
 from .models import (
@@ -28,12 +31,14 @@ from .models import (
     ProductPrice,
     PurchaseOrder,
     PurchaseOrderLine,
+    ReasonCode,
     StockCount,
     StockCountLine,
     StockLevel,
     StockMovement,
     Store,
 )
+from .selectors import cycle_count_plan, store_ids_visible
 
 ZERO = Decimal("0")
 
@@ -370,10 +375,6 @@ class SubmitResult:
 
 
 def _count_access(*, store: Store, actor, perm: str) -> None:
-    from django.core.exceptions import PermissionDenied
-
-    from .selectors import store_ids_visible
-
     if actor is None or not actor.has_perm(perm):
         raise PermissionDenied("You do not have permission to do this.")
     if store.pk not in store_ids_visible(user=actor):
@@ -418,7 +419,6 @@ def count_quantity_parse(value, *, product: Product | None = None, allow_negativ
 
 def product_by_code(code: str) -> Product | None:
     """The product whose SKU (any case) or barcode is `code`, or None."""
-    from django.db.models import Q
 
     code = (code or "").strip()
     if not code:
@@ -444,10 +444,6 @@ def stock_count_start(
     products the ABC cycle-count plan says are due, at most cycle_limit). Recount thresholds come
     from settings.RETAILOPS COUNT_RECOUNT_UNITS / COUNT_RECOUNT_VALUE.
     """
-    from django.conf import settings
-    from django.db.models import Q
-
-    from .selectors import cycle_count_plan
 
     _count_access(store=store, actor=actor, perm="inventory.add_stockcount")
     if scope not in StockCount.Scope.values:
@@ -495,7 +491,7 @@ def stock_count_start(
             blind=bool(blind),
             note=note[:2000],
             created_by=actor,
-            recount_units_threshold=Decimal(settings.RETAILOPS["COUNT_RECOUNT_UNITS"]),  # type: ignore[arg-type]  # a number
+            recount_units_threshold=Decimal(settings.RETAILOPS["COUNT_RECOUNT_UNITS"]),
             recount_value_threshold=Decimal(str(settings.RETAILOPS["COUNT_RECOUNT_VALUE"])),
         )
         StockCountLine.objects.bulk_create(
@@ -613,9 +609,6 @@ def _count_lines_evaluate(count: StockCount, *, keep_cost: bool = False) -> list
 
     One query: a correlated Σ over the (store, product, occurred_at) index per line. Call inside atomic().
     """
-    from django.db.models import DecimalField, OuterRef, Subquery, Sum
-
-    from retailops.money import money
 
     at_cut_off = (
         StockMovement.objects.filter(
@@ -714,7 +707,6 @@ def stock_count_submit(*, count: StockCount, actor, uncounted_as_zero: bool = Fa
 
 def stock_count_line_annotate(*, line: StockCountLine, reason: str, note: str, actor) -> StockCountLine:
     """Give a submitted count's line its reason code and note (owners, before approval)."""
-    from .models import ReasonCode
 
     count = line.count
     _count_access(store=count.store, actor=actor, perm="inventory.reconcile_stockcount")
@@ -792,7 +784,6 @@ def stock_count_reconcile(*, count: StockCount, actor) -> list[StockMovement]:
     variance needs a reason code. The count row is locked: approving twice, or two owners at once,
     posts nothing more (the second call returns []). Owners only, for stores they may see.
     """
-    from .models import ReasonCode
 
     _count_access(store=count.store, actor=actor, perm="inventory.reconcile_stockcount")
     with transaction.atomic():

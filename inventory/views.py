@@ -1,8 +1,5 @@
 """Inventory pages: stores, products, stock levels, stock counts, shrinkage and the home page's alerts."""
 
-import json
-from decimal import Decimal, InvalidOperation
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Sum
@@ -11,13 +8,16 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
+from retailops.charts import chart
 from retailops.exports import export_response
+from retailops.htmx import HtmxPartialMixin, is_htmx_partial
 from retailops.money import money
 from retailops.permissions import RolePermissionMixin
 from retailops.templatetags.retailops import qty
 
 from .exceptions import UnknownCode
-from .forms import LineSetForm, ScanForm, StockCountStartForm, period_from_request
+from .filters import STOCK_SORTS, STOCK_STATUSES, ShrinkageFilter, StockLevelFilter
+from .forms import LineSetForm, ScanForm, StockCountStartForm
 from .models import Category, ReasonCode, StockCount
 from .selectors import (
     cycle_count_plan,
@@ -52,9 +52,10 @@ class StoreListView(RolePermissionMixin, ListView):
         )
 
 
-class ProductListView(RolePermissionMixin, ListView):
+class ProductListView(HtmxPartialMixin, RolePermissionMixin, ListView):
     permission_required = "inventory.view_product"
     template_name = "inventory/product_list.html"
+    partial_template_name = "inventory/partials/_product_table.html"
     context_object_name = "products"
     paginate_by = 50
 
@@ -72,11 +73,6 @@ class ProductListView(RolePermissionMixin, ListView):
         context["q"] = self.request.GET.get("q", "")
         context["category"] = self.request.GET.get("category", "")
         return context
-
-    def get_template_names(self):
-        if self.request.htmx and not self.request.htmx.boosted:
-            return ["inventory/partials/_product_table.html"]
-        return [self.template_name]
 
 
 ALERT_ROWS = 20  # lines listed on the home page; the counts above them cover all of them
@@ -103,11 +99,7 @@ def _int_or_none(value) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def _is_partial(request) -> bool:
-    return bool(request.htmx and not request.htmx.boosted)
-
-
-class StockLevelListView(RolePermissionMixin, ListView):
+class StockLevelListView(HtmxPartialMixin, RolePermissionMixin, ListView):
     """Stock per store: search, category, low / negative / short; costs and value only with view_cost."""
 
     permission_required = "inventory.view_stocklevel"
@@ -115,27 +107,11 @@ class StockLevelListView(RolePermissionMixin, ListView):
     partial_template_name = "inventory/partials/_stocklevel_table.html"
     context_object_name = "levels"
     paginate_by = 50
-    STATUSES = [
-        ("", "All stock"),
-        ("low", "At or below reorder point"),
-        ("short", "Under a week of cover"),
-        ("out", "Out of stock"),
-        ("negative", "Negative stock"),
-    ]
-    SORTS = [("sku", "SKU"), ("store", "Store"), ("on_hand", "On hand"), ("cover", "Days of cover"), ("value", "Value")]
+    STATUSES = STOCK_STATUSES
+    SORTS = STOCK_SORTS
 
     def filters(self) -> dict:
-        get = self.request.GET
-        sort = get.get("sort", "sku")
-        if sort == "value" and not user_can_see_costs(user=self.request.user):
-            sort = "sku"
-        return {
-            "store_id": _int_or_none(get.get("store")),
-            "search": get.get("q", "").strip()[:80],
-            "category_id": _int_or_none(get.get("category")),
-            "status": get.get("status", "") if get.get("status", "") in dict(self.STATUSES) else "",
-            "sort": sort,
-        }
+        return StockLevelFilter(self.request.GET, request=self.request).params
 
     def get_queryset(self):
         return stock_level_list(user=self.request.user, **self.filters())
@@ -159,9 +135,6 @@ class StockLevelListView(RolePermissionMixin, ListView):
         if show_costs:
             context["total_value"] = self.object_list.aggregate(total=Sum("value"))["total"] or 0
         return context
-
-    def get_template_names(self):
-        return [self.partial_template_name if _is_partial(self.request) else self.template_name]
 
 
 class StockLevelExportView(StockLevelListView):
@@ -297,14 +270,12 @@ class _CountMixin(RolePermissionMixin):
         }
 
 
-class StockCountDetailView(_CountMixin, TemplateView):
+class StockCountDetailView(HtmxPartialMixin, _CountMixin, TemplateView):
     """The count page, made for a phone and a keyboard-wedge scanner (HTMX: the panel alone)."""
 
     permission_required = "inventory.view_stockcount"
     template_name = "inventory/stockcount_detail.html"
-
-    def get_template_names(self):
-        return ["inventory/partials/_count_panel.html" if _is_partial(self.request) else self.template_name]
+    partial_template_name = "inventory/partials/_count_panel.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -345,7 +316,7 @@ class StockCountScanView(_CountMixin, View):
         return self._respond(request, count, feedback)
 
     def _respond(self, request, count, feedback):
-        if not _is_partial(request):
+        if not is_htmx_partial(request):
             if "error" in feedback:
                 messages.error(request, feedback["error"])
             elif feedback.get("line"):
@@ -415,27 +386,15 @@ class StockCountCancelView(_CountMixin, View):
         return redirect("inventory:stockcount_list")
 
 
-class ShrinkageView(RolePermissionMixin, TemplateView):
+class ShrinkageView(HtmxPartialMixin, RolePermissionMixin, TemplateView):
     """Discrepancy analytics: shrinkage at cost by store, category, product, reason and month."""
 
     permission_required = ("inventory.view_stockcount", "inventory.view_cost")
     template_name = "inventory/shrinkage.html"
-
-    def get_template_names(self):
-        return ["inventory/partials/_shrinkage.html" if _is_partial(self.request) else self.template_name]
+    partial_template_name = "inventory/partials/_shrinkage.html"
 
     def params(self) -> dict:
-        date_from, date_to = period_from_request(self.request)
-        try:
-            tolerance = max(Decimal(self.request.GET.get("tol", "0") or "0"), Decimal("0"))
-        except (InvalidOperation, ValueError):
-            tolerance = Decimal("0")
-        return {
-            "date_from": date_from,
-            "date_to": date_to,
-            "store_id": _int_or_none(self.request.GET.get("store")),
-            "tolerance": min(tolerance, Decimal("1000")),
-        }
+        return ShrinkageFilter(self.request.GET, request=self.request).params
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -445,29 +404,19 @@ class ShrinkageView(RolePermissionMixin, TemplateView):
         for row in report["by_reason"]:
             row["label"] = reasons.get(row["reason"], row["reason"])
         months = report["by_month"]
-        chart = {
-            "type": "bar",
-            "data": {
-                "labels": [m["month"].strftime("%b %Y") for m in months],
-                "datasets": [
-                    {
-                        "label": "Shrinkage at cost",
-                        "data": [float(m["loss"]) for m in months],
-                        "backgroundColor": "#c0262d",
-                    },
-                    {
-                        "label": "Found at cost",
-                        "data": [float(m["found"]) for m in months],
-                        "backgroundColor": "#12805c",
-                    },
-                ],
-            },
-            "options": {"plugins": {"legend": {"position": "bottom"}}},
-        }
+        chart_json = chart(
+            "bar",
+            [m["month"].strftime("%b %Y") for m in months],
+            [
+                {"label": "Shrinkage at cost", "data": [m["loss"] for m in months], "backgroundColor": "#c0262d"},
+                {"label": "Found at cost", "data": [m["found"] for m in months], "backgroundColor": "#12805c"},
+            ],
+            plugins={"legend": {"position": "bottom"}},
+        )
         context.update(
             report=report,
             p=params,
-            chart_json=json.dumps(chart),
+            chart_json=chart_json,
             stores=stores_visible(user=self.request.user).order_by("code"),
             can_export=self.request.user.has_perm("sales.export_reports"),
         )

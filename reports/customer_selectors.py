@@ -106,6 +106,25 @@ def customer_detail_data(*, customer: Customer) -> dict:
     }
 
 
+def customer_list_rows(*, customers, segments: pd.DataFrame) -> list[dict]:
+    """One row per customer of a list page (``segments``: :func:`customer_list`'s frame): its segment, churn
+    figure (:func:`customer_churn`, the one figure), spend and last purchase — "No purchases", 0 and None for
+    a customer who never bought."""
+    rows = []
+    for c in customers:
+        s = segments.loc[c.pk] if c.pk in segments.index else None
+        rows.append(
+            {
+                "customer": c,
+                "segment": s["segment"] if s is not None else "No purchases",
+                "churn": customer_churn(customer_id=c.pk, segments=segments),
+                "spend": s["total"] if s is not None else 0,
+                "last": s["last_date"].date() if s is not None else None,
+            }
+        )
+    return rows
+
+
 # --------------------------------------------------------------------------------------------------
 # Insights
 
@@ -175,7 +194,7 @@ def insights(*, months: int = 12, store_id=None, today: date | None = None) -> d
     for m in starts:
         cell = mix.get(m, {})
         total = sum(cell.values(), Decimal("0"))
-        by_type = defaultdict(Decimal)
+        by_type: defaultdict[str, Decimal] = defaultdict(Decimal)
         for (ptype, _member), v in cell.items():
             by_type[ptype] += v
         member_total = sum((v for (p, mem), v in cell.items() if mem), Decimal("0"))
@@ -355,3 +374,16 @@ def _inventory_link(*, days: int, store_id, end: date) -> dict:
     ]
     by_category = [{k: clean(v) for k, v in r.items()} for r in result["by_category"].to_dict("records")]
     return {"by_store": by_store, "by_category": by_category, "panel": result["panel"], "start": start, "end": end}
+
+
+def inventory_link_points(panel: pd.DataFrame, *, limit: int = 1500) -> list[dict]:
+    """The scatter of the inventory ↔ sales page from :func:`inventory_link`'s panel: per store × category ×
+    week (the first ``limit`` with a stockout share), x = stockout days in % of products, y = revenue in % of
+    that series' mean week (0 where the mean is 0), both to one decimal."""
+    points: list[dict] = []
+    if len(panel):
+        sample = panel.dropna(subset=["stockout_share"]).head(limit)
+        mean_rev = sample.groupby(["store_id", "category"])["revenue"].transform("mean").replace(0, float("nan"))
+        for share, idx in zip(sample["stockout_share"], (sample["revenue"] / mean_rev).fillna(0), strict=True):
+            points.append({"x": round(float(share) * 100, 1), "y": round(float(idx) * 100, 1)})
+    return points

@@ -5,8 +5,6 @@ link. Moved from customers/views.py — customers sits below sales — with thei
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -17,12 +15,14 @@ from django.views.generic import TemplateView
 
 from customers import selectors as customer_sel
 from customers.models import CustomerModelRun, LoyaltyTier
-from customers.views import PII, HtmxPartialMixin, _int, _store_param, chart
+from customers.views import PII, store_param
 from forecasting.customer_engine import SEGMENTS
 from forecasting.customer_models import model_run_start
-from forecasting.customer_selectors import customer_churn
 from inventory.selectors import stores_visible
+from retailops.charts import CHARTJS_DEFAULT_COLOUR, chart
 from retailops.exports import export_response
+from retailops.htmx import HtmxPartialMixin
+from retailops.params import int_param
 from retailops.permissions import RolePermissionMixin
 from sales.services import customer_merge
 
@@ -35,36 +35,25 @@ from . import customer_selectors as sel
 class CustomerListView(HtmxPartialMixin, RolePermissionMixin, TemplateView):
     permission_required = "customers.view_customer"
     template_name = "customers/customer_list.html"
-    partial_name = "customers/partials/_customer_table.html"
+    partial_template_name = "customers/partials/_customer_table.html"
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         g = self.request.GET
         pii = self.request.user.has_perm(PII)
-        store_id = _store_param(self.request)
+        store_id = store_param(self.request)
         segment = g.get("segment", "") if g.get("segment", "") in SEGMENTS else ""
         qs, segments = sel.customer_list(
             user=self.request.user,
             search=g.get("q", "").strip()[:80],
-            tier_id=_int(g.get("tier")),
+            tier_id=int_param(g.get("tier")),
             store_id=store_id,
             segment=segment,
             churn=g.get("churn", ""),
             with_pii=pii,
         )
         page = Paginator(qs, 50).get_page(g.get("page"))
-        rows = []
-        for c in page.object_list:
-            s = segments.loc[c.pk] if c.pk in segments.index else None
-            rows.append(
-                {
-                    "customer": c,
-                    "segment": s["segment"] if s is not None else "No purchases",
-                    "churn": customer_churn(customer_id=c.pk, segments=segments),
-                    "spend": s["total"] if s is not None else 0,
-                    "last": s["last_date"].date() if s is not None else None,
-                }
-            )
+        rows = sel.customer_list_rows(customers=page.object_list, segments=segments)
         ctx.update(
             pii=pii,
             page=page,
@@ -131,13 +120,13 @@ class CustomerMergeView(RolePermissionMixin, View):
 class InsightsView(HtmxPartialMixin, RolePermissionMixin, TemplateView):
     permission_required = "customers.view_customer"
     template_name = "customers/insights.html"
-    partial_name = "customers/partials/_insights_body.html"
+    partial_template_name = "customers/partials/_insights_body.html"
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        months = _int(self.request.GET.get("months")) or 12
+        months = int_param(self.request.GET.get("months")) or 12
         months = months if months in (6, 12, 24, 36) else 12
-        store_id = _store_param(self.request)
+        store_id = store_param(self.request)
         data = sel.insights(months=months, store_id=store_id)
         labels = [m.strftime("%b %Y") for m in data["months"]]
         ctx.update(
@@ -305,7 +294,7 @@ class StockExposureView(RolePermissionMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        store_id = _store_param(self.request)
+        store_id = store_param(self.request)
         ids = [store_id] if store_id else list(stores_visible(user=self.request.user).values_list("pk", flat=True))
         qs = sel.stock_exposure_list(store_ids=ids)
         ctx.update(
@@ -324,7 +313,7 @@ class StockExposureExportView(RolePermissionMixin, View):
     permission_required = ("customers.view_customerprediction", "sales.export_reports")
 
     def get(self, request, fmt):
-        store_id = _store_param(request)
+        store_id = store_param(request)
         ids = [store_id] if store_id else list(stores_visible(user=request.user).values_list("pk", flat=True))
         rows = sel.stock_exposure_export_rows(sel.stock_exposure_list(store_ids=ids))
         return export_response(filename="customers_stock_exposure", fmt=fmt, header=sel.EXPOSURE_HEADER, rows=rows)
@@ -338,7 +327,7 @@ class StockExposureBadgeView(RolePermissionMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        store_id = _store_param(self.request)
+        store_id = store_param(self.request)
         ids = [store_id] if store_id else list(stores_visible(user=self.request.user).values_list("pk", flat=True))
         ctx["summary"] = sel.stock_exposure_summary(store_ids=ids)
         ctx["url"] = reverse("customer_reports:stock_exposure") + (f"?store={store_id}" if store_id else "")
@@ -351,18 +340,12 @@ class InventoryLinkView(RolePermissionMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        days = _int(self.request.GET.get("days")) or 182
+        days = int_param(self.request.GET.get("days")) or 182
         days = days if days in (91, 182, 365) else 182
-        store_id = _store_param(self.request)
+        store_id = store_param(self.request)
         data = sel.inventory_link(days=days, store_id=store_id)
         cats = data["by_category"]
-        panel = data["panel"]
-        points = []
-        if len(panel):
-            sample = panel.dropna(subset=["stockout_share"]).head(1500)
-            mean_rev = sample.groupby(["store_id", "category"])["revenue"].transform("mean").replace(0, float("nan"))
-            for share, idx in zip(sample["stockout_share"], (sample["revenue"] / mean_rev).fillna(0), strict=True):
-                points.append({"x": round(float(share) * 100, 1), "y": round(float(idx) * 100, 1)})
+        points = sel.inventory_link_points(data["panel"])
         ctx.update(
             data=data,
             days=days,
@@ -377,25 +360,21 @@ class InventoryLinkView(RolePermissionMixin, TemplateView):
                 ],
                 scales={"y": {"min": -1, "max": 1}},
             ),
-            scatter_chart=json.dumps(
-                {
-                    "type": "scatter",
-                    "data": {
-                        "datasets": [
-                            {
-                                "label": "Store × category × week",
-                                "data": points,
-                                "backgroundColor": "rgba(31,111,235,.35)",
-                            }
-                        ]
-                    },
-                    "options": {
-                        "scales": {
-                            "x": {"title": {"display": True, "text": "Stockout days in the week, % of products"}},
-                            "y": {"title": {"display": True, "text": "Revenue, % of the series' mean week"}},
-                        }
-                    },
-                }
+            scatter_chart=chart(
+                "scatter",
+                None,
+                [
+                    {
+                        "label": "Store × category × week",
+                        "data": points,
+                        "backgroundColor": "rgba(31,111,235,.35)",
+                        "borderColor": CHARTJS_DEFAULT_COLOUR,
+                    }
+                ],
+                scales={
+                    "x": {"title": {"display": True, "text": "Stockout days in the week, % of products"}},
+                    "y": {"title": {"display": True, "text": "Revenue, % of the series' mean week"}},
+                },
             ),
         )
         return ctx

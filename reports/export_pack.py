@@ -18,7 +18,7 @@ from django.db.models import ExpressionWrapper, F, Min, Q, Sum
 from django.utils import timezone
 
 from customers.selectors import points_liability
-from inventory.models import GoodsReceiptLine, Product, PurchaseOrder, StockCountLine, Store
+from inventory.models import GoodsReceiptLine, Product, PurchaseOrder, StockCountLine, StockMovement, Store
 from retailops.exports import csv_bytes, xlsx_bytes
 from retailops.money import money
 from sales.models import Sale
@@ -405,8 +405,6 @@ def _adjustment_value(reports: dict[str, Report]) -> Decimal:
     """Value of plain adjustments (not count corrections nor write-offs) in the stock-adjustments report."""
     report = reports["stock_adjustments"]
     kind_col, value_col = report.header.index("Kind"), report.header.index("Value")
-    from inventory.models import StockMovement
-
     label = StockMovement.Kind.ADJUSTMENT.label
     return sum((r[value_col] for r in report.rows if r[kind_col] == label), ZERO)
 

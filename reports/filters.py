@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from inventory.models import Category, Store
 from inventory.selectors import stores_visible
+from retailops.filtersets import IsoDateFilter, ModelIdFilter, QueryParamsFilterSet, StrippedChoiceFilter, ValuesFilter
 
 MAX_DAYS = 731  # two years: enough for "this year vs last year", bounded for the rollup queries
 PERIODS = {
@@ -28,15 +29,6 @@ PERIODS = {
     "year": "Year to date",
     "custom": "Custom range",
 }
-
-
-def _parse_date(value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        return None
 
 
 def shift_year(day: date, years: int = -1) -> date:
@@ -131,10 +123,33 @@ class Filters:
         return self.store_param[0] if len(self.store_param) == 1 else ""
 
 
+class DashboardFilter(QueryParamsFilterSet):
+    """The dashboards' and the export pack's query string: ?period, start, end, store (repeated), chain, category.
+
+    Its form reads each parameter; parse_filters decides what a value that does not validate means (a default and
+    a notice) and which stores the user may see."""
+
+    period = StrippedChoiceFilter(choices=list(PERIODS.items()), label="Period", empty_label=None)
+    start = IsoDateFilter(label="From")
+    end = IsoDateFilter(label="To")
+    store = ValuesFilter(label="Stores")
+    chain = StrippedChoiceFilter(choices=(), label="Chain", empty_label=None)
+    category = ModelIdFilter(queryset=Category.objects.all(), label="Category")
+
+    class Meta:
+        model = Store
+        fields: list[str] = []
+
+    def __init__(self, data=None, *args, chains: list[str] | tuple[str, ...] = (), **kwargs):
+        super().__init__(data, *args, **kwargs)
+        self.filters["chain"].extra["choices"] = [(c, c) for c in chains]  # the chains of the user's stores
+
+
 def parse_filters(
     *, user, params, default_period: str = "month", today: date | None = None, now: datetime | None = None
 ) -> Filters:
-    """Read the filters from a QueryDict; restrict stores to what the user may see (else Http404).
+    """Read the filters from a QueryDict (through DashboardFilter); restrict stores to what the user may see
+    (else Http404).
 
     `now` (default: the present moment) and `today` (default: its local day) are when the figures are read."""
     now = now or timezone.now()
@@ -142,15 +157,18 @@ def parse_filters(
     notices: list[str] = []
     visible = list(stores_visible(user=user).order_by("code"))
     by_id = {s.pk: s for s in visible}
+    chains = sorted({s.chain for s in visible if s.chain})
+    query = DashboardFilter(params, chains=chains)
 
-    period = (params.get("period") or "").strip()
-    start_raw, end_raw = params.get("start"), params.get("end")
-    if period not in PERIODS:
-        if period:
-            notices.append(f"Unknown period “{period[:20]}”: showing {PERIODS[default_period].lower()}.")
-        period = "custom" if (start_raw or end_raw) and not period else default_period
+    period = query.cleaned("period", "")
+    written_period = query.raw("period").strip()
+    start_raw, end_raw = query.raw("start"), query.raw("end")
+    if not period:
+        if written_period:
+            notices.append(f"Unknown period “{written_period[:20]}”: showing {PERIODS[default_period].lower()}.")
+        period = "custom" if (start_raw or end_raw) and not written_period else default_period
     if period == "custom":
-        start, end = _parse_date(start_raw), _parse_date(end_raw)
+        start, end = query.cleaned("start"), query.cleaned("end")
         if (start_raw and not start) or (end_raw and not end):
             notices.append("A date could not be read (use YYYY-MM-DD).")
         if start is None and end is None:
@@ -169,12 +187,12 @@ def parse_filters(
     else:
         start, end = period_range(period, today)
 
-    store_param = [v.strip() for v in params.getlist("store") if v and v.strip()]
+    store_param = query.cleaned("store", [])
     stores = visible
     if store_param:
         wanted = []
         for value in store_param:
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()):  # "²" is a digit that int() cannot read
                 notices.append(f"“{value[:20]}” is not a store: showing all your stores.")
                 continue
             store = by_id.get(int(value))
@@ -184,26 +202,20 @@ def parse_filters(
         store_param = [str(s.pk) for s in wanted]
         stores = wanted or visible
 
-    chains = sorted({s.chain for s in visible if s.chain})
-    chain = (params.get("chain") or "").strip()
+    chain = query.cleaned("chain", "")
     if chain:
-        if chain in chains:
-            stores = [s for s in stores if s.chain == chain]
-            if not stores:
-                notices.append(f"None of the chosen stores trades as {chain}.")
-        else:
-            notices.append(f"No chain “{chain[:40]}” among your stores: showing all chains.")
-            chain = ""
+        stores = [s for s in stores if s.chain == chain]
+        if not stores:
+            notices.append(f"None of the chosen stores trades as {chain}.")
+    elif written_chain := query.raw("chain").strip():
+        notices.append(f"No chain “{written_chain[:40]}” among your stores: showing all chains.")
 
-    category = None
+    category = query.cleaned("category")
     category_ids = None
-    raw_category = (params.get("category") or "").strip()
-    if raw_category:
-        category = Category.objects.filter(pk=int(raw_category)).first() if raw_category.isdigit() else None
-        if category is None:
-            notices.append("That category does not exist: showing every category.")
-        else:
-            category_ids = [category.pk, *Category.objects.filter(parent=category).values_list("pk", flat=True)]
+    if category is not None:
+        category_ids = [category.pk, *Category.objects.filter(parent=category).values_list("pk", flat=True)]
+    elif query.raw("category").strip():
+        notices.append("That category does not exist: showing every category.")
 
     return Filters(
         period=period,

@@ -31,17 +31,25 @@ from django.db.models.functions import Cast, Coalesce, NullIf, Round, TruncDate
 from django.utils import timezone
 
 from forecasting.models import DemandForecast
+from forecasting.policy import DEAD_STOCK_DAYS, OVERSTOCK_DAYS
 from forecasting.selectors import latest_run_by_store
-from inventory.models import Category, Product, PurchaseOrder, PurchaseOrderLine, StockLevel, StockMovement, Store
+from inventory.models import (
+    Category,
+    Product,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    StockCountLine,
+    StockLevel,
+    StockMovement,
+    Store,
+)
 from retailops.money import currency_symbol, money
 from sales.models import RollupChange, Sale, SaleLine, SalesDaily, StoreDaily
 
 from .filters import Filters
 
 ZERO = Decimal("0")
-DEC = DecimalField(max_digits=20, decimal_places=4)
-OVERSTOCK_DAYS = 90  # more than a quarter of cover (when no order-up-to level is set) is overstock
-DEAD_DAYS = 60  # stock with no sale for this long is dead stock
+DEC: DecimalField = DecimalField(max_digits=20, decimal_places=4)
 TOP_N = 10
 # A query over every other kind of movement excludes these (the predicate of inventory.0002's partial indexes).
 SALE_KINDS = (StockMovement.Kind.SALE, StockMovement.Kind.RETURN)
@@ -161,7 +169,8 @@ def bucket_of(day: date, kind: str) -> date:
 
 
 def buckets(start: date, end: date, kind: str) -> list[date]:
-    out, day = [], start
+    out: list[date] = []
+    day = start
     while day <= end:
         b = bucket_of(day, kind)
         if not out or out[-1] != b:
@@ -535,9 +544,9 @@ def _totals(f: Filters, store_rows: dict | None, daily_rows: dict | None) -> dic
         row = {k: sum((r[k] for r in day_rows), ZERO) for k in TOTAL_FIELDS}
         transactions = sum(r["transactions"] for r in day_rows)
     else:
-        row = total_of(daily_rows)
+        row = total_of(daily_rows)  # type: ignore[arg-type]  # callers give one of the two
         transactions = None
-    out = {k: _d(row[k]) for k in TOTAL_FIELDS}
+    out: dict = {k: _d(row[k]) for k in TOTAL_FIELDS}
     out["transactions"] = transactions
     out["gross_sales"] = out["revenue"] + out["returns_value"]
     out["basket"] = money(ratio(out["gross_sales"], transactions)) if transactions else None
@@ -582,7 +591,7 @@ def sales_kpis(f: Filters) -> dict:
 
 def _daily_of(f: Filters, store_rows: dict | None, daily_rows: dict | None) -> dict[date, dict]:
     if store_rows is None:
-        return daily_rows
+        return daily_rows  # type: ignore[return-value]  # callers give one of the two
     out: dict[date, dict] = {}
     for (day, _), r in store_rows.items():
         acc = out.setdefault(day, {"date": day, "revenue": ZERO, "units": ZERO})
@@ -629,7 +638,7 @@ def sales_trend(f: Filters) -> dict:
     rows = []
     for i, b in enumerate(cur_buckets):
         last = prev[i] if i < len(prev) else None
-        if last is not None and cut is not None and b > partial:
+        if last is not None and cut is not None and b > partial:  # type: ignore[operator]  # partial is set with cut
             last = None  # days still to come: nothing to compare yet
         delta, small = change_on_base(cur[i][0], last[0]) if last is not None else (None, False)
         rows.append(
@@ -659,7 +668,7 @@ def store_comparison(f: Filters) -> list[dict]:
     last = {sid: _d(sums["revenue"]) for sid, sums in ly.items()}
     total = sum((_d(r["revenue"]) for r in cur.values()), ZERO)
     total_ly = sum(last.values(), ZERO)
-    rows = []
+    rows: list[dict] = []
     for store in f.stores:
         r = cur.get(store.pk, {})
         revenue, cost = _d(r.get("revenue")), _d(r.get("cost"))
@@ -829,7 +838,7 @@ def _columns(qs, kinds: str) -> list[np.ndarray]:
         connection.ensure_connection()
         # Binary results (a server-side-binding cursor: Django's client-side ones cannot ask for them):
         # psycopg reads arrays of numbers a third faster than their text form.
-        import psycopg
+        import psycopg  # noqa: PLC0415 — only the PostgreSQL path needs psycopg; SQLite runs never load it
 
         with psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(f"SELECT {aggregates} FROM ({sql}) AS t({', '.join(names)})", params, binary=True)
@@ -1061,7 +1070,8 @@ def _stockout_days(f: Filters, stock: dict[str, np.ndarray], sold: dict[str, np.
     take = d_row >= 0
     d_day = (daily["day"][take] - np.datetime64(f.start, "D")).astype(np.int64)
     nets -= np.bincount(d_row[take] * days + d_day, weights=daily["units"][take], minlength=size)
-    nets = np.rint(nets).astype(np.int64).reshape(len(candidates), days)  # integers well below 2⁵³: exact
+    # integers well below 2⁵³: exact
+    nets = np.rint(nets).astype(np.int64).reshape(len(candidates), days)  # type: ignore[assignment]  # now int64
     # closing(d) = closing_end − Σ nets of the days after d = (closing_end − Σ all nets) + Σ nets up to d.
     closing = np.cumsum(nets, axis=1)
     closing += (closing_end[candidates] - closing[:, -1])[:, None]
@@ -1085,7 +1095,7 @@ INV_EXP = {"value": COST_EXP + QTY_EXP, "on_hand": QTY_EXP, "cogs": MONEY_EXP, "
            "overstock_value": COST_EXP + QTY_EXP, "dead_value": COST_EXP + QTY_EXP}  # fmt: skip
 
 
-def inventory_overview(f: Filters, *, dead_days: int = DEAD_DAYS) -> dict:
+def inventory_overview(f: Filters, *, dead_days: int = DEAD_STOCK_DAYS) -> dict:
     """Stock value at cost, turnover, days of cover, stockout frequency, overstock and dead stock.
 
     Per store and per top-level category, with totals and lists of the worst lines. Turnover is
@@ -1203,8 +1213,6 @@ def shrinkage(f: Filters, start: date, end: date) -> dict:
     Count corrections are split by the reason the count line carries. Summed by the database (a year of a
     big chain holds tens of thousands of corrections), each movement rounded to the penny as before.
     """
-    from inventory.models import StockCountLine
-
     start_dt, end_dt = day_bounds(start, end)
     qs = StockMovement.objects.filter(
         occurred_at__gte=start_dt,
@@ -1269,7 +1277,7 @@ def profit_summary(f: Filters) -> dict:
 def profit_by_month(f: Filters) -> list[dict]:
     """Per month (per week for ranges up to 62 days): revenue, cost, margin, discounts, returns, MRP share."""
     kind = "week" if f.days <= 62 else "month"
-    rows = {
+    rows: dict[date, dict] = {
         b: {
             "bucket": b,
             "label": bucket_label(b, kind),
@@ -1362,7 +1370,7 @@ def cash_flow(f: Filters, kind: str) -> dict:
     """Money in by payment method vs money out (purchase orders paid) per week or month, with net and
     reinvestment rate (out ÷ cash in). Vouchers / points settle sales without cash and are listed apart."""
     methods = [m for m in Sale.Payment.values]
-    rows = {
+    rows: dict[date, dict] = {
         b: {"bucket": b, "label": bucket_label(b, kind), "in": defaultdict(lambda: ZERO), "out": ZERO}
         for b in buckets(f.start, f.end, kind)
     }
@@ -1373,7 +1381,7 @@ def cash_flow(f: Filters, kind: str) -> dict:
     for day, amount in purchases_paid_daily(f, f.start, f.end).items():
         rows[bucket_of(day, kind)]["out"] += amount
     out, running = [], ZERO
-    totals = {"in": defaultdict(lambda: ZERO), "cash_in": ZERO, "non_cash": ZERO, "out": ZERO}
+    totals: dict = {"in": defaultdict(lambda: ZERO), "cash_in": ZERO, "non_cash": ZERO, "out": ZERO}
     for acc in rows.values():
         cash_in = sum((v for m, v in acc["in"].items() if m not in NON_CASH), ZERO)
         non_cash = sum((v for m, v in acc["in"].items() if m in NON_CASH), ZERO)
@@ -1593,7 +1601,8 @@ def cash_forward(f: Filters, *, weeks: int = 6, today: date | None = None, trail
                         total += units * prices.get(pid, ZERO)
             expected_in = money(total)
         complete = complete and status == "full"
-        net = expected_in - due[w] if complete else None
+        # complete: every week so far wholly covered, so expected_in is set
+        net = expected_in - due[w] if complete else None  # type: ignore[operator]
         if net is not None:
             running += net
         rows.append(

@@ -7,16 +7,16 @@ swaps the body and pushes the URL), and each partial has a URL of its own (the K
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from django.http import Http404, HttpResponse
-from django.utils.cache import patch_vary_headers
 from django.views import View
 from django.views.generic import TemplateView
 
 from inventory.models import Category
 from inventory.selectors import user_can_see_costs
+from retailops.charts import COLOURS, chart
+from retailops.htmx import HtmxPartialMixin
 from retailops.permissions import RolePermissionMixin
 
 from . import export_pack
@@ -24,23 +24,6 @@ from . import selectors as sel
 from .filters import PERIODS, Filters, parse_filters
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-COLOURS = ["#1f6feb", "#98a2b3", "#12805c", "#b54708", "#c0262d", "#7a5af8", "#0e9384", "#dd2590"]
-
-
-def _num(value) -> float:
-    return float(value) if value is not None else 0.0
-
-
-def chart(kind: str, labels: list, datasets: list[dict], **options) -> str:
-    """A Chart.js config as JSON (the template escapes it into data-chart). A dataset with "gaps": True keeps
-    its None values as gaps (null) instead of zeros: a figure nobody knows is not a zero."""
-    for i, ds in enumerate(datasets):
-        ds.setdefault("backgroundColor", COLOURS[i % len(COLOURS)])
-        ds.setdefault("borderColor", COLOURS[i % len(COLOURS)])
-        gaps = ds.pop("gaps", False)
-        ds["data"] = [None if v is None and gaps else _num(v) for v in ds["data"]]
-    spec = {"type": kind, "data": {"labels": [str(x) for x in labels], "datasets": datasets}, "options": options}
-    return json.dumps(spec)
 
 
 # --------------------------------------------------------------------------- section builders
@@ -64,14 +47,12 @@ def trend_section(f: Filters, costs: bool) -> dict:
             "label": "This period",
             "data": [r["revenue"] if ok else None for r, ok in zip(rows, whole, strict=True)],
             "tension": 0.25,
-            "gaps": True,
         },
         {
             "label": "Same period last year",
             "data": [r["revenue_ly"] if ok else None for r, ok in zip(rows, whole, strict=True)],
             "borderDash": [4, 4],
             "tension": 0.25,
-            "gaps": True,
         },
     ]
     cut = trend["cut"]
@@ -90,7 +71,6 @@ def trend_section(f: Filters, costs: bool) -> dict:
                     "pointStyle": "rectRot",
                     "backgroundColor": colour,
                     "borderColor": colour,
-                    "gaps": True,
                 }
             )
     return {"trend": trend, "trend_chart": chart("line", [r["label"] for r in rows], datasets)}
@@ -204,7 +184,6 @@ def forward_section(f: Filters, costs: bool) -> dict:
             {
                 "label": "Expected in",
                 "data": [r["in"] for r in rows],
-                "gaps": True,
                 # a week the forecast covers in part is drawn pale: its bar holds only the days forecast
                 "backgroundColor": [COLOURS[0] if r["status"] == "full" else "#a5c8f7" for r in rows],
             },
@@ -214,7 +193,6 @@ def forward_section(f: Filters, costs: bool) -> dict:
                 "data": [r["cumulative"] for r in rows],
                 "type": "line",
                 "borderColor": "#12805c",
-                "gaps": True,
             },
         ],
     )
@@ -267,11 +245,11 @@ class FiltersMixin(RolePermissionMixin):
         }
 
 
-class DashboardPageView(FiltersMixin, TemplateView):
-    """A page made of sections; an HTMX request (the filter form) gets only the body back."""
+class DashboardPageView(HtmxPartialMixin, FiltersMixin, TemplateView):
+    """A page made of sections; an HTMX request (the filter form) gets only the body
+    (`partial_template_name`) back."""
 
     sections: tuple[str, ...] = ()
-    body_template = ""
     title = ""
 
     def get_context_data(self, **kwargs):
@@ -282,17 +260,6 @@ class DashboardPageView(FiltersMixin, TemplateView):
         context["title"] = self.title
         context["page_url"] = self.request.path
         return context
-
-    def get_template_names(self):
-        if self.request.htmx and not self.request.htmx.boosted:
-            return [self.body_template]
-        return [self.template_name]
-
-    def render_to_response(self, context, **response_kwargs):
-        # One URL, two bodies (page or HTMX body): caches must tell them apart.
-        response = super().render_to_response(context, **response_kwargs)
-        patch_vary_headers(response, ("HX-Request",))
-        return response
 
 
 class SectionPartialView(FiltersMixin, TemplateView):
@@ -322,7 +289,7 @@ PROFIT_PERMS = ("sales.view_profit", "sales.view_salesdaily")
 class SalesDashboardView(DashboardPageView):
     permission_required = SALES_PERMS
     template_name = "reports/dashboard.html"
-    body_template = "reports/partials/_dash_sales_body.html"
+    partial_template_name = "reports/partials/_dash_sales_body.html"
     sections = ("kpis", "trend", "stores", "categories", "products")
     title = "Sales"
 
@@ -330,7 +297,7 @@ class SalesDashboardView(DashboardPageView):
 class InventoryDashboardView(DashboardPageView):
     permission_required = INVENTORY_PERMS
     template_name = "reports/inventory_dashboard.html"
-    body_template = "reports/partials/_dash_inventory_body.html"
+    partial_template_name = "reports/partials/_dash_inventory_body.html"
     sections = ("inventory",)
     default_period = "30d"
     title = "Inventory KPIs"
@@ -339,7 +306,7 @@ class InventoryDashboardView(DashboardPageView):
 class ProfitView(DashboardPageView):
     permission_required = PROFIT_PERMS
     template_name = "reports/profit.html"
-    body_template = "reports/partials/_dash_profit_body.html"
+    partial_template_name = "reports/partials/_dash_profit_body.html"
     sections = ("profit_summary", "profit_months", "profit_breakdown")
     default_period = "year"
     title = "Profit"
@@ -348,7 +315,7 @@ class ProfitView(DashboardPageView):
 class CashflowView(DashboardPageView):
     permission_required = PROFIT_PERMS
     template_name = "reports/cashflow.html"
-    body_template = "reports/partials/_dash_cashflow_body.html"
+    partial_template_name = "reports/partials/_dash_cashflow_body.html"
     sections = ("cashflow_periods", "cashflow_forward")
     default_period = "90d"
     title = "Cash flow"

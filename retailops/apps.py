@@ -3,7 +3,7 @@ from django.db.models.signals import post_migrate
 
 
 def _sync_roles(sender, verbosity=1, **kwargs):
-    from .roles import roles_sync
+    from .roles import roles_sync  # noqa: PLC0415 — app registry not ready in apps.py: roles imports django.contrib.auth.models
 
     roles_sync(verbosity=0)
 

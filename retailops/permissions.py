@@ -7,7 +7,7 @@ user may not see → 404 (querysets are restricted by user, see inventory.select
 from __future__ import annotations
 
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
-from rest_framework.permissions import DjangoModelPermissions
+from rest_framework.permissions import BasePermission, DjangoModelPermissions
 
 
 class RolePermissionMixin(LoginRequiredMixin, PermissionRequiredMixin):
@@ -43,8 +43,6 @@ class HasPerms:
 
     @staticmethod
     def of(*perms: str):
-        from rest_framework.permissions import BasePermission
-
         class _HasPerms(BasePermission):
             message = "You do not have permission to do this."
 

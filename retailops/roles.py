@@ -6,6 +6,8 @@ sync_roles`. Code checks permissions, never group names.
 
 from __future__ import annotations
 
+from django.contrib.auth.models import Group, Permission
+
 STAFF = "staff"
 OWNER = "owner"
 ACCOUNTANT = "accountant"
@@ -48,8 +50,6 @@ OWNER_EXTRA_APPS = ("auth", "authtoken", "django_celery_beat")
 
 
 def role_permissions() -> dict[str, set[str]]:
-    from django.contrib.auth.models import Permission
-
     all_perms = {
         f"{p.content_type.app_label}.{p.codename}"
         for p in Permission.objects.select_related("content_type").filter(
@@ -69,7 +69,6 @@ def role_permissions() -> dict[str, set[str]]:
 
 def roles_sync(verbosity: int = 0) -> None:
     """Create the groups and set exactly the permissions of each role (idempotent)."""
-    from django.contrib.auth.models import Group, Permission
 
     lookup = {
         f"{p.content_type.app_label}.{p.codename}": p for p in Permission.objects.select_related("content_type").all()

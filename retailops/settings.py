@@ -225,7 +225,7 @@ EMAIL_BACKEND = os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backend
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "retailops@localhost")
 
 # --- RetailOps business settings ------------------------------------------------------------------
-RETAILOPS = {
+RETAILOPS: dict = {  # mixed values: typed as a plain dict for mypy
     "CURRENCY": os.environ.get("RETAILOPS_CURRENCY", "GBP"),
     "CURRENCY_SYMBOL": os.environ.get("RETAILOPS_CURRENCY_SYMBOL", "£"),
     # Loyalty: points earned per whole currency unit spent (before the tier multiplier), the cash value

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from django.db import connection
 
+from customers.models import Customer
+
 # The COPY machinery lives with the stock ledger's bulk writer (inventory.bulk); sales' own tables use it too.
 from inventory.bulk import NULL, Rendered, copy_field, copy_to_temp, insert_objects, insert_rows, model_kinds, render
 
@@ -62,7 +64,6 @@ def allocate_ids(model, n: int) -> range | list[int]:
 
 def points_balances_add(*, deltas: dict[int, int]) -> None:
     """points_balance = points_balance + delta for customers the caller has locked."""
-    from customers.models import Customer
 
     rows = [(pk, delta) for pk, delta in sorted(deltas.items()) if delta]
     if not rows:

@@ -1,30 +1,11 @@
-"""Sales lists shared by the pages and the API: what a user may see, and the filters on it."""
+"""The receipt list's filters (a FilterSet), shared by the page and the API; what a user may see is in
+sales.selectors."""
 
 from __future__ import annotations
 
 import django_filters
-from django.db.models import QuerySet
 
-from inventory.selectors import stores_visible
-
-from .models import ImportBatch, Sale
-
-
-def sales_visible(*, user) -> QuerySet[Sale]:
-    """Receipts of the stores the user may see, newest first."""
-    return (
-        Sale.objects.filter(store__in=stores_visible(user=user))
-        .select_related("store", "customer")
-        .order_by("-occurred_at", "-pk")
-    )
-
-
-def import_batches_visible(*, user) -> QuerySet[ImportBatch]:
-    """Every batch for users who see every store; otherwise the batches they started."""
-    qs = ImportBatch.objects.select_related("created_by", "mapping", "store").order_by("-created_at", "-pk")
-    if user.has_perm("inventory.view_all_stores"):
-        return qs
-    return qs.filter(created_by=user)
+from .models import Sale, SaleLine
 
 
 class SaleFilter(django_filters.FilterSet):
@@ -42,6 +23,4 @@ class SaleFilter(django_filters.FilterSet):
 
     def filter_product(self, queryset, name, value):
         # A receipt may hold the product on several lines: filter by a sub-select to avoid duplicates.
-        from .models import SaleLine
-
         return queryset.filter(pk__in=SaleLine.objects.filter(product__sku__iexact=value).values("sale_id"))

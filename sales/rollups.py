@@ -13,6 +13,7 @@ from datetime import date
 from django.db import connection, transaction
 from django.utils import timezone
 
+from .bulk import copy_to_temp, render
 from .models import RollupChange, SalesDaily, StoreDaily
 
 SALES_DAILY_SUMS = (
@@ -111,15 +112,11 @@ def rollups_deltas_render(*, sales_daily: dict[tuple, list], store_daily: dict[t
 
 
 def _render(stage, deltas: dict[tuple, list]):
-    from .bulk import render
-
     _, _, _, key_kinds, sums = stage
     return render(key_kinds + ("plain",) * len(sums), [(*key, *values) for key, values in deltas.items()])
 
 
 def _upsert_staged(stage, data) -> None:
-    from .bulk import copy_to_temp
-
     table, keys, key_types, _, sums = stage
     staging = f"ingest_{table}"
     types = key_types + tuple("bigint" if s in ("transactions", "customers") else "numeric" for s in sums)

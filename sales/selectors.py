@@ -1,16 +1,34 @@
-"""Read queries over the rollups, shared by pages, the API and tasks."""
+"""Read queries shared by pages, the API and tasks: what receipts and import batches a user may see, and
+the takings read from the rollups."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from inventory.selectors import stores_visible
 
-from .models import StoreDaily
+from .models import ImportBatch, Sale, StoreDaily
+
+
+def sales_visible(*, user) -> QuerySet[Sale]:
+    """Receipts of the stores the user may see, newest first."""
+    return (
+        Sale.objects.filter(store__in=stores_visible(user=user))
+        .select_related("store", "customer")
+        .order_by("-occurred_at", "-pk")
+    )
+
+
+def import_batches_visible(*, user) -> QuerySet[ImportBatch]:
+    """Every batch for users who see every store; otherwise the batches they started."""
+    qs = ImportBatch.objects.select_related("created_by", "mapping", "store").order_by("-created_at", "-pk")
+    if user.has_perm("inventory.view_all_stores"):
+        return qs
+    return qs.filter(created_by=user)
 
 
 def store_takings(*, user, today: date | None = None) -> list[dict]:
@@ -23,7 +41,9 @@ def store_takings(*, user, today: date | None = None) -> list[dict]:
         .values("store_id", "date")
         .annotate(revenue=Sum("revenue"), transactions=Sum("transactions"))
     )
-    totals = {s.pk: {"today": Decimal("0"), "today_tx": 0, "week": Decimal("0"), "week_tx": 0} for s in stores}
+    totals: dict[int, dict] = {
+        s.pk: {"today": Decimal("0"), "today_tx": 0, "week": Decimal("0"), "week_tx": 0} for s in stores
+    }
     for row in rows:
         t = totals[row["store_id"]]
         t["week"] += row["revenue"] or 0

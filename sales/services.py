@@ -10,21 +10,29 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import heapq
 import json
+import shutil
+import time
 from collections import defaultdict, deque
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Sum
+from django.db.models.functions import Upper
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 
 from customers.exceptions import InsufficientPoints
-from customers.models import Customer
+from customers.models import Customer, LoyaltyTier, PointsEntry
 from customers.services import (
     customer_merge_lock,
     customer_merge_records,
@@ -35,19 +43,37 @@ from customers.services import (
 )
 from inventory import bulk as stock_bulk
 from inventory.models import Product, StockMovement, Store
+from inventory.selectors import store_ids_visible, stores_visible
 from inventory.services import MovementSpec
 from retailops.money import CENT, money
 
 from . import bulk
 from .exceptions import ReceiptConflict
-from .importing import LineDraft, ReceiptDraft, pos_reference_problem
-from .models import ImportBatch, Sale, SaleLine
+from .importing import (
+    BUILTIN_MAPPINGS,
+    MAX_QTY,
+    Grouped,
+    ImportFileError,
+    LineDraft,
+    Mapping,
+    ReceiptDraft,
+    Table,
+    group_receipts,
+    guess_mapping,
+    import_options,
+    is_service_code,
+    modal_prices,
+    parse_rows,
+    pos_reference_problem,
+    read_table,
+    resolve_columns,
+)
+from .models import ColumnMapping, ImportBatch, ImportRowError, Sale, SaleLine, StockAdjustment, StockAdjustmentLine
 from .rollups import log_changed_days, rollups_add_deltas, rollups_deltas_render, sales_daily_add, store_daily_add
 
 ZERO = Decimal("0")
 COST_PLACES = Decimal("0.0001")  # unit costs: COST fields have four decimals
 ZERO_CENTS = Decimal("0.00")
-MAX_QTY = Decimal("100000")
 
 
 @dataclass
@@ -94,7 +120,7 @@ def price_type_for(*, product: Product, unit_price: Decimal) -> str:
 
 # --- the receipt rule: one validator and one content hash for every entry point ---------------------
 #
-# The till (sale_record), the API (receipt_post_api, receipts_post_api) and file imports (sales_import,
+# The till (sale_record), the API (receipt_post_from_api, receipt_batch_post_from_api) and file imports (sales_import,
 # its preview) check a receipt with receipt_validate and identify its content with receipt_hash. Both take
 # a receipt draft (sales.importing.ReceiptDraft); receipt_hash takes a ReceiptInput as well.
 
@@ -310,7 +336,8 @@ def _write_sale(*, receipt: ReceiptInput, digest: str, actor, import_batch) -> S
             moves[line.product.pk] -= Decimal(line.quantity)
 
     with _batch():
-        points = _points_move(customer=customer, redeemed=redeemed, earned=earned) if redeemed or earned else None
+        # points move only with a customer: earned needs one, and a redemption without one is rejected earlier
+        points = _points_move(customer=customer, redeemed=redeemed, earned=earned) if redeemed or earned else None  # type: ignore[arg-type]
         stock = stock_bulk.stock_levels_upsert_add(store_id=store.pk, moves=moves, now=now)
         ids = _new_ids(Sale, 1), _new_ids(SaleLine, len(receipt.lines))
         original = _original(store, receipt.original_reference) if receipt.original_reference else None
@@ -318,9 +345,9 @@ def _write_sale(*, receipt: ReceiptInput, digest: str, actor, import_batch) -> S
     average_costs = {pk: Decimal(str(cost)).quantize(COST_PLACES) for pk, cost in (stock.fetchall() if stock else [])}
     sale_id, line_ids = ids[0].ids()[0], ids[1].ids()
     original_row = original.fetchone() if original else None
-    if points is not None and points.rowcount != 1:
-        balance = Customer.objects.values_list("points_balance", flat=True).get(pk=customer.pk)
-        raise InsufficientPoints(f"customer {customer.code} has {balance} points; cannot redeem {redeemed}")
+    if points is not None and points.rowcount != 1:  # points moved: there is a customer (above)
+        balance = Customer.objects.values_list("points_balance", flat=True).get(pk=customer.pk)  # type: ignore[union-attr]
+        raise InsufficientPoints(f"customer {customer.code} has {balance} points; cannot redeem {redeemed}")  # type: ignore[union-attr]
 
     lines = []
     for n, (line, line_total, line_id) in enumerate(zip(receipt.lines, totals, line_ids, strict=True), start=1):
@@ -412,7 +439,6 @@ def _points_move(*, customer: Customer, redeemed: int, earned: int):
 
 def _points_entries(*, sale: Sale, redeemed: int, earned: int, actor) -> list:
     """The points ledger's side of _points_move: a redeem and an earn entry sourced to the sale."""
-    from customers.models import PointsEntry
 
     if sale.customer_id is None:
         return []
@@ -610,7 +636,6 @@ def _post_drafts(drafts, *, import_batch, actor, now) -> list[ReceiptOutcome]:
 
 def _classify(drafts, *, import_batch) -> tuple[list[ReceiptOutcome], list[tuple]]:
     """Outcomes for every draft, and the (index, draft, digest) still to post: not rejected, not posted before."""
-    from .models import StockAdjustment
 
     outcomes: list[ReceiptOutcome] = []
     candidates = []  # (index, draft, digest)
@@ -633,8 +658,8 @@ def _classify(drafts, *, import_batch) -> tuple[list[ReceiptOutcome], list[tuple
     by_store: dict[int, set[str]] = defaultdict(set)
     for _, draft, _ in candidates:
         by_store[draft.store.pk].add(draft.pos_reference)
-    for store_id, refs in by_store.items():
-        refs = sorted(refs)
+    for store_id, ref_set in by_store.items():
+        refs = sorted(ref_set)
         for i in range(0, len(refs), 2000):
             part = refs[i : i + 2000]
             for row in Sale.objects.filter(store_id=store_id, pos_reference__in=part).values_list(
@@ -676,7 +701,7 @@ def _classify(drafts, *, import_batch) -> tuple[list[ReceiptOutcome], list[tuple
 
 def _stocked_pairs(posting) -> set[tuple[int, int]]:
     goods = Product.Kind.GOODS.value  # Product.is_stocked, without a property call per line
-    pairs = set()
+    pairs: set[tuple[int, int]] = set()
     for _, draft, _ in posting:
         store_id = draft.store.pk
         pairs.update((store_id, line.product.id) for line in draft.lines if line.product.kind == goods)
@@ -688,12 +713,12 @@ class _Writes:
     """Everything one set of drafts writes, computed before the first write."""
 
     # Rows as tuples of Python values, or (PostgreSQL) already rendered to COPY text by _writes_render.
-    sale_rows: list | bytes
-    line_rows: list | bytes
-    adjustment_rows: list | bytes
-    adjustment_line_rows: list | bytes
-    movement_rows: list | bytes
-    points_rows: list | bytes
+    sale_rows: list | bulk.Rendered
+    line_rows: list | bulk.Rendered
+    adjustment_rows: list | bulk.Rendered
+    adjustment_line_rows: list | bulk.Rendered
+    movement_rows: list | bulk.Rendered
+    points_rows: list | bulk.Rendered
     level_deltas: dict
     points_deltas: dict
     sales_daily: dict | bytes
@@ -710,21 +735,23 @@ def _writes_build(posting, outcomes, *, customers, costs, import_batch, actor, n
     as_text (PostgreSQL): the sale lines and stock movements — one each per line of the file — come out
     directly as lines of COPY text rather than tuples, the other rows as tuples for bulk.render.
     """
-    from .models import StockAdjustment, StockAdjustmentLine
 
     sales = [(i, d, h) for i, d, h in posting if d.kind != "adjustment"]
     adjustments = [(i, d, h) for i, d, h in posting if d.kind == "adjustment"]
     originals = _originals(sales)
     point_rate = point_value()
     deltas: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
-    movement_rows, points_rows, points_deltas = [], [], defaultdict(int)
+    movement_rows: list = []  # tuples, or (as_text) lines of COPY text
+    points_rows: list = []
+    points_deltas: defaultdict[int, int] = defaultdict(int)
     user_id = actor.pk if actor is not None and getattr(actor, "pk", None) else None
     batch_id = import_batch.pk if import_batch is not None else None
     expiry = timedelta(days=int(settings.RETAILOPS["POINTS_EXPIRY_DAYS"]))
 
     sale_ids = bulk.allocate_ids(Sale, len(sales))
     line_ids = iter(bulk.allocate_ids(SaleLine, sum(len(d.lines) for _, d, _ in sales)))
-    sale_rows, line_rows = [], []
+    sale_rows: list = []
+    line_rows: list = []  # tuples, or (as_text) lines of COPY text
     # Rollup deltas, summed here from exactly the values written (the sums rollups_rebuild reads back).
     sales_daily: dict[tuple, list] = {}
     store_daily: dict[tuple, list] = {}
@@ -919,9 +946,6 @@ def _writes_apply(writes: _Writes) -> None:
 
 def _writes_append(writes: _Writes) -> None:
     """Append the new rows: sales, lines, adjustments, stock movements, points entries."""
-    from customers.models import PointsEntry
-
-    from .models import StockAdjustment, StockAdjustmentLine
 
     bulk.insert_rows(Sale, SALE_COLUMNS, writes.sale_rows)
     bulk.insert_rows(SaleLine, SALE_LINE_COLUMNS, writes.line_rows)
@@ -990,13 +1014,10 @@ def import_batch_create(
     With preview the batch waits for a preview (import_batch_preview) and a confirmation
     (import_batch_confirm) before anything is posted.
     """
-    from django.core.files.base import ContentFile
 
     if actor is not None and not actor.has_perm("sales.import_sales"):
         raise ValidationError("You do not have permission to import sales.")
     if store is not None and actor is not None:
-        from inventory.selectors import store_ids_visible
-
         if not actor.has_perm("inventory.view_all_stores") and store.pk not in store_ids_visible(user=actor):
             raise ValidationError(f"{store} is not one of your stores.")
     batch = ImportBatch(
@@ -1018,15 +1039,11 @@ def import_batch_create(
 
 
 def _safe_name(name: str) -> str:
-    from django.utils.text import get_valid_filename
-
     base = name.replace("\\", "/").rsplit("/", 1)[-1] or "upload.csv"
     return get_valid_filename(base)[-100:] or "upload.csv"
 
 
 def _batch_bytes(batch: ImportBatch) -> bytes:
-    from pathlib import Path
-
     if batch.file:
         with batch.file.open("rb") as handle:
             return handle.read()
@@ -1040,8 +1057,6 @@ def _batch_bytes(batch: ImportBatch) -> bytes:
 
 
 def _file_error(message: str):
-    from .importing import ImportFileError
-
     return ImportFileError(message)
 
 
@@ -1100,26 +1115,15 @@ def _cyclic_gc_paused():
 class _ImportRead:
     """A file read through its mapping: the drafts to resolve and post, and what the pages report about it."""
 
-    mapping: object
+    mapping: Mapping
     options: dict
-    table: object
+    table: Table
     column_names: dict
-    grouped: object
+    grouped: Grouped
 
 
 def _import_read(*, data: bytes, mapping=None, options: dict, forced_store: str = "") -> _ImportRead:
     """Read, parse and group a file (no database writes). Raises ImportFileError when it cannot be used."""
-    from .importing import (
-        BUILTIN_MAPPINGS,
-        ImportFileError,
-        Mapping,
-        group_receipts,
-        import_options,
-        parse_rows,
-        read_table,
-        resolve_columns,
-    )
-    from .models import ColumnMapping
 
     if mapping is not None:
         mappings = [Mapping.from_model(mapping)]
@@ -1127,7 +1131,7 @@ def _import_read(*, data: bytes, mapping=None, options: dict, forced_store: str 
         mappings = [Mapping.from_model(m) for m in ColumnMapping.objects.order_by("pk")]
         # The built-in layouts stay available even if their saved rows were deleted.
         known = {m.name for m in mappings}
-        mappings += [Mapping(name=n, **spec) for n, spec in BUILTIN_MAPPINGS.items() if n not in known]
+        mappings += [Mapping(name=n, **spec) for n, spec in BUILTIN_MAPPINGS.items() if n not in known]  # type: ignore[arg-type]  # Mapping's fields
     first_options = import_options(mappings[0].options if mappings else {}, options)
     table = read_table(data, sheet=first_options["sheet"], encoding=first_options["encoding"])
     del data
@@ -1142,11 +1146,6 @@ def _import_read(*, data: bytes, mapping=None, options: dict, forced_store: str 
 
 
 def _sales_import(batch_id: int) -> ImportBatch:
-    import time
-
-    from .importing import ImportFileError
-    from .models import ImportRowError
-
     batch = ImportBatch.objects.select_related("mapping", "store", "created_by").get(pk=batch_id)
     if batch.status == ImportBatch.Status.DONE:
         return batch
@@ -1173,7 +1172,7 @@ def _sales_import(batch_id: int) -> ImportBatch:
             data=_batch_bytes(batch),
             mapping=batch.mapping if batch.mapping_id else None,
             options=batch.options,
-            forced_store=batch.store.code if batch.store_id else "",
+            forced_store=batch.store.code if batch.store_id else "",  # type: ignore[union-attr]  # store_id is set
         )
     except ImportFileError as exc:
         return _batch_file_failed(batch, exc)
@@ -1181,7 +1180,7 @@ def _sales_import(batch_id: int) -> ImportBatch:
         read.mapping, read.options, read.table, read.column_names, read.grouped
     )  # fmt: skip
     del read
-    stats = {
+    stats: dict = {
         "phase": "posting",
         "mapping": mapping.name,
         "format": table.kind,
@@ -1211,7 +1210,7 @@ def _sales_import(batch_id: int) -> ImportBatch:
             "duplicate": grouped.duplicate_lines,
             "sales": 0,
         }
-        kinds = defaultdict(int)
+        kinds: defaultdict[str, int] = defaultdict(int)
         total_lines = max(sum(len(d.lines) for d in grouped.drafts), 1)
         done_lines = 0
         for chunk, outcomes in _chunks_post(_chunks(grouped.drafts), import_batch=batch, actor=actor):
@@ -1300,7 +1299,6 @@ def sales_import_preview(
     created (counts and a sample), the stores missing, the first rejected rows and the commonest
     reasons. Raises ImportFileError when the file cannot be used (as the import would fail).
     """
-    import heapq
 
     read = _import_read(
         data=data, mapping=mapping, options=dict(options or {}), forced_store=store.code if store else ""
@@ -1367,7 +1365,6 @@ def import_batch_preview(*, batch_id: int) -> ImportBatch:
     Writes only the batch's own status fields: no sale, stock, product, customer or store, and no row
     errors. A batch already posting or posted is left alone. A file that cannot be read fails the batch.
     """
-    from .importing import ImportFileError
 
     batch = ImportBatch.objects.select_related("mapping", "store", "created_by").get(pk=batch_id)
     if batch.status != ImportBatch.Status.PENDING or (batch.stats or {}).get("phase") not in ("previewing", "preview"):
@@ -1433,9 +1430,34 @@ def import_batch_preview_again(*, batch: ImportBatch, actor, create_stores: bool
     return batch
 
 
-def _pick_mapping(header, mappings, *, explicit: bool):
-    from .importing import ImportFileError, guess_mapping, resolve_columns
+def import_batch_run_again(*, batch: ImportBatch, actor, action: str = "", create_stores: bool = False) -> str:
+    """What the batch page's “Post import”, “Preview again” and “Run again” do to a batch, in one transaction;
+    returns what the caller must queue next (tasks sit above services):
 
+    - "" — the batch is done: nothing changes (running it again would change nothing);
+    - "preview" — ``action="preview"`` (the “create stores” choice changed) or a preview the broker never
+      took: the batch's message is cleared and its preview is to be queued again;
+    - "post" — a previewed batch confirmed: it is marked pending and its import is to be queued;
+    - "requeue" — any other batch (a broker outage, a stopped run): marked pending, progress 0, to queue again.
+
+    Raises ValidationError when the actor may not do it or the batch is not waiting for it (nothing changed).
+    """
+    if batch.status == ImportBatch.Status.DONE:
+        return ""
+    with transaction.atomic():
+        phase = import_batch_phase(batch=batch)
+        if action == "preview":
+            import_batch_preview_again(batch=batch, actor=actor, create_stores=create_stores)
+        elif phase == "preview":
+            import_batch_confirm(batch=batch, actor=actor)
+        if action == "preview" or (phase == "not_queued" and (batch.stats or {}).get("phase") == "previewing"):
+            ImportBatch.objects.filter(pk=batch.pk).update(message="")
+            return "preview"
+        ImportBatch.objects.filter(pk=batch.pk).update(status=ImportBatch.Status.PENDING, message="", progress=0)
+    return "post" if phase == "preview" else "requeue"
+
+
+def _pick_mapping(header, mappings, *, explicit: bool):
     if explicit:
         resolve_columns(header, mappings[0])  # raises "wrong columns" with the details
         return mappings[0]
@@ -1479,7 +1501,6 @@ def _chunks_post(chunks, *, import_batch: ImportBatch, actor):
         for chunk in chunks:
             yield chunk, receipts_post(drafts=chunk, import_batch=import_batch, actor=actor)
         return
-    from concurrent.futures import ThreadPoolExecutor
 
     def finish(chunk, outcomes, future):
         try:
@@ -1492,7 +1513,7 @@ def _chunks_post(chunks, *, import_batch: ImportBatch, actor):
         return chunk, outcomes
 
     with ThreadPoolExecutor(max_workers=INGEST_WRITERS, thread_name_prefix="ingest-writer") as writers:
-        pending = deque()  # (chunk, outcomes, future), in file order
+        pending: deque = deque()  # (chunk, outcomes, future), in file order
         try:
             for chunk in chunks:
                 prepared = _chunk_prepare(chunk, import_batch=import_batch, actor=actor)
@@ -1556,15 +1577,13 @@ def _chunk_prepare(drafts, *, import_batch, actor):
 
 def _writes_render(writes: _Writes) -> None:
     """Render the rows to COPY text here, so the writer thread only sends them (PostgreSQL)."""
-    from customers.models import PointsEntry
-
-    from .models import StockAdjustment, StockAdjustmentLine
 
     # The writer checks foreign keys before it locks anything, and a key check on a customer waits for
     # whoever holds that customer FOR UPDATE (receipts_post, the points services). In customer id order,
     # as those lockers take them, such waits cannot form a cycle.
-    writes.sale_rows.sort(key=lambda row: (row[5] is None, row[5] or 0))  # customer_id
-    writes.points_rows.sort(key=lambda row: row[0])  # customer_id
+    # Still lists of rows here (rendered below).
+    writes.sale_rows.sort(key=lambda row: (row[5] is None, row[5] or 0))  # type: ignore[union-attr]  # customer_id
+    writes.points_rows.sort(key=lambda row: row[0])  # type: ignore[union-attr]  # customer_id
     for attribute, model, columns in (
         ("sale_rows", Sale, SALE_COLUMNS),
         ("line_rows", SaleLine, SALE_LINE_COLUMNS),
@@ -1579,7 +1598,8 @@ def _writes_render(writes: _Writes) -> None:
         else:
             setattr(writes, attribute, bulk.render(bulk.model_kinds(model, columns), rows))
     writes.sales_daily, writes.store_daily = rollups_deltas_render(
-        sales_daily=writes.sales_daily, store_daily=writes.store_daily
+        sales_daily=writes.sales_daily,  # type: ignore[arg-type]  # still dicts here
+        store_daily=writes.store_daily,  # type: ignore[arg-type]
     )
 
 
@@ -1598,8 +1618,6 @@ def _writes_commit(writes: _Writes) -> None:
 
 
 def _writes_commit_once(writes: _Writes) -> None:
-    from customers.models import LoyaltyTier
-
     with transaction.atomic():
         _relaxed_commit()
         _writes_append(writes)
@@ -1622,8 +1640,6 @@ def _writes_commit_once(writes: _Writes) -> None:
 
 
 def _row_errors(batch, draft, column_names: dict) -> list:
-    from .models import ImportRowError
-
     def row(line_no, column, value, message):
         return ImportRowError(
             batch=batch,
@@ -1633,7 +1649,7 @@ def _row_errors(batch, draft, column_names: dict) -> list:
             message=message[:300],
         )
 
-    rows = []
+    rows: list = []
     reason = _draft_reason(draft)
     bad_lines = [line.source_line for line in draft.lines if line.errors]
     for line in draft.lines:
@@ -1664,11 +1680,6 @@ def _resolve_drafts(drafts, *, options: dict, actor, dry_run: bool = False) -> d
     negative ids so receipts of different new stores stay apart), so validation and de-duplication
     give the outcome the import would give. Returns the counts created (or to create) and a sample of each.
     """
-    from django.db.models.functions import Upper
-
-    from inventory.selectors import store_ids_visible
-
-    from .importing import is_service_code, modal_prices
 
     def may(perm):
         return actor is None or actor.has_perm(perm)
@@ -1684,7 +1695,9 @@ def _resolve_drafts(drafts, *, options: dict, actor, dry_run: bool = False) -> d
     }
     # Stores.
     keys = {d.store_key.upper() for d in drafts if d.store_key}
-    stores = {s.code.upper(): s for s in Store.objects.annotate(ucode=Upper("code")).filter(ucode__in=keys)}
+    stores: dict[str, Store] = {
+        s.code.upper(): s for s in Store.objects.annotate(ucode=Upper("code")).filter(ucode__in=keys)
+    }
     missing = sorted(keys - set(stores))
     if missing and options["create_stores"] and may("inventory.add_store"):
         single = options["store_mode"] == "single"
@@ -1700,9 +1713,9 @@ def _resolve_drafts(drafts, *, options: dict, actor, dry_run: bool = False) -> d
         created["stores_created"] = len(missing)
         created["stores_created_sample"] = [[s.code, s.name] for s in new_stores[:SAMPLE_SIZE]]
         if dry_run:
-            for i, store in enumerate(new_stores, start=1):
-                store.pk = -i
-                stores[store.code.upper()] = store
+            for i, new_store in enumerate(new_stores, start=1):
+                new_store.pk = -i
+                stores[new_store.code.upper()] = new_store
         else:
             Store.objects.bulk_create(new_stores, ignore_conflicts=True)
             stores = {s.code.upper(): s for s in Store.objects.annotate(ucode=Upper("code")).filter(ucode__in=keys)}
@@ -1741,7 +1754,8 @@ def _resolve_drafts(drafts, *, options: dict, actor, dry_run: bool = False) -> d
             ]
             created["customers_created"] = len(new_customers)
             created["customers_created_sample"] = [
-                [c.code, c.home_store.code, c.joined_at.date().isoformat()] for c in new_customers[:SAMPLE_SIZE]
+                [c.code, c.home_store.code, c.joined_at.date().isoformat()]  # type: ignore[union-attr]  # set above
+                for c in new_customers[:SAMPLE_SIZE]
             ]
             if dry_run:
                 customers.update({c.code: c for c in new_customers})
@@ -1800,7 +1814,6 @@ def _resolve_drafts(drafts, *, options: dict, actor, dry_run: bool = False) -> d
 
 def _products_by_sku(skus: set[str]) -> dict[str, Product]:
     """SKU (upper case) → product; SKUs match case-insensitively, like product_by_code."""
-    from django.db.models.functions import Upper
 
     found: dict[str, Product] = {}
     ordered = sorted(skus)
@@ -1822,9 +1835,6 @@ def watch_folder_scan(*, folder: str | None = None) -> list[int]:
     A file is claimed by renaming it into processing/ first, so two beat runs (or two workers)
     never import the same file. Files still being written (changed in the last 5 seconds) wait.
     """
-    import shutil
-    import time
-    from pathlib import Path
 
     folder = folder if folder is not None else settings.RETAILOPS.get("WATCH_FOLDER", "")
     if not folder:
@@ -1868,15 +1878,10 @@ def receipt_drafts_from_api(*, items: list[dict], user) -> list:
     The API never creates stores, products or customers: an unknown code rejects the receipt. A store
     the user may not see is reported like an unknown one (no hint that it exists).
     """
-    from inventory.selectors import stores_visible
-
-    from .importing import LineDraft, ReceiptDraft
 
     store_codes = {str(item["store"]).upper() for item in items}
     stores = {s.code.upper(): s for s in stores_visible(user=user).filter(code__in=_case_variants(store_codes))}
     if len(stores) < len(store_codes):
-        from django.db.models.functions import Upper
-
         for s in stores_visible(user=user).annotate(ucode=Upper("code")).filter(ucode__in=store_codes):
             stores.setdefault(s.code.upper(), s)
     products = _products_by_sku({str(line["sku"]).strip().upper() for item in items for line in item["lines"]})
@@ -1924,8 +1929,11 @@ def _case_variants(codes: set[str]) -> list[str]:
     return sorted(codes | {c.lower() for c in codes})
 
 
-def receipts_post_api(*, items: list[dict], user, as_batch: bool) -> tuple[list[ReceiptOutcome], ImportBatch | None]:
-    """Post receipts sent to the API. A batch request is recorded as an ImportBatch (source API)."""
+def receipt_batch_post_from_api(
+    *, items: list[dict], user, as_batch: bool
+) -> tuple[list[ReceiptOutcome], ImportBatch | None]:
+    """Post the receipts of a batch API request, set-based. With `as_batch` the request is recorded as an
+    ImportBatch (source API)."""
     if not user.has_perm("sales.add_sale"):
         raise ValidationError("You do not have permission to post sales.")
     drafts = receipt_drafts_from_api(items=items, user=user)
@@ -1945,10 +1953,10 @@ def receipts_post_api(*, items: list[dict], user, as_batch: bool) -> tuple[list[
     return outcomes, batch
 
 
-def receipt_post_api(*, item: dict, user) -> ReceiptOutcome:
+def receipt_post_from_api(*, item: dict, user) -> ReceiptOutcome:
     """Post the one receipt of a single-receipt API request (ReceiptInSerializer data).
 
-    Resolved and validated like receipts_post_api (same answers and reasons), then written by
+    Resolved and validated like receipt_batch_post_from_api (same answers and reasons), then written by
     sale_record, the single-receipt path: a till posting as it sells waits for four round trips to the
     database instead of the set-based machinery made for files. Idempotent on (store, POS reference).
     """
@@ -1993,9 +2001,7 @@ def receipt_post_api(*, item: dict, user) -> ReceiptOutcome:
 
 
 def _api_batch_finish(batch: ImportBatch, drafts, outcomes) -> None:
-    from .models import ImportRowError
-
-    counts = defaultdict(int)
+    counts: defaultdict[str, int] = defaultdict(int)
     errors = []
     for n, (draft, outcome) in enumerate(zip(drafts, outcomes, strict=True), start=1):
         counts[outcome.status] += len(draft.lines)

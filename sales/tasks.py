@@ -5,6 +5,10 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from kombu.exceptions import OperationalError
+
+from .models import ImportBatch
+from .services import customer_tiers_requalify, import_batch_preview, sales_import, watch_folder_scan
 
 logger = logging.getLogger("retailops.sales")
 
@@ -12,7 +16,6 @@ logger = logging.getLogger("retailops.sales")
 @shared_task(name="sales.import_sales", acks_late=True)
 def import_sales_task(batch_id: int) -> str:
     """Run an import batch. Safe to retry: a finished batch is left alone, a stopped one resumes."""
-    from .services import sales_import
 
     batch = sales_import(batch_id=batch_id)
     return batch.status
@@ -21,7 +24,6 @@ def import_sales_task(batch_id: int) -> str:
 @shared_task(name="sales.import_sales_preview", acks_late=True)
 def import_sales_preview_task(batch_id: int) -> str:
     """Preview an uploaded batch (what it would post and create), writing nothing. Safe to retry."""
-    from .services import import_batch_preview
 
     batch = import_batch_preview(batch_id=batch_id)
     return batch.status
@@ -30,7 +32,6 @@ def import_sales_preview_task(batch_id: int) -> str:
 @shared_task(name="sales.watch_folder_scan")
 def watch_folder_scan_task() -> list[int]:
     """Beat task: import files dropped into settings.RETAILOPS["WATCH_FOLDER"] (no-op when unset)."""
-    from .services import watch_folder_scan
 
     return watch_folder_scan()
 
@@ -38,9 +39,6 @@ def watch_folder_scan_task() -> list[int]:
 def import_sales_enqueue(*, batch_id: int, preview: bool = False) -> bool:
     """Queue the import (or, with preview, the preview) of a batch. False (and the batch says why) when the
     broker cannot be reached."""
-    from kombu.exceptions import OperationalError
-
-    from .models import ImportBatch
 
     task = import_sales_preview_task if preview else import_sales_task
     try:
@@ -59,6 +57,5 @@ def import_sales_enqueue(*, batch_id: int, preview: bool = False) -> bool:
 def requalify_tiers_task() -> dict:
     """Move customers up or down to the tier their trailing spend earns (nightly; the beat entry keeps the
     customers.* name it was created with). Lives in sales: the spend is read from the receipts."""
-    from .services import customer_tiers_requalify
 
     return customer_tiers_requalify()

@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import Http404, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
@@ -15,13 +15,14 @@ from django.views.generic import DetailView, ListView, TemplateView
 
 from inventory.selectors import stores_visible, user_can_see_costs
 from retailops.exports import export_response
+from retailops.htmx import HtmxPartialMixin
 from retailops.permissions import RolePermissionMixin
 
-from .filters import SaleFilter, import_batches_visible, sales_visible
+from .filters import SaleFilter
 from .forms import ImportUploadForm, size_text
 from .models import ImportBatch
-from .selectors import store_takings
-from .services import import_batch_confirm, import_batch_create, import_batch_phase, import_batch_preview_again
+from .selectors import import_batches_visible, sales_visible, store_takings
+from .services import import_batch_create, import_batch_phase, import_batch_run_again
 from .tasks import import_sales_enqueue
 
 ERRORS_SHOWN = 200
@@ -136,8 +137,6 @@ class ImportBatchCreateView(RolePermissionMixin, View):
         return self._render(form, status=413, too_big=message)
 
     def _render(self, form, status=200, too_big=""):
-        from django.shortcuts import render
-
         context = {
             "form": form,
             "too_big": too_big,
@@ -146,20 +145,16 @@ class ImportBatchCreateView(RolePermissionMixin, View):
         return render(self.request, self.template_name, context, status=status)
 
 
-class ImportBatchDetailView(RolePermissionMixin, DetailView):
+class ImportBatchDetailView(HtmxPartialMixin, RolePermissionMixin, DetailView):
     """The batch page; polled by HTMX (the same URL returns only the status partial) while it runs."""
 
     permission_required = "sales.view_importbatch"
     template_name = "sales/import_detail.html"
+    partial_template_name = "sales/partials/_import_status.html"
     context_object_name = "batch"
 
     def get_queryset(self):
         return import_batches_visible(user=self.request.user)
-
-    def get_template_names(self):
-        if self.request.htmx and not self.request.htmx.boosted:
-            return ["sales/partials/_import_status.html"]
-        return [self.template_name]
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -201,31 +196,27 @@ class ImportBatchRunView(RolePermissionMixin, View):
     def post(self, request, pk):
         batch = get_object_or_404(import_batches_visible(user=request.user), pk=pk)
         url = reverse("sales:importbatch_detail", kwargs={"pk": batch.pk})
-        if batch.status == ImportBatch.Status.DONE:
-            messages.info(request, "This import is finished; running it again would change nothing.")
-            return HttpResponseRedirect(url)
-        phase = import_batch_phase(batch=batch)
-        action = request.POST.get("action", "")
         try:
-            if action == "preview":
-                import_batch_preview_again(
-                    batch=batch, actor=request.user, create_stores=bool(request.POST.get("create_stores"))
-                )
-            elif phase == "preview":
-                import_batch_confirm(batch=batch, actor=request.user)
+            queue = import_batch_run_again(
+                batch=batch,
+                actor=request.user,
+                action=request.POST.get("action", ""),
+                create_stores=bool(request.POST.get("create_stores")),
+            )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return HttpResponseRedirect(url)
-        if action == "preview" or (phase == "not_queued" and (batch.stats or {}).get("phase") == "previewing"):
-            ImportBatch.objects.filter(pk=batch.pk).update(message="")
+        if not queue:
+            messages.info(request, "This import is finished; running it again would change nothing.")
+            return HttpResponseRedirect(url)
+        if queue == "preview":
             if import_sales_enqueue(batch_id=batch.pk, preview=True):
                 messages.success(request, "The file is being previewed again; nothing is posted yet.")
             else:
                 messages.error(request, "The task queue is still not reachable; the file stays saved. Try again later.")
             return HttpResponseRedirect(url)
-        ImportBatch.objects.filter(pk=batch.pk).update(status=ImportBatch.Status.PENDING, message="", progress=0)
         if import_sales_enqueue(batch_id=batch.pk):
-            done = "The import is posting." if phase == "preview" else "The import was queued again."
+            done = "The import is posting." if queue == "post" else "The import was queued again."
             messages.success(request, done)
         else:
             messages.error(request, "The task queue is still not reachable; the file stays saved. Try again later.")

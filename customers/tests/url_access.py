@@ -9,7 +9,13 @@ exposure) but never names, phones or e-mails: `must_not_contain` checks the buil
 Exports need sales.export_reports; merging, deleting personal data and training are owner-only.
 """
 
+from decimal import Decimal
+
+from customers.models import CustomerModelRun, CustomerPrediction
+from customers.tests.factories import CustomerFactory
+from inventory.tests.factories import ProductFactory
 from retailops.testing import Access
+from sales.tests.factories import post_sale
 
 NAME, PHONE, EMAIL = "Priya Matrixcustomer", "07700 900123", "priya.matrix@example.com"
 NO_PII = {"accountant": [NAME, PHONE, EMAIL]}
@@ -34,12 +40,6 @@ def build(world):
     """A customer with personal data and a sale, a finished run with a prediction that met an empty shelf."""
     if "cu_customer" in world.obj:
         return
-    from decimal import Decimal
-
-    from customers.models import CustomerModelRun, CustomerPrediction
-    from customers.tests.factories import CustomerFactory
-    from inventory.tests.factories import ProductFactory
-    from sales.tests.factories import post_sale
 
     customer = CustomerFactory(name=NAME, phone=PHONE, email=EMAIL, home_store=world.store_own)
     product = ProductFactory(sku="CU-1", name="Matrix biscuits", mrp=Decimal("3.00"), dp=Decimal("2.50"))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -14,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from forecasting import charts, engine, selectors, services
-from forecasting.models import DemandForecast, ForecastAccuracy, ForecastRun, ReorderSuggestion
+from forecasting.models import ForecastRun, ReorderSuggestion
 from inventory.models import Product
 from inventory.selectors import stores_visible, user_can_see_costs
 from retailops.permissions import HasPerms
@@ -87,38 +85,8 @@ class ForecastPredictApi(APIView):
         store = _store(request, q.validated_data["store"])
         product = get_object_or_404(Product, pk=q.validated_data["product"])
         horizon = q.validated_data["horizon"]
-        run = selectors.latest_run(store_ids=[store.pk])
-        stored = []
-        if run and horizon <= run.horizon_days:
-            stored = list(
-                DemandForecast.objects.filter(run=run, store=store, product=product).order_by("date")[:horizon]
-            )
-        if stored:
-            acc = ForecastAccuracy.objects.filter(run=run, store=store, product=product, chosen=True).first()
-            days = [{"date": f.date, "yhat": f.yhat, "lo": f.lo, "hi": f.hi} for f in stored]
-            info = {
-                "model": stored[0].model,
-                "reason": acc.reason if acc else "",
-                "mase": acc.mase if acc else None,
-                "wmape": acc.wmape if acc else None,
-                "bias": acc.bias if acc else None,
-                "history_days": acc.history_days if acc else None,
-            }
-            source, run_id = "run", run.pk
-        else:
-            result, _end = services.series_forecast_now(store=store, product=product, horizon=horizon)
-            uid = selectors.series_id(store.pk, product.pk)
-            fc = result.forecasts[result.forecasts["unique_id"] == uid]
-            days = [
-                {"date": d.date(), "yhat": float(y), "lo": float(lo), "hi": float(hi)}
-                for d, y, lo, hi in zip(fc["ds"], fc["yhat"], fc["lo"], fc["hi"], strict=True)
-            ]
-            info = result.chosen.get(uid) or {"model": "zero", "reason": "No sales history: forecast zero."}
-            if not days:  # never sold here (a new store): say so with zeros rather than nothing
-                info = {"model": "zero", "reason": "No sales history in this store: forecast zero."}
-                start = services._history_end([store.pk]) + timedelta(days=1)
-                days = [{"date": start + timedelta(days=i), "yhat": 0.0, "lo": 0.0, "hi": 0.0} for i in range(horizon)]
-            source, run_id = "on demand", None
+        forecast = services.series_forecast_predict(store=store, product=product, horizon=horizon)
+        info = forecast["info"]
         trust, _why = engine.trust_badge(
             mase=info.get("mase"), wmape=info.get("wmape"), bias=info.get("bias"), history_days=info.get("history_days")
         )
@@ -126,8 +94,8 @@ class ForecastPredictApi(APIView):
             "store": store.pk,
             "product": product.pk,
             "horizon": horizon,
-            "source": source,
-            "run": run_id,
+            "source": forecast["source"],
+            "run": forecast["run"],
             "model": info["model"],
             "model_label": engine.model_name(info["model"]),
             "reason": info.get("reason", ""),
@@ -135,7 +103,7 @@ class ForecastPredictApi(APIView):
             "wmape": _finite(info.get("wmape")),
             "bias": _finite(info.get("bias")),
             "trust": trust,
-            "days": days,
+            "days": forecast["days"],
         }
         return Response(PredictOutput(body).data)
 

@@ -51,7 +51,7 @@ def test_bgnbd_closed_forms_for_a_customer_who_never_came_back():
     model = engine.BGNBD(r=1.0, alpha=10.0, a=2.0, b=3.0)
     # x = 0: P(alive) is 1 by definition of the model, and E[Y(t)] has a closed form:
     # (a+b−1)/(a−1) · [1 − ((α+T)/(α+T+t))^r · 2F1(r, b; a+b−1; t/(α+T+t))]
-    from scipy.special import hyp2f1
+    from scipy.special import hyp2f1  # noqa: PLC0415 — heavy: scipy.special (~1 s) loads for this test only, not at collection
 
     t, T = 30.0, 20.0
     expected = (4 / 1) * (1 - (30 / 60) * hyp2f1(1, 3, 4, 30 / 60))

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Permission
 from django.core import mail
+from django.urls import reverse
 from django.utils import timezone
 
 from forecasting import services
@@ -16,6 +17,7 @@ from retailops.money import format_money
 from sales.models import SalesDaily
 
 from .factories import finished_run, open_suggestion, sales_days
+from .test_views import client_for
 
 
 @pytest.fixture
@@ -98,10 +100,6 @@ def test_only_alerts_to_review_say_nothing_urgent_and_a_slow_day_reads_as_down(m
 
 
 def test_the_owner_previews_this_mornings_email_in_the_browser(morning, world):
-    from django.urls import reverse
-
-    from .test_views import client_for
-
     url = reverse("forecasting:digest_preview")
     page = client_for(world.owner).get(url).content.decode()
     assert "Preview of this morning" in page and "to owner@example.com" in page

@@ -273,7 +273,7 @@ def test_refit_final_fits_afresh_on_the_whole_history_or_else_carries_the_backte
 
 
 def test_the_final_forecast_is_a_fresh_fit_of_the_chosen_model():
-    from statsforecast.models import AutoETS
+    from statsforecast.models import AutoETS  # noqa: PLC0415 — heavy: statsforecast (~2.6 s) loads for this test only, not at collection
 
     rng = np.random.default_rng(3)
     frame = weekly("a", days=pd.date_range("2025-01-01", periods=120, freq="D"))

@@ -6,6 +6,7 @@ import pytest
 from scipy.stats import norm
 
 from forecasting import policy
+from forecasting.services import _cover_text
 
 Z95 = 1.6448536269514722
 
@@ -135,8 +136,6 @@ def test_abc_classes():
 
 
 def test_overstock_cover_is_told_in_days_then_in_years_with_its_figures():
-    from forecasting.services import _cover_text
-
     text = _cover_text(120.4, on_hand=Decimal("241"), per_day=2.0)
     assert text.startswith("120 days of cover: 241 on hand at about 2.00")
     assert _cover_text(400.0, on_hand=Decimal("40"), per_day=0.1).startswith("over 1 year of cover")
@@ -149,7 +148,7 @@ def test_overstock_cover_is_told_in_days_then_in_years_with_its_figures():
 )
 def test_expected_shortfall_matches_the_normal_loss_integral(stock, mean, spread):
     # E[max(D − stock, 0)] for D ~ N(mean, spread²), by numerical integration (scipy), not by the loss formula
-    from scipy.integrate import quad
+    from scipy.integrate import quad  # noqa: PLC0415 — heavy: scipy.integrate (~2.7 s) loads for this test only, not at collection
 
     integral, _ = quad(lambda d: (d - stock) * norm.pdf(d, mean, spread), stock, mean + 12 * spread)
     assert policy.expected_shortfall(stock, mean, spread) == pytest.approx(max(integral, 0.0), abs=1e-6)

@@ -5,8 +5,11 @@ from unittest import mock
 
 import pytest
 from celery.exceptions import Retry
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
-from forecasting import services
+from forecasting import engine, services
 from forecasting.models import DemandForecast, ForecastAccuracy, ForecastChunk, ForecastRun
 from forecasting.tasks import forecast_chunk_task
 from inventory.tests.factories import ProductFactory, StoreFactory
@@ -108,7 +111,6 @@ def test_a_chunk_failing_for_good_marks_its_series_failed_and_the_run_finishes(c
 def test_one_failing_series_is_named_and_the_others_finish(chain):
     stores, products = chain
     run = services.forecast_run_start(horizon_days=7, chunk_size=10, models=["seasonal_naive"], dispatch=False)
-    from forecasting import engine
 
     real = engine._select_many
     bad = f"{stores[0].pk}:{products[0].pk}"
@@ -127,8 +129,6 @@ def test_one_failing_series_is_named_and_the_others_finish(chain):
 
 
 def test_bad_run_requests_are_refused(db):
-    from django.core.exceptions import ValidationError
-
     with pytest.raises(ValidationError, match="at most 366"):
         services.forecast_run_start(horizon_days=400)
     with pytest.raises(ValidationError, match="Unknown model"):
@@ -139,15 +139,11 @@ def test_bad_run_requests_are_refused(db):
 
 
 def test_nightly_schedule_exists_in_beat(db):
-    from django_celery_beat.models import PeriodicTask
-
     tasks = set(PeriodicTask.objects.values_list("task", flat=True))
     assert {"forecasting.tasks.forecast_nightly_task", "forecasting.tasks.alerts_digest_task"} <= tasks
 
 
 def test_a_run_started_during_trading_reads_history_up_to_yesterday(db):
-    from django.utils import timezone
-
     # given a product with sales up to and including today (the tills are still open)
     store, product = StoreFactory(code="OPEN"), ProductFactory()
     today = timezone.localdate()

@@ -1,17 +1,20 @@
 """Pages and API of forecasting and reorder: decisions, draft purchase orders, budget, alerts, digest."""
 
+import json
 import math
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
-from forecasting import services
-from forecasting.models import ForecastRun, ReorderSuggestion, StockAlert
+from forecasting import engine, selectors, services
+from forecasting.models import ForecastAccuracy, ForecastRun, ReorderSuggestion, StockAlert
 from inventory.models import PurchaseOrder
+from inventory.services import stock_movement_post
 from inventory.tests.factories import PASSWORD, CategoryFactory, ProductFactory, StoreFactory, SupplierFactory
 
 from .factories import finished_run, open_suggestion, sales_days, stock_level
@@ -190,9 +193,6 @@ def test_alerts_panel_says_when_no_forecast_has_run_rather_than_all_clear(world)
 
 
 def test_accuracy_overview_pools_wmape_and_bias_over_units_sold(world, shop):
-    from forecasting import selectors
-    from forecasting.models import ForecastAccuracy
-
     # given a best seller forecast within 10 % and a slow mover off by 300 % (3 units on 1 sold)
     rows = {shop["tea"]: (100.0, 10.0, -10.0), shop["jam"]: (1.0, 3.0, 3.0)}
     for product, (units, abs_error, error) in rows.items():
@@ -218,8 +218,6 @@ def test_accuracy_overview_pools_wmape_and_bias_over_units_sold(world, shop):
 
 
 def test_the_detail_chart_shows_every_day_zero_where_nothing_sold(world, shop):
-    from forecasting import selectors
-
     # given a slow mover that sold 2 units 10 days before the end and 1 on the last day
     sales_days(store=shop["store"], product=shop["jam"], units=[2] + [0] * 9 + [1], end=END)
     # when
@@ -233,14 +231,10 @@ def test_the_detail_chart_shows_every_day_zero_where_nothing_sold(world, shop):
 
 
 def test_the_detail_of_a_product_never_sold_has_no_history(world, shop):
-    from forecasting import selectors
-
     assert selectors.series_detail(run=shop["run"], store=shop["store"], product=shop["oil"])["history"] == []
 
 
 def test_top_sellers_range_is_for_the_weeks_total_not_a_sum_of_daily_ranges(world, shop):
-    from forecasting import engine, selectors
-
     # given 10 a day forecast with a daily error (RMSE) of 2 for each product in one store
     rows = selectors.top_sellers(user=world.owner, run=shop["run"], days=7)
     # then the week's total is 70 ± z·√(7 × 2²), not 70 ± 7 × z × 2
@@ -251,14 +245,6 @@ def test_top_sellers_range_is_for_the_weeks_total_not_a_sum_of_daily_ranges(worl
 
 
 def test_the_detail_chart_marks_the_days_the_shelf_was_empty(world, shop):
-    import json
-    from datetime import datetime, time
-
-    from django.utils import timezone
-
-    from forecasting import selectors
-    from inventory.services import stock_movement_post
-
     jam, store = shop["jam"], shop["store"]
     sales_days(store=store, product=jam, units=[1] * 10, end=END)
 
@@ -318,10 +304,6 @@ def test_a_transfer_line_shows_no_cash_and_no_margin(world, shop):
 
 
 def test_past_forecasts_are_scored_on_complete_days_only(world):
-    from django.utils import timezone
-
-    from forecasting import selectors
-
     today = timezone.localdate()
     tea = ProductFactory(sku="TEA2")
     # given a frozen forecast of 10 a day made two days ago: yesterday sold 8, today's open tills 2 so far
@@ -334,10 +316,6 @@ def test_past_forecasts_are_scored_on_complete_days_only(world):
 
 
 def test_a_run_made_last_night_has_nothing_to_score_yet(world):
-    from django.utils import timezone
-
-    from forecasting import selectors
-
     today = timezone.localdate()
     tea = ProductFactory(sku="TEA3")
     finished_run(pairs=[(world.store_own, tea)], end=today - timedelta(days=1), daily=10.0)

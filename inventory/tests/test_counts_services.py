@@ -6,15 +6,18 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
+from conftest import build_world
 from inventory.exceptions import CountAlreadyReconciled, CountNotOpen, StoreNotAllowed, UnknownCode
 from inventory.models import StockCount, StockCountLine, StockLevel, StockMovement
 from inventory.selectors import cycle_count_plan
 from inventory.services import (
+    stock_count_abandon,
     stock_count_close,
     stock_count_line_annotate,
     stock_count_line_set,
@@ -388,7 +391,6 @@ def test_staff_cannot_approve(shop):
 
 def test_approving_a_count_of_a_store_the_user_does_not_own_is_refused(shop):
     """A store manager who may reconcile, but only works at the other store."""
-    from django.contrib.auth.models import Permission
 
     manager = make_user("staff", stores=[shop.store_other], username="mia_manager")
     manager.user_permissions.add(Permission.objects.get(codename="reconcile_stockcount"))
@@ -462,8 +464,6 @@ def _run_threads(n, target):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_scans_on_one_line_lose_no_increments(require_postgres):
-    from conftest import build_world
-
     world = build_world()
     tea = ProductFactory(sku="TEA-1")
     stock(world.store_own, tea, 10)
@@ -486,8 +486,6 @@ def test_concurrent_scans_on_one_line_lose_no_increments(require_postgres):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_owners_approving_at_once_post_the_corrections_once(require_postgres):
-    from conftest import build_world
-
     world = build_world()
     tea = ProductFactory(sku="TEA-1")
     stock(world.store_own, tea, 10)
@@ -507,10 +505,6 @@ def test_two_owners_approving_at_once_post_the_corrections_once(require_postgres
 
 
 def test_the_starter_or_an_owner_can_cancel_an_open_count_and_nothing_is_posted(world):
-    from inventory.models import StockCount, StockMovement
-    from inventory.services import stock_count_abandon, stock_count_scan, stock_count_start, stock_movement_post
-    from inventory.tests.factories import ProductFactory, make_user
-
     product = ProductFactory(sku="AB-1")
     stock_movement_post(store=world.store_own, product=product, quantity=Decimal("5"), kind="opening")
     count = stock_count_start(store=world.store_own, actor=world.staff)

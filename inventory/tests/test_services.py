@@ -10,7 +10,7 @@ from django.db.models import Sum
 
 from inventory.exceptions import ReceiptRejected
 from inventory.models import PurchaseOrder, PurchaseOrderLine, StockLevel, StockMovement
-from inventory.services import purchase_order_place, purchase_order_receive, stock_movement_post
+from inventory.services import product_price_change, purchase_order_place, purchase_order_receive, stock_movement_post
 from inventory.tests.factories import ProductFactory, StoreFactory, make_user
 
 pytestmark = pytest.mark.django_db
@@ -168,8 +168,6 @@ def test_twenty_concurrent_posts_keep_on_hand_equal_to_the_ledger(require_postgr
     ],
 )
 def test_bad_prices_are_refused_and_history_unchanged(mrp, dp, cost, message):
-    from inventory.services import product_price_change
-
     product = ProductFactory(mrp=Decimal("10.00"), dp=Decimal("9.00"), cost_price=Decimal("6.00"))
 
     with pytest.raises(ValidationError, match=message):
@@ -181,8 +179,6 @@ def test_bad_prices_are_refused_and_history_unchanged(mrp, dp, cost, message):
 
 
 def test_price_change_keeps_history():
-    from inventory.services import product_price_change
-
     product = ProductFactory(mrp=Decimal("10.00"), dp=Decimal("9.00"), cost_price=Decimal("6.00"))
     product_price_change(product=product, mrp=Decimal("12.00"), dp=Decimal("10.00"), cost_price=Decimal("7.00"))
     product.refresh_from_db()

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inventory.models import PurchaseOrder, PurchaseOrderLine, StockLevel
+from inventory.selectors import low_stock
 from inventory.tests.factories import PASSWORD, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -82,8 +83,6 @@ def test_a_low_line_on_order_says_how_much_and_when_and_is_not_counted_as_to_ord
 
 
 def test_the_counts_cover_the_lines_beyond_the_listed_ones(world):
-    from inventory.selectors import low_stock
-
     for i in range(23):
         _level(world.store_own, ProductFactory(), on_hand=i % 3, min_qty=5)
     low = low_stock(user=world.staff, limit=20)

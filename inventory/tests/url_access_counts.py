@@ -2,13 +2,12 @@
 
 from decimal import Decimal
 
+from inventory.services import stock_count_scan, stock_count_start, stock_movement_post
+from inventory.tests.factories import ProductFactory
 from retailops.testing import UNAUTH, Access
 
 
 def build(world):
-    from inventory.services import stock_count_scan, stock_count_start, stock_movement_post
-    from inventory.tests.factories import ProductFactory
-
     product = ProductFactory(sku="MX-1", name="Matrix mug")
     for store in (world.store_own, world.store_other):
         stock_movement_post(store=store, product=product, quantity=Decimal("4"), kind="opening")

@@ -16,9 +16,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.http import QueryDict
+from django.urls import reverse
+from django.utils import timezone
 
 from forecasting import selectors as forecasting_selectors
 from forecasting.models import DemandForecast, ForecastRun
+from inventory.tests.factories import PASSWORD
 from reports import selectors as sel
 from reports.filters import parse_filters
 from reports.tests.test_dashboard_numbers import build_chain
@@ -148,11 +151,6 @@ def test_a_store_without_a_forecast_counts_its_trailing_average(chain):
 
 
 def test_the_cash_page_labels_the_weeks_without_a_forecast(chain, client, monkeypatch):
-    from django.urls import reverse
-    from django.utils import timezone
-
-    from inventory.tests.factories import PASSWORD
-
     current_and_as_of_runs(chain)
     monkeypatch.setattr(timezone, "now", lambda: datetime(2025, 7, 15, 12, tzinfo=LONDON))
     assert client.login(username=chain.owner.username, password=PASSWORD)

@@ -109,7 +109,7 @@ def from_scratch(start: date, end: date) -> dict:
             sale__store_id=key[0], product_id=key[1], sale__local_date__gte=start, sale__local_date__lte=end
         )
         out["cogs"] += sum((round(line.quantity * line.unit_cost, 2) for line in lines), D("0"))
-        if on_hand > 0 and units_sold(*key, end - timedelta(days=sel.DEAD_DAYS - 1), end) <= 0:
+        if on_hand > 0 and units_sold(*key, end - timedelta(days=sel.DEAD_STOCK_DAYS - 1), end) <= 0:
             out["dead"] += 1
         if on_hand > 0 and units > 0:
             over_max = level.max_qty is not None and on_hand > level.max_qty

@@ -2,7 +2,6 @@
 
 The chain (see `chain` below), week Mon 2 – Sun 8 June 2025, prices tea 4.00 / 3.50 (cost 2.00),
 crisps 1.00 / 0.80 (cost 0.40), gum 1.50 / 1.20 (cost 0.50):
-
   OWN Tue 3  card  tea ×2 @4.00 + crisps ×3 @0.80   = 10.40  discount 0.60  cost 5.20
   OWN Wed 4  card  gum ×2 @1.50                       =  3.00                 cost 1.00
   OTH Wed 4  card  crisps ×10 @1.00 (loyalty member)  = 10.00                 cost 4.00
@@ -21,13 +20,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.cache import cache
 from django.http import QueryDict
+from django.utils import timezone
 
 from customers.tests.factories import CustomerFactory, LoyaltyTierFactory
+from forecasting.models import DemandForecast, ForecastRun
 from inventory.models import Category, PurchaseOrder, PurchaseOrderLine
 from inventory.services import stock_movement_post
 from inventory.tests.factories import ProductFactory, SupplierFactory
 from reports import selectors as sel
 from reports.filters import parse_filters
+from sales.models import RollupChange, StoreDaily
+from sales.rollups import rollups_rebuild
 from sales.tests.factories import post_sale
 
 pytestmark = pytest.mark.django_db
@@ -315,8 +318,6 @@ def test_stock_valuation_at_a_past_day(chain):
 
 
 def test_forward_view_uses_the_demand_forecast_when_there_is_one(chain):
-    from forecasting.models import DemandForecast, ForecastRun
-
     run = ForecastRun.objects.create(status="done", history_end=date(2025, 7, 13))
     post_sale(store=chain.store_own, lines=[(chain.obj["tea"], 2, "3.50")], when=at(2025, 7, 1))
     for day in range(21, 28):  # the week of Monday 21 July: 3 teas a day
@@ -340,8 +341,6 @@ def test_forward_view_uses_the_demand_forecast_when_there_is_one(chain):
 
 
 def test_an_unfinished_forecast_run_is_not_used(chain):
-    from forecasting.models import DemandForecast, ForecastRun
-
     run = ForecastRun.objects.create(status="running", history_end=date(2025, 7, 13))
     DemandForecast.objects.create(
         run=run,
@@ -387,11 +386,6 @@ def test_every_cached_page_sees_a_backdated_sale(chain):
 
 
 def test_only_writes_into_closed_days_are_logged(chain):
-    from django.utils import timezone
-
-    from sales.models import RollupChange, StoreDaily
-    from sales.rollups import rollups_rebuild
-
     RollupChange.objects.all().delete()
     post_sale(store=chain.store_own, lines=[(chain.obj["tea"], 1, None)])  # now: today's rollups, read live
     assert not RollupChange.objects.exists()

@@ -3,13 +3,18 @@
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from inventory.tests.factories import PASSWORD
+from inventory.services import stock_movement_post
+from inventory.tests.factories import PASSWORD, ProductFactory, StoreFactory, make_user
+from reports import selectors as sel
+from reports import views as dashboard_views
 from reports.filters import MAX_DAYS
-from reports.tests.test_dashboard_numbers import WEEK, build_chain
+from reports.tests.test_dashboard_numbers import WEEK, build_chain, filters
 from sales.tests.factories import post_sale
 
 pytestmark = pytest.mark.django_db
@@ -173,10 +178,6 @@ def test_inventory_dashboard_hides_value_from_staff(chain):
 
 
 def test_a_chain_with_more_stores_than_the_table_lists_those_with_the_most_stock(chain, monkeypatch):
-    from reports import selectors as sel
-    from reports import views as dashboard_views
-    from reports.tests.test_dashboard_numbers import filters
-
     monkeypatch.setattr(dashboard_views, "INVENTORY_STORE_ROWS", 1)  # the world has two stores
     value = {r["store"].code: r["value"] for r in sel.inventory_overview(filters(chain.owner))["stores"]}
     richest, other = sorted(value, key=value.get, reverse=True)
@@ -238,12 +239,6 @@ def test_default_periods_render_for_every_page(chain):
     ],
 )
 def test_queries_do_not_grow_with_stores_and_products(chain, name):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from inventory.services import stock_movement_post
-    from inventory.tests.factories import ProductFactory, StoreFactory
-
     client = client_for(chain.owner)
     url = f"{reverse(name)}?{WEEK}"
     with CaptureQueriesContext(connection) as before:
@@ -262,8 +257,6 @@ def test_queries_do_not_grow_with_stores_and_products(chain, name):
 
 @pytest.mark.parametrize("name", ["reports:dashboard", "reports:inventory_dashboard"])
 def test_staff_without_a_store_get_an_empty_page_not_an_error(chain, name):
-    from inventory.tests.factories import make_user
-
     newcomer = make_user("staff", username="new_staff")
 
     response = get(newcomer, name)

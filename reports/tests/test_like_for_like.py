@@ -6,7 +6,6 @@ small to mean anything is not given (reports.selectors.base_too_small: below £5
 or 5 % of the whole last year).
 
 "Now" is Tuesday 15 July 2025, 12:00 in London, on the small chain of test_dashboard_numbers, plus:
-
   last year, Tue 16 Jul 2024 (52 weeks before: "today" compares with it)
     OWN 09:00 tea ×20 @4.00 = 80.00 · OTH 11:30 crisps ×60 @1.00 = 60.00      ← before 12:00
     OWN 15:00 tea ×30 @4.00 = 120.00 · OTH 17:00 crisps ×40 @1.00 = 40.00     ← after 12:00
@@ -17,6 +16,7 @@ or 5 % of the whole last year).
   today, Tue 15 Jul 2025: OWN 09:30 tea ×25 @4.00 = 100.00 · OTH 10:00 crisps ×66 @1.00 = 66.00
 """
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -127,7 +127,6 @@ def test_the_trend_shows_today_apart_against_the_same_hours(chain):
     assert (rows[-1]["revenue"], rows[-1]["revenue_ly"]) == (D("166.00"), D("60.00"))  # not the whole 260.00
     assert (rows[9]["revenue"], rows[9]["revenue_ly"]) == (D("120.00"), D("100.00"))
     # the lines stop at yesterday; today so far and last year to the same hour are points of their own
-    import json
 
     data = {ds["label"]: ds["data"] for ds in json.loads(chart)["data"]["datasets"]}
     assert data["This period"][-1] is None and data["This period"][9] == 120.0

@@ -3,6 +3,8 @@
 import pytest
 from django.core.management import call_command
 
+from inventory.tests.factories import PASSWORD
+
 
 @pytest.mark.django_db
 def test_openapi_schema_is_valid_and_warning_free(tmp_path):
@@ -15,8 +17,6 @@ def test_openapi_schema_is_valid_and_warning_free(tmp_path):
 
 @pytest.mark.django_db
 def test_schema_and_docs_pages_need_a_login(client, world):
-    from inventory.tests.factories import PASSWORD
-
     assert client.get("/api/schema/").status_code == 401
     client.login(username=world.owner.username, password=PASSWORD)
     assert client.get("/api/schema/").status_code == 200

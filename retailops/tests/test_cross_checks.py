@@ -5,13 +5,16 @@ as the owner — and sets it against the accountant's export pack or against the
 A mismatch is collected with where it was seen, so one run lists every disagreement at once.
 """
 
+import re
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_CEILING, Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.http import QueryDict
 from django.utils import timezone
 
 from customers.models import Customer, LoyaltyTier
@@ -63,8 +66,6 @@ def _get(client, url: str, params: list[tuple[str, str]]):
 
 
 def _qs(params):
-    from django.http import QueryDict
-
     q = QueryDict(mutable=True)
     for k, v in params:
         q.appendlist(k, v)
@@ -199,9 +200,6 @@ def check_tiers(client) -> list[str]:
 
 def check_home_alerts(client) -> list[str]:
     """The home alert counts count the rows they stand beside, and the forecast panel repeats the same figures."""
-    import re
-
-    from django.contrib.auth import get_user_model
 
     seen_rows = 0
     for user in ("owner", "staff", "staff2"):

@@ -6,8 +6,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from retailops.permissions import HasPerms, StrictModelPermissions
-from sales.filters import SaleFilter, sales_visible
-from sales.services import receipt_post_api, receipts_post_api
+from sales.filters import SaleFilter
+from sales.selectors import sales_visible
+from sales.services import receipt_batch_post_from_api, receipt_post_from_api
 
 from .serializers import (
     ReceiptBatchInSerializer,
@@ -69,7 +70,7 @@ class ReceiptPostApi(APIView):
                 },
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        outcome = receipt_post_api(item=serializer.validated_data, user=request.user)
+        outcome = receipt_post_from_api(item=serializer.validated_data, user=request.user)
         return Response(result_data(outcome), status=_status_for(outcome))
 
 
@@ -99,7 +100,9 @@ class ReceiptBatchApi(APIView):
                     "errors": _flatten(serializer.errors),
                 }
         outcomes, batch = (
-            receipts_post_api(items=[v for _, v in valid], user=request.user, as_batch=True) if valid else ([], None)
+            receipt_batch_post_from_api(items=[v for _, v in valid], user=request.user, as_batch=True)
+            if valid
+            else ([], None)
         )
         by_index = {n: result_data(o) for (n, _), o in zip(valid, outcomes, strict=True)}
         results = [by_index.get(n) or invalid[n] for n in range(len(items))]

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from customers.models import Customer
 from inventory.models import Product, Store
 from inventory.tests.factories import PASSWORD, ProductFactory
+from retailops.celery import app
 from sales.models import ColumnMapping, ImportBatch, ImportRowError, Sale
 from sales.services import import_batch_create, import_batch_preview, sales_import, sales_import_preview
 
@@ -43,8 +44,6 @@ def _media(settings, tmp_path):
 
 @pytest.fixture
 def eager():
-    from retailops.celery import app
-
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = False

@@ -3,6 +3,7 @@
 import csv
 import gzip
 import io
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -394,7 +395,7 @@ def test_formulas_in_csv_cells_are_refused_not_evaluated():
 
 
 def _xlsx(sheets: dict) -> bytes:
-    from openpyxl import Workbook
+    from openpyxl import Workbook  # noqa: PLC0415 — openpyxl (~0.3 s) loads for the xlsx tests only, not at collection
 
     wb = Workbook()
     wb.remove(wb.active)
@@ -411,8 +412,6 @@ XLSX_HEADER = UCI_HEADER.split(",")
 
 
 def test_an_xlsx_export_is_imported_with_typed_cells():
-    from datetime import datetime
-
     content = _xlsx(
         {
             "Sales": [
@@ -488,7 +487,7 @@ def test_the_native_layout_with_store_codes_and_payment_methods():
 
 
 def test_a_staff_member_cannot_import_into_another_store(world):
-    from sales.services import receipts_post  # noqa: F401 — the same service as the page
+    from sales.services import receipts_post  # noqa: F401, PLC0415 — the same service as the page
 
     with pytest.raises(Exception, match="permission to import"):
         import_batch_create(source="file", source_name="x.csv", content=b"x", actor=world.staff)

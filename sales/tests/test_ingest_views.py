@@ -1,5 +1,7 @@
 """The import pages: upload → task → progress → result with row errors; size limit; broker down; the command."""
 
+import os
+import time
 from decimal import Decimal
 from unittest import mock
 
@@ -7,10 +9,14 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
+from django_celery_beat.models import PeriodicTask
 from kombu.exceptions import OperationalError
 
 from inventory.tests.factories import PASSWORD
+from retailops.celery import app
 from sales.models import ImportBatch, Sale
+from sales.services import watch_folder_scan
+from sales.tasks import watch_folder_scan_task
 from sales.tests.test_ingest_files import SMALL, uci
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +30,6 @@ def _media(settings, tmp_path):
 @pytest.fixture
 def eager():
     """Run the Celery task inside the request, as a worker would run it (no broker needed)."""
-    from retailops.celery import app
 
     app.conf.task_always_eager = True
     yield
@@ -190,11 +195,6 @@ def test_the_command_fails_loudly_on_a_bad_file(tmp_path):
 
 
 def test_the_watch_folder_imports_files_and_moves_them(tmp_path, settings):
-    import os
-    import time
-
-    from sales.services import watch_folder_scan
-
     folder = tmp_path / "watch"
     folder.mkdir()
     (folder / "good.csv").write_text(SMALL)
@@ -216,10 +216,6 @@ def test_the_watch_folder_imports_files_and_moves_them(tmp_path, settings):
 
 
 def test_the_watch_folder_is_off_by_default_and_scheduled_by_beat(settings):
-    from django_celery_beat.models import PeriodicTask
-
-    from sales.tasks import watch_folder_scan_task
-
     settings.RETAILOPS = {**settings.RETAILOPS, "WATCH_FOLDER": ""}
     task = PeriodicTask.objects.get(task="sales.watch_folder_scan")
     assert watch_folder_scan_task() == []

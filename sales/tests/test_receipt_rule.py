@@ -17,10 +17,10 @@ from sales.models import Sale
 from sales.services import (
     LineInput,
     ReceiptInput,
+    receipt_batch_post_from_api,
     receipt_hash,
-    receipt_post_api,
+    receipt_post_from_api,
     receipts_post,
-    receipts_post_api,
     sale_record,
 )
 from sales.tests.test_ingest_files import errors_of, run_import, uci
@@ -64,8 +64,8 @@ def test_a_too_long_pos_reference_is_refused_by_sale_record(world, tea):
 
 
 def test_a_too_long_pos_reference_is_refused_by_the_api_paths(world, tea):
-    outcomes, batch = receipts_post_api(items=[api_item(TOO_LONG)], user=world.owner, as_batch=True)
-    single = receipt_post_api(item=api_item(TOO_LONG), user=world.owner)
+    outcomes, batch = receipt_batch_post_from_api(items=[api_item(TOO_LONG)], user=world.owner, as_batch=True)
+    single = receipt_post_from_api(item=api_item(TOO_LONG), user=world.owner)
 
     assert (outcomes[0].status, outcomes[0].errors) == ("rejected", [REASON])
     assert (single.status, single.errors) == ("rejected", [REASON])
@@ -132,5 +132,7 @@ def test_the_same_receipt_has_the_same_hash_on_every_path(world, tea):
     # Posted again through the batch / API path, the till's receipt is a duplicate, not a conflict.
     (again,) = receipts_post(drafts=[draft])
     assert (again.status, again.sale_id) == ("duplicate", sale.pk)
-    (api_again,) = receipts_post_api(items=[api_item("R-1", occurred_at=at)], user=world.owner, as_batch=False)[0]
+    (api_again,) = receipt_batch_post_from_api(
+        items=[api_item("R-1", occurred_at=at)], user=world.owner, as_batch=False
+    )[0]
     assert (api_again.status, api_again.sale_id) == ("duplicate", sale.pk)

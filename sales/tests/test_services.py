@@ -17,7 +17,7 @@ from inventory.models import StockLevel, StockMovement
 from inventory.services import stock_movement_post
 from inventory.tests.factories import ProductFactory, StoreFactory
 from sales.exceptions import ReceiptConflict
-from sales.models import Sale, SalesDaily, StoreDaily
+from sales.models import Sale, SalesDaily, StockAdjustment, StoreDaily
 from sales.rollups import rollups_rebuild
 from sales.services import LineInput, ReceiptInput, sale_record
 
@@ -269,8 +269,6 @@ def test_racing_identical_posts_make_one_sale(require_postgres):
 
 
 def test_a_reference_held_by_a_stock_adjustment_is_a_conflict(shop):
-    from sales.models import StockAdjustment
-
     store, tea, _ = shop
     StockAdjustment.objects.create(store=store, pos_reference="ADJ1", occurred_at=timezone.now(), content_hash="x")
 

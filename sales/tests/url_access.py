@@ -2,14 +2,13 @@
 
 from decimal import Decimal
 
+from inventory.tests.factories import ProductFactory
 from retailops.testing import Access
+from sales.models import ImportBatch
+from sales.tests.factories import post_sale
 
 
 def build(world):
-    from inventory.tests.factories import ProductFactory
-    from sales.models import ImportBatch
-    from sales.tests.factories import post_sale
-
     product = ProductFactory(sku="IMP-MX", name="Import matrix mug", mrp=Decimal("5.00"), dp=Decimal("4.00"))
     world.obj["sale_own"] = post_sale(store=world.store_own, lines=[(product, 1, None)], ref="MX-OWN-1")
     world.obj["sale_other"] = post_sale(store=world.store_other, lines=[(product, 2, None)], ref="MX-OTHER-1")

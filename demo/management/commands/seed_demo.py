@@ -5,6 +5,8 @@ from datetime import date, timedelta
 from django.core.management.base import BaseCommand, CommandError
 
 from demo.load import demo_config, demo_database_empty, demo_load, demo_reset
+from forecasting.customer_models import model_run_start
+from forecasting.services import forecast_run_start
 
 
 class Command(BaseCommand):
@@ -62,8 +64,6 @@ class Command(BaseCommand):
 
     def _queue_models(self):
         """Give the demo forecasts, reorder suggestions and customer predictions as soon as the worker starts."""
-        from forecasting.customer_models import model_run_start
-        from forecasting.services import forecast_run_start
 
         run = forecast_run_start(trigger="demo")
         customer_run, queued = model_run_start()
