@@ -7,10 +7,21 @@ import pytest
 from coverage import Coverage
 from coverage.exceptions import CoverageException
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 
 from inventory.tests.factories import StoreFactory, make_user
+from reports import selectors as report_selectors
 from retailops.testing import World
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    """Each test starts with empty caches: cached sums are keyed by ids and change-log fingerprints, which a
+    rolled-back test database hands out again."""
+    cache.clear()
+    report_selectors._LOCAL.clear()
+    yield
 
 
 @pytest.fixture

@@ -79,7 +79,10 @@ def main() -> None:
     from sales.models import ImportBatch, SaleLine
     from sales.services import import_batch_create, sales_import
 
-    batch = import_batch_create(source=ImportBatch.Source.COMMAND, source_name=path.name, path=str(path))
+    # The file names its stores; the person importing it asks for them to be created (off by default).
+    batch = import_batch_create(
+        source=ImportBatch.Source.COMMAND, source_name=path.name, path=str(path), options={"create_stores": True}
+    )
     load_before = os.getloadavg()[0]
     started = time.monotonic()
     batch = sales_import(batch_id=batch.pk)

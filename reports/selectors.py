@@ -382,9 +382,12 @@ def comparison_cut(f: Filters) -> ComparisonCut | None:
             for store in f.stores:
                 by_tz[store.timezone].append(store.pk)
             cutoffs = []
+            # Cut at the whole minute (the page says "to 14:05"), so the comparison day's sums can be cached
+            # for that minute rather than read again by every refresh of every partial.
+            minute = now.replace(second=0, microsecond=0)
             for tz_name, store_ids in sorted(by_tz.items()):
                 tz = zoneinfo.ZoneInfo(tz_name)
-                local = now.astimezone(tz)
+                local = minute.astimezone(tz)
                 if local.date() > today:
                     cutoff = None
                 elif local.date() < today:
@@ -417,68 +420,80 @@ def _cut_day_series(f: Filters, cut: ComparisonCut) -> dict:
     """SalesDaily's sums of the comparison day before the cut, per (store, product), from the sale lines."""
     memo = f.__dict__.setdefault("_cut_memo", {})
     if "series" not in memo:
-        lines = SaleLine.objects.filter(_cut_filter(cut, "sale__"))
-        if f.category_ids is not None:
-            lines = lines.filter(product__category_id__in=f.category_ids)
-        is_return, is_mrp = Q(sale__kind=RETURN), Q(price_type=SaleLine.PriceType.MRP)
-        rows = (
-            lines.values("sale__store_id", "product_id")
-            .annotate(
-                units=Sum("quantity"),
-                revenue=Sum("line_total"),
-                cost=Sum(LINE_COST),
-                discount=Sum("discount"),
-                units_mrp=Sum("quantity", filter=is_mrp),
-                revenue_mrp=Sum("line_total", filter=is_mrp),
-                returns_units=Sum(-F("quantity"), filter=is_return),
-                returns_value=Sum(-F("line_total"), filter=is_return),
-            )
-            .order_by()
+        memo["series"] = _cached(
+            ("cut-series", f.store_ids, f.category_ids, cut.day, cut.cutoffs, _fingerprint(f, cut.day, cut.day)),
+            lambda: _cut_day_series_query(f, cut),
         )
-        memo["series"] = {
-            (r["sale__store_id"], r["product_id"]): {
-                k: money(r[k]) if k in MONEY_FIELDS else _d(r[k]) for k in SD_FIELDS
-            }
-            for r in rows
-        }
     return memo["series"]
+
+
+def _cut_day_series_query(f: Filters, cut: ComparisonCut) -> dict:
+    lines = SaleLine.objects.filter(_cut_filter(cut, "sale__"))
+    if f.category_ids is not None:
+        lines = lines.filter(product__category_id__in=f.category_ids)
+    is_return, is_mrp = Q(sale__kind=RETURN), Q(price_type=SaleLine.PriceType.MRP)
+    rows = (
+        lines.values("sale__store_id", "product_id")
+        .annotate(
+            units=Sum("quantity"),
+            revenue=Sum("line_total"),
+            cost=Sum(LINE_COST),
+            discount=Sum("discount"),
+            units_mrp=Sum("quantity", filter=is_mrp),
+            revenue_mrp=Sum("line_total", filter=is_mrp),
+            returns_units=Sum(-F("quantity"), filter=is_return),
+            returns_value=Sum(-F("line_total"), filter=is_return),
+        )
+        .order_by()
+    )
+    return {
+        (r["sale__store_id"], r["product_id"]): {k: money(r[k]) if k in MONEY_FIELDS else _d(r[k]) for k in SD_FIELDS}
+        for r in rows
+    }
 
 
 def _cut_day_store(f: Filters, cut: ComparisonCut) -> dict:
     """StoreDaily's sums of the comparison day before the cut, per (store, payment method), from the sales."""
     memo = f.__dict__.setdefault("_cut_memo", {})
     if "store" not in memo:
-        is_sale = Q(kind=Sale.Kind.SALE)
-        rows = (
-            Sale.objects.filter(_cut_filter(cut))
-            .values("store_id", "payment_method")
-            .annotate(
-                revenue=Sum("total"),
-                cost=Sum("cost_total"),
-                discount=Sum("discount_total"),
-                returns_value=Sum(-F("total"), filter=Q(kind=RETURN)),
-                transactions=Count("pk", filter=is_sale),
-                customers=Count("pk", filter=is_sale & Q(customer__isnull=False)),
-            )
-            .order_by()
+        memo["store"] = _cached(
+            ("cut-store", f.store_ids, cut.day, cut.cutoffs, _fingerprint(f, cut.day, cut.day)),
+            lambda: _cut_day_store_query(cut),
         )
-        # Units from the lines, apart: joined to the sales above they would multiply each receipt's totals.
-        units = {
-            (r["sale__store_id"], r["sale__payment_method"]): _d(r["units"])
-            for r in SaleLine.objects.filter(_cut_filter(cut, "sale__"))
-            .values("sale__store_id", "sale__payment_method")
-            .annotate(units=Sum("quantity"))
-            .order_by()
-        }
-        memo["store"] = {
-            (r["store_id"], r["payment_method"]): {
-                **{k: money(r[k]) for k in ("revenue", "cost", "discount", "returns_value")},
-                "units": units.get((r["store_id"], r["payment_method"]), ZERO),
-                **{k: int(r[k] or 0) for k in STORE_DAY_COUNTS},
-            }
-            for r in rows
-        }
     return memo["store"]
+
+
+def _cut_day_store_query(cut: ComparisonCut) -> dict:
+    is_sale = Q(kind=Sale.Kind.SALE)
+    rows = (
+        Sale.objects.filter(_cut_filter(cut))
+        .values("store_id", "payment_method")
+        .annotate(
+            revenue=Sum("total"),
+            cost=Sum("cost_total"),
+            discount=Sum("discount_total"),
+            returns_value=Sum(-F("total"), filter=Q(kind=RETURN)),
+            transactions=Count("pk", filter=is_sale),
+            customers=Count("pk", filter=is_sale & Q(customer__isnull=False)),
+        )
+        .order_by()
+    )
+    # Units from the lines, apart: joined to the sales above they would multiply each receipt's totals.
+    units = {
+        (r["sale__store_id"], r["sale__payment_method"]): _d(r["units"])
+        for r in SaleLine.objects.filter(_cut_filter(cut, "sale__"))
+        .values("sale__store_id", "sale__payment_method")
+        .annotate(units=Sum("quantity"))
+        .order_by()
+    }
+    return {
+        (r["store_id"], r["payment_method"]): {
+            **{k: money(r[k]) for k in ("revenue", "cost", "discount", "returns_value")},
+            "units": units.get((r["store_id"], r["payment_method"]), ZERO),
+            **{k: int(r[k] or 0) for k in STORE_DAY_COUNTS},
+        }
+        for r in rows
+    }
 
 
 def _plus(rows: dict, extra: dict) -> dict:
