@@ -1066,6 +1066,21 @@ def _batch_update(batch: ImportBatch, **fields) -> None:
     ImportBatch.objects.filter(pk=batch.pk).update(**fields)
 
 
+def _outcome_tally(counts: dict, kinds: dict, draft, status: str) -> None:
+    """Count a receipt's lines and the receipt by what posting did (or, in a preview, would do) with it: the one
+    tally of the import's summary and of its preview."""
+    n = len(draft.lines)
+    if status == "accepted":
+        counts["accepted"] += n
+        kinds[draft.kind] += 1
+    elif status == "duplicate":
+        counts["duplicate"] += n
+        kinds["duplicate_receipts"] += 1
+    else:
+        counts["rejected"] += n
+        kinds["rejected_receipts"] += 1
+
+
 def _batch_file_failed(batch: ImportBatch, exc: Exception) -> ImportBatch:
     """A file that cannot be read (preview or import): the batch fails with the reason, nothing is posted."""
     _batch_update(
@@ -1216,19 +1231,11 @@ def _sales_import(batch_id: int) -> ImportBatch:
         for chunk, outcomes in _chunks_post(_chunks(grouped.drafts), import_batch=batch, actor=actor):
             error_rows = []
             for draft, outcome in zip(chunk, outcomes, strict=True):
-                n = len(draft.lines)
-                done_lines += n
-                if outcome.status == "accepted":
-                    counts["accepted"] += n
-                    kinds[draft.kind] += 1
-                    if outcome.sale_id:
-                        counts["sales"] += 1
-                elif outcome.status == "duplicate":
-                    counts["duplicate"] += n
-                    kinds["duplicate_receipts"] += 1
-                else:
-                    counts["rejected"] += n
-                    kinds["rejected_receipts"] += 1
+                done_lines += len(draft.lines)
+                _outcome_tally(counts, kinds, draft, outcome.status)
+                if outcome.status == "accepted" and outcome.sale_id:
+                    counts["sales"] += 1
+                elif outcome.status not in ("accepted", "duplicate"):
                     error_rows.extend(_row_errors(batch, draft, column_names))
             if errors_kept < MAX_ROW_ERRORS:
                 ImportRowError.objects.bulk_create(error_rows[: MAX_ROW_ERRORS - errors_kept], batch_size=5000)
@@ -1320,16 +1327,8 @@ def sales_import_preview(
     rejected_rows = [(e.line_no, read.column_names.get(e.column, e.column), e.value, e.message)
                      for e in grouped.orphan_errors]  # fmt: skip
     for draft, outcome in zip(grouped.drafts, outcomes, strict=True):
-        n = len(draft.lines)
-        if outcome.status == "accepted":
-            counts["accepted"] += n
-            kinds[draft.kind] += 1
-        elif outcome.status == "duplicate":
-            counts["duplicate"] += n
-            kinds["duplicate_receipts"] += 1
-        else:
-            counts["rejected"] += n
-            kinds["rejected_receipts"] += 1
+        _outcome_tally(counts, kinds, draft, outcome.status)
+        if outcome.status not in ("accepted", "duplicate"):
             rejected_rows.extend(
                 (e.line_number, e.column, e.value, e.message) for e in _row_errors(None, draft, read.column_names)
             )
