@@ -23,7 +23,13 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# This checkout's own random secret key (var/ is never committed): with DEBUG off RetailOps refuses the public
+# development key, so manage.py, the benches and mypy read this one. A deployment sets DJANGO_SECRET_KEY.
+var/secret_key:
+	mkdir -p var
+	umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_hex(32))" > $@
+
+install: $(STAMP) var/secret_key
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
@@ -33,7 +39,7 @@ demo: migrate
 
 run: demo
 	@echo ""
-	@echo "  RetailOps is starting on http://127.0.0.1:$(PORT)/  (Ctrl+C stops web, worker, beat and the demo till)"
+	@echo "  RetailOps is starting on http://127.0.0.1:$(PORT)/  (Ctrl+C stops web, the two workers — interactive and heavy —, beat and the demo till)"
 	@echo "  Demo logins:  owner / owner-demo-2026   accountant / accountant-demo-2026   staff / staff-demo-2026"
 	@echo ""
 	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/honcho -f Procfile.dev start
@@ -42,7 +48,14 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist load --cov --cov-report=
+	@# Then the reliability suite on its own (real gunicorn, Celery worker, beat and a Redis it stops and freezes;
+	@# no xdist: its processes must not compete with test workers). Both run even if the first fails, so the last
+	@# table printed is the scorecard of the whole make test.
+	status=0; \
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist load --cov --cov-report= --scorecard-file var/scorecard.json \
+		|| status=$$?; \
+	$(BIN)/pytest -q -p no:xdist reliability --scorecard-file var/scorecard.json --scorecard-append || status=$$?; \
+	exit $$status
 
 lint: install
 	$(BIN)/ruff check .

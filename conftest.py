@@ -12,7 +12,11 @@ from django.db import connection
 
 from inventory.tests.factories import StoreFactory, make_user
 from reports import selectors as report_selectors
+from retailops.outbox import breaker_forget
 from retailops.testing import World
+
+# The reliability scorecard: the `scorecard(label)` marker's table at the end of the run, the `scorecard` fixture.
+pytest_plugins = ["retailops.scorecard", "pytester"]  # pytester: the scorecard's own tests
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +25,7 @@ def _fresh_caches():
     rolled-back test database hands out again."""
     cache.clear()
     report_selectors._LOCAL.clear()
+    breaker_forget()  # a broker outage simulated by one test is not remembered by the next
     yield
 
 

@@ -6,7 +6,7 @@
 Creates and migrates a PostgreSQL database of its own (kept between runs; --rebuild starts over) and
 loads a small demo chain into it (`seed_demo`, a few weeks of history), then starts a real server —
 gunicorn from the virtualenv, sync workers — and posts receipts to POST /api/v1/receipts/ with a DRF
-token of the demo's POS device user, from `--clients` threads at once (each a till of one store, each
+token of the store's POS device (one per store), from `--clients` threads at once (each a till of one store, each
 request on its own receipt: unique POS reference, 1–5 lines, a loyalty customer on some). After a
 warm-up it times a fixed number of receipts and prints p50 / p95 / p99 / max latency, throughput and
 errors (any non-2xx answer or a status other than "accepted"), with the machine it ran on — twice:
@@ -85,15 +85,21 @@ def seed(years: float) -> None:
     print(f"seed_demo --years {years}: {time.perf_counter() - started:.0f} s", flush=True)
 
 
-def pos_token() -> str:
-    """The token of the demo's POS device user (only add_sale and a few view permissions)."""
+def pos_tokens() -> dict[str, str]:
+    """{store code: the token of its POS device} (only add_sale and a few view permissions, its own store only)."""
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    from demo.catalogue import POS_USERNAME
+    from demo.catalogue import pos_username
+    from inventory.models import Store
 
-    user = get_user_model().objects.get(username=POS_USERNAME)
-    return Token.objects.get_or_create(user=user)[0].key
+    tokens = {}
+    for store in Store.objects.filter(active=True):
+        user = get_user_model().objects.filter(username=pos_username(store)).first()
+        if user is None:
+            sys.exit(f"No POS device user {pos_username(store)}: the bench chain predates them; run with --rebuild.")
+        tokens[store.code] = Token.objects.get_or_create(user=user)[0].key
+    return tokens
 
 
 def catalogue() -> tuple[list[str], list[tuple[str, str, str]], list[str]]:
@@ -207,12 +213,12 @@ class Till(threading.Thread):
     (interval > 0 s): receipt k is due at start + offset + k × interval, and its latency counts from
     when it was due, so a server falling behind shows in the figures instead of slowing the clients."""
 
-    def __init__(self, *, port: int, token: str, receipts: list[dict], start: threading.Barrier,
+    def __init__(self, *, port: int, tokens: dict[str, str], receipts: list[dict], start: threading.Barrier,
                  interval: float = 0.0, offset: float = 0.0):  # fmt: skip
         super().__init__(daemon=True)
         self.port, self.receipts, self.start_barrier = port, receipts, start
         self.interval, self.offset = interval, offset
-        self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+        self.tokens = tokens  # each receipt goes with its store's POS device token
         self.results: list[tuple[float, int, dict | None, str]] = []  # (ms, http status, body, ref)
 
     def run(self) -> None:
@@ -228,7 +234,8 @@ class Till(threading.Thread):
                     time.sleep(due - started)
                 started = due
             try:
-                conn.request("POST", ENDPOINT, body=payload, headers=self.headers)
+                headers = {"Authorization": f"Token {self.tokens[body['store']]}", "Content-Type": "application/json"}
+                conn.request("POST", ENDPOINT, body=payload, headers=headers)
                 response = conn.getresponse()
                 raw = response.read()
                 ms = (time.perf_counter() - started) * 1000
@@ -245,14 +252,14 @@ class Till(threading.Thread):
         conn.close()
 
 
-def fire(*, port: int, token: str, per_client: list[list[dict]], rate: float = 0.0) -> tuple[list, float]:
+def fire(*, port: int, tokens: dict[str, str], per_client: list[list[dict]], rate: float = 0.0) -> tuple[list, float]:
     """Post every client's receipts concurrently, closed loop or (rate > 0) paced at `rate` receipts a
     second in all, the clients evenly staggered; returns all results and the wall time in seconds."""
     barrier = threading.Barrier(len(per_client) + 1)
     interval = len(per_client) / rate if rate else 0.0
     step = interval / len(per_client)
     tills = [
-        Till(port=port, token=token, receipts=r, start=barrier, interval=interval, offset=i * step)
+        Till(port=port, tokens=tokens, receipts=r, start=barrier, interval=interval, offset=i * step)
         for i, r in enumerate(per_client)
     ]
     for t in tills:
@@ -478,7 +485,7 @@ def main() -> None:
 
     setup(args.db, rebuild=args.rebuild)
     seed(args.years)
-    token = pos_token()
+    tokens = pos_tokens()
     stores, products, customers = catalogue()
     rng = random.Random(args.seed)
     run = f"API{uuid.uuid4().hex[:8].upper()}"
@@ -504,16 +511,16 @@ def main() -> None:
             f"{len(stores)} stores, {len(products)} products, {len(customers):,} customers · run {run}\n",
             flush=True,
         )
-        results, wall = fire(port=port, token=token, per_client=warm)
+        results, wall = fire(port=port, tokens=tokens, per_client=warm)
         report("warm-up", results, wall, "accepted")
         accepted = {r[3]: r[2]["sale_id"] for r in results if r[2] and r[2].get("status") == "accepted"}
-        results, wall = fire(port=port, token=token, per_client=timed)
+        results, wall = fire(port=port, tokens=tokens, per_client=timed)
         errors = report("timed, closed loop (each client posts again as soon as answered)", results, wall, "accepted")
         accepted |= {r[3]: r[2]["sale_id"] for r in results if r[2] and r[2].get("status") == "accepted"}
         p95 = percentile(sorted(r[0] for r in results), 95)
         paced_p95, paced_errors = None, []
         if args.rate and args.paced:
-            results, wall = fire(port=port, token=token, per_client=paced, rate=args.rate)
+            results, wall = fire(port=port, tokens=tokens, per_client=paced, rate=args.rate)
             paced_errors = report(f"timed, paced at {args.rate:g} receipts/s in all", results, wall, "accepted")
             accepted |= {r[3]: r[2]["sale_id"] for r in results if r[2] and r[2].get("status") == "accepted"}
             paced_p95 = percentile(sorted(r[0] for r in results), 95)
@@ -524,7 +531,7 @@ def main() -> None:
         again = [[] for _ in range(args.clients)]
         for n, ref in enumerate(sample):
             again[n % args.clients].append(sent[ref])
-        dup_results, dup_wall = fire(port=port, token=token, per_client=again)
+        dup_results, dup_wall = fire(port=port, tokens=tokens, per_client=again)
         dup_errors = report("re-post", dup_results, dup_wall, "duplicate")
         wrong_id = [r for r in dup_results if r[2] and r[2].get("sale_id") != accepted.get(r[3])]
         if dup_errors or wrong_id:

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from inventory.scoping import StoreScopedAdminMixin
 from retailops.admin_mixins import LedgerAdmin
 
 from .models import Customer, LoyaltyTier, PointsEntry, TierChange
@@ -11,7 +12,7 @@ class LoyaltyTierAdmin(admin.ModelAdmin):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     list_display = ["code", "name", "home_store", "tier", "points_balance", "joined_at", "active"]
     list_filter = ["tier", "home_store", "active"]
     search_fields = ["code", "name", "email", "phone"]
@@ -20,7 +21,7 @@ class CustomerAdmin(admin.ModelAdmin):
 
 
 @admin.register(PointsEntry)
-class PointsEntryAdmin(LedgerAdmin):
+class PointsEntryAdmin(StoreScopedAdminMixin, LedgerAdmin):
     list_display = ["occurred_at", "customer", "kind", "points", "store", "expires_at", "note"]
     list_filter = ["kind"]
     search_fields = ["customer__code"]

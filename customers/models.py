@@ -7,9 +7,24 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from inventory.models import AppendOnlyModel
+from inventory.models import AppendOnlyModel, LedgerQuerySet
+from inventory.scoping import StoreScopedQuerySet
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+class CustomerQuerySet(StoreScopedQuerySet):
+    """A customer belongs to their home store (no home store: seen only by users who see every store)."""
+
+    store_path = "home_store"
+
+
+class CustomerPredictionQuerySet(StoreScopedQuerySet):
+    store_path = "customer__home_store"
+
+
+class PointsEntryQuerySet(LedgerQuerySet, StoreScopedQuerySet):
+    """The points ledger (append-only), scoped by the store an entry was posted at."""
 
 
 class LoyaltyTier(models.Model):
@@ -51,6 +66,8 @@ class Customer(models.Model):
     points_balance = models.BigIntegerField(default=0)
     anonymised_at = models.DateTimeField(null=True, blank=True)
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged")
+
+    objects = CustomerQuerySet.as_manager()
 
     class Meta:
         ordering = ["code"]
@@ -96,6 +113,8 @@ class PointsEntry(AppendOnlyModel):
     recorded_at = models.DateTimeField(auto_now_add=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     note = models.CharField(max_length=200, blank=True)
+
+    objects = PointsEntryQuerySet.as_manager()
 
     class Meta:
         ordering = ["occurred_at", "id"]
@@ -147,6 +166,10 @@ class CustomerModelRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker started it.")
+    claimed_by = models.CharField(max_length=100, blank=True, help_text="The worker (host:pid) running it.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life of that worker.")
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="Past while running = its worker stopped.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -173,6 +196,8 @@ class CustomerPrediction(models.Model):
     exposed_visits = models.PositiveIntegerField(default=0, help_text="Of those, days a usual product was out.")
     products_missed = models.PositiveIntegerField(default=0)
     revenue_at_risk = models.DecimalField(**MONEY, default=Decimal("0"))
+
+    objects = CustomerPredictionQuerySet.as_manager()
 
     class Meta:
         ordering = ["run", "customer"]

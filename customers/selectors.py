@@ -263,12 +263,7 @@ def points_ledger(*, customer: Customer, limit: int = 200) -> list[PointsEntry]:
 
 def customers_visible(*, user) -> QuerySet[Customer]:
     """Customers of the stores the user may see (every customer with inventory.view_all_stores)."""
-    qs = Customer.objects.select_related("tier", "home_store")
-    if user.has_perm("inventory.view_all_stores"):
-        return qs
-    Store = apps.get_model("inventory", "Store")
-    visible = Store.objects.filter(memberships__user=user)
-    return qs.filter(home_store__in=visible)
+    return Customer.objects.for_user(user).select_related("tier", "home_store")
 
 
 # --------------------------------------------------------------------------------------------------

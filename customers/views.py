@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
+from inventory.scoping import sees_every_store
 from inventory.selectors import stores_visible
 from retailops.charts import chart
 from retailops.exports import export_response
@@ -68,7 +69,7 @@ def _liability_scope(request) -> tuple[int | None, list[int] | None]:
     store_id = store_param(request)
     if store_id:
         return store_id, [store_id]
-    if request.user.has_perm("inventory.view_all_stores"):
+    if sees_every_store(request.user):
         return None, None
     return None, list(stores_visible(user=request.user).values_list("pk", flat=True))
 

@@ -368,7 +368,8 @@ DEMO_USERS = [
     ("staff", "staff-demo-2026", roles.STAFF, 0, "Sam", "Taylor"),
     ("staff2", "staff2-demo-2026", roles.STAFF, 3, "Priya", "Shah"),
 ]
-POS_USERNAME = "pos"
+POS_USERNAME = "pos"  # the prefix of the POS devices' users: one per store, "pos-<store code in lower case>"
+POS_PERMISSIONS = ["add_sale", "view_sale", "view_store", "view_product"]  # no view_all_stores: its store only
 PAYMENTS = (("card", 0.58), ("cash", 0.20), ("mobile", 0.17), ("account", 0.03), ("other", 0.02))
 PRICE_TYPES = np.array(["mrp", "dp", "promo"], dtype=object)
 REASON_LABELS = dict(ReasonCode.choices)
@@ -379,8 +380,14 @@ ORDER_SECONDS = 18 * 3600
 WRITE_OFF_SECONDS = 21 * 3600 + 1800
 
 
-def demo_users_create(*, stores: list[Store]) -> tuple[dict[str, object], str]:
-    """The demo login of each role (groups from retailops.roles) and a POS device user with a token."""
+def pos_username(store: Store) -> str:
+    """The user of a store's POS device (its till's API token belongs to it)."""
+    return f"{POS_USERNAME}-{store.code.lower()}"
+
+
+def demo_users_create(*, stores: list[Store]) -> tuple[dict[str, object], dict[str, str]]:
+    """The demo login of each role (groups from retailops.roles) and one POS device per store: a user bound to
+    that store (a StoreMembership, no view_all_stores) with a token. Returns the users and {store code: token}."""
     User = get_user_model()
     roles.roles_sync()
     users = {}
@@ -397,11 +404,16 @@ def demo_users_create(*, stores: list[Store]) -> tuple[dict[str, object], str]:
         if store_index is not None and stores:
             StoreMembership.objects.create(user=user, store=stores[min(store_index, len(stores) - 1)])
         users[username] = user
-    # A till posting receipts through the API: no password, a token, and only the permissions it needs.
-    pos = User.objects.create_user(username=POS_USERNAME, first_name="POS", last_name="device")
-    codes = ["add_sale", "view_sale", "view_store", "view_product", "view_all_stores"]
-    pos.user_permissions.set(Permission.objects.filter(codename__in=codes))
-    return users, Token.objects.create(user=pos).key
+    # A till posting receipts through the API: no password, a token, only the permissions it needs, and only
+    # its own store — it lists, reads and posts that store's receipts and no other's (inventory.scoping).
+    permissions = list(Permission.objects.filter(codename__in=POS_PERMISSIONS))
+    tokens = {}
+    for store in stores:
+        pos = User.objects.create_user(username=pos_username(store), first_name="POS", last_name=f"device {store.code}")
+        pos.user_permissions.set(permissions)
+        StoreMembership.objects.create(user=pos, store=store)
+        tokens[store.code] = Token.objects.create(user=pos).key
+    return users, tokens
 
 
 def _ean13(body12: str) -> str:

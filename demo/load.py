@@ -14,6 +14,7 @@ day-by-day numpy simulation) and demo.writers (the set-based writes, the stock l
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management.color import no_style
 from django.db import connection, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from customers.models import Customer, PointsEntry
@@ -41,11 +44,11 @@ from inventory.models import (
     Store,
     Supplier,
 )
-from sales.models import RollupChange, Sale, SaleLine, SalesDaily
+from sales.models import ImportBatch, RollupChange, Sale, SaleLine, SalesDaily
 from sales.rollups import rollups_rebuild
 from sales.services import customer_tiers_requalify
 
-from .catalogue import DEMO_USERS, POS_USERNAME, _Catalogue, demo_users_create
+from .catalogue import CHAINS, DEMO_USERS, POS_USERNAME, _Catalogue, demo_users_create, pos_username
 from .simulation import _Simulation
 from .writers import _sqlite_indexes_drop, _sqlite_indexes_restore, _Writers
 
@@ -103,7 +106,7 @@ class DemoSummary:
     counts: dict[str, int]
     stats: dict[str, int]
     logins: list[tuple[str, str, str]] = field(default_factory=list)
-    pos_token: str = ""
+    pos_tokens: dict[str, str] = field(default_factory=dict)  # store code → its POS device's API token
     notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -129,11 +132,57 @@ def demo_database_empty() -> bool:
     return not Store.objects.exists()
 
 
-def demo_reset() -> None:
+# A store the demo made: its chain's prefix and a number (CL01 … LM06, more digits at a large --scale).
+DEMO_STORE_CODE = re.compile(rf"(?:{'|'.join(prefix for prefix, *_rest in CHAINS)})\d{{2,}}")
+DEMO_TILL_PREFIX = "TILL-"  # demo.till's receipts; the loader's are "<store code>-<day>-<n>"
+
+
+class DemoResetRefused(Exception):
+    """demo_reset() was asked to wipe a database that holds data the demo did not make."""
+
+
+def demo_foreign_data() -> list[str]:
+    """What in the database the demo did not make, one phrase each (empty: only the demo's data).
+
+    Three signs, each cheap on a demo-sized database: a store whose code is not a demo code (CL01 …), an import
+    batch (a file someone uploaded or a watch folder read), a receipt whose reference is neither the loader's
+    ("<its store's code>-…") nor the demo till's ("TILL-…"), i.e. posted by a real POS device or an import.
+    Users are not a sign: demo_reset() deletes only the demo's own users.
+    """
+    found = []
+    stores = [code for code in Store.objects.values_list("code", flat=True) if not DEMO_STORE_CODE.fullmatch(code)]
+    if stores:
+        examples = ", ".join(sorted(stores)[:5]) + (" …" if len(stores) > 5 else "")
+        found.append(f"{len(stores):,} store{'s' if len(stores) != 1 else ''} not in the demo catalogue ({examples})")
+    batches = ImportBatch.objects.count()
+    if batches:
+        found.append(f"{batches:,} import{'s' if batches != 1 else ''} of sales files")
+    receipts = (
+        Sale.objects.exclude(pos_reference__startswith=DEMO_TILL_PREFIX)
+        .exclude(pos_reference__startswith=Concat(F("store__code"), Value("-")))
+        .count()
+    )
+    if receipts:
+        found.append(f"{receipts:,} receipt{'s' if receipts != 1 else ''} not made by the demo")
+    return found
+
+
+def demo_reset(*, force: bool = False) -> None:
     """Wipe every table of the project's apps and the demo users (ledgers refuse QuerySet.delete()).
 
-    For the demo loader only: a flush of the inventory, customers, sales and forecasting tables.
+    For the demo loader only: a flush of the inventory, customers, sales and forecasting tables. Refuses
+    (DemoResetRefused, nothing deleted) when the database holds data the demo did not make, unless `force`.
     """
+    if not force:
+        foreign = demo_foreign_data()
+        if foreign:
+            raise DemoResetRefused(
+                "This database holds data the demo did not make: "
+                + "; ".join(foreign)
+                + ". --reset would delete every store, product, customer, receipt and forecast in it. "
+                "Point DATABASE_URL at a demo database, or add --i-know-this-deletes-real-data to delete it anyway."
+            )
+    pos_names = [pos_username(s) for s in Store.objects.all()]  # read before the flush empties the stores
     tables = []
     for label in ("forecasting", "sales", "customers", "inventory"):
         for model in apps.get_app_config(label).get_models(include_auto_created=True):
@@ -146,7 +195,7 @@ def demo_reset() -> None:
         with connection.cursor() as cursor:
             for sql in statements:
                 cursor.execute(sql)
-        names = [u[0] for u in DEMO_USERS] + [POS_USERNAME]
+        names = [u[0] for u in DEMO_USERS] + [POS_USERNAME, *pos_names]
         get_user_model().objects.filter(username__in=names).delete()
 
 
@@ -193,7 +242,7 @@ def demo_load(*, config: DemoConfig, log: Callable[[str], None] | None = None) -
         loader.masters()
         loader.zones()
         if config.users:
-            loader.users, loader.pos_token = demo_users_create(stores=loader.stores)
+            loader.users, loader.pos_tokens = demo_users_create(stores=loader.stores)
         loader.customers()
         loader.series()
         loader.writers()
@@ -218,7 +267,7 @@ def demo_load(*, config: DemoConfig, log: Callable[[str], None] | None = None) -
         counts=counts,
         stats={k: int(v) for k, v in loader.stats.items()},
         logins=[(u, pw, role) for u, pw, role, *_ in DEMO_USERS] if config.users else [],
-        pos_token=getattr(loader, "pos_token", ""),
+        pos_tokens=getattr(loader, "pos_tokens", {}),
         notes=loader.notes,
     )
     return summary

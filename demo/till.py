@@ -22,7 +22,7 @@ from inventory.models import Product, StockLevel, Store
 from sales.models import Sale
 from sales.services import LineInput, ReceiptInput, sale_record
 
-from .catalogue import CLOSE_HOUR, OPEN_HOUR, POS_USERNAME
+from .catalogue import CLOSE_HOUR, OPEN_HOUR, POS_USERNAME, pos_username
 
 LONDON = ZoneInfo("Europe/London")
 RECEIPTS_PER_STORE_HOUR = 1.0  # about the demo history's pace (≈13 receipts a store and day)
@@ -30,24 +30,28 @@ PAYMENTS = ("card", "card", "card", "cash", "mobile")
 
 
 def demo_till_ready() -> bool:
-    """True on a database loaded by seed_demo (its POS device user exists)."""
-    return get_user_model().objects.filter(username=POS_USERNAME).exists()
+    """True on a database loaded by seed_demo (its POS device users exist)."""
+    return get_user_model().objects.filter(username__startswith=f"{POS_USERNAME}-").exists()
 
 
 @dataclass
 class _Till:
-    """What every receipt draws from, read once per batch: the open stores, customer ids, the POS user."""
+    """What every receipt draws from, read once per batch: the open stores that have a POS device, customer ids,
+    and each store's device (the user a store's receipts are posted as: it may post to its own store only)."""
 
     stores: list[Store]
     customer_ids: list[int]
-    pos: object
+    devices: dict[int, object]
 
     @classmethod
     def load(cls) -> _Till:
+        stores = list(Store.objects.filter(active=True).order_by("code"))
+        users = get_user_model().objects.in_bulk([pos_username(s) for s in stores], field_name="username")
+        devices = {s.pk: users[pos_username(s)] for s in stores if pos_username(s) in users}
         return cls(
-            stores=list(Store.objects.filter(active=True).order_by("code")),
+            stores=[s for s in stores if s.pk in devices],
             customer_ids=list(Customer.objects.order_by("pk").values_list("pk", flat=True)[:500]),
-            pos=get_user_model().objects.filter(username=POS_USERNAME).first(),
+            devices=devices,
         )
 
 
@@ -84,7 +88,7 @@ def _post(rng: random.Random, till: _Till, *, when: datetime, n: int) -> Sale | 
         return None
     reference = f"TILL-{when.astimezone(LONDON):%Y%m%d-%H%M%S}-{n}"
     receipt = _receipt(rng, till, when=when, reference=reference)
-    return sale_record(receipt=receipt, actor=till.pos).sale if receipt is not None else None
+    return sale_record(receipt=receipt, actor=till.devices[receipt.store.pk]).sale if receipt is not None else None
 
 
 def demo_till_backfill(*, now: datetime | None = None, seed: int = 7) -> int:

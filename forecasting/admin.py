@@ -3,6 +3,8 @@ itself is a django-celery-beat PeriodicTask, edited under “Periodic tasks”."
 
 from django.contrib import admin
 
+from inventory.scoping import StoreScopedAdminMixin
+
 from .models import ForecastAccuracy, ForecastChunk, ForecastRun, ReorderSuggestion, StockAlert
 
 
@@ -15,7 +17,7 @@ class ForecastChunkInline(admin.TabularInline):
 
 
 @admin.register(ForecastRun)
-class ForecastRunAdmin(admin.ModelAdmin):
+class ForecastRunAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     list_display = ["id", "status", "trigger", "history_end", "horizon_days", "series_total", "chunks_done",
                     "chunks_total", "created_at", "finished_at"]  # fmt: skip
     list_filter = ["status", "trigger"]
@@ -25,7 +27,7 @@ class ForecastRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(ForecastAccuracy)
-class ForecastAccuracyAdmin(admin.ModelAdmin):
+class ForecastAccuracyAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     list_display = ["run", "store", "product", "model", "chosen", "mase", "wmape", "bias"]
     list_filter = ["chosen", "model"]
     list_select_related = ["run", "store", "product"]
@@ -33,7 +35,7 @@ class ForecastAccuracyAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReorderSuggestion)
-class ReorderSuggestionAdmin(admin.ModelAdmin):
+class ReorderSuggestionAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     list_display = ["store", "product", "kind", "quantity", "suggested_qty", "status", "cash_needed", "created_at"]
     list_filter = ["status", "kind", "store"]
     list_select_related = ["store", "product"]
@@ -41,7 +43,7 @@ class ReorderSuggestionAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockAlert)
-class StockAlertAdmin(admin.ModelAdmin):
+class StockAlertAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     list_display = ["kind", "severity", "store", "product", "message", "created_at"]
     list_filter = ["kind", "store"]
     list_select_related = ["store", "product"]

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from customers.models import Customer, CustomerModelRun, CustomerPrediction
 
-from . import customer_engine
+from . import customer_engine, leases
 from . import customer_selectors as sel
 from .dispatch import enqueue
 
@@ -29,6 +29,9 @@ logger = logging.getLogger("retailops.customers")
 HORIZON = 91
 EXPOSURE_DAYS = 182
 MIN_HISTORY_DAYS = 2 * HORIZON
+TRAIN_TASK = "customers.train_customer_models"
+LOST_LIMIT = 3  # a run whose worker stopped this many times is given up
+QUEUED_MESSAGE = "Queued: the worker will start it when the task queue is back."
 
 
 def _money(value) -> Decimal:
@@ -37,43 +40,88 @@ def _money(value) -> Decimal:
     return Decimal(str(round(float(value), 2)))
 
 
+def _is_stale(run: CustomerModelRun, now) -> bool:
+    """Running, but its worker stopped renewing the lease (or never had one: started before leases)."""
+    return run.status == CustomerModelRun.Status.RUNNING and (run.lease_until is None or run.lease_until < now)
+
+
+def _take_over(run: CustomerModelRun) -> bool:
+    """Put a stale running run (locked by the caller) back to pending, saying when its worker stopped; a run
+    lost LOST_LIMIT times is failed instead. Returns True when the run is pending again (to be queued)."""
+    stopped = timezone.localtime(run.heartbeat_at or run.started_at or timezone.now())
+    logger.warning("customer model run %s: worker %s stopped at %s", run.pk, run.claimed_by or "?", stopped)
+    if run.attempts >= LOST_LIMIT:
+        run.status = CustomerModelRun.Status.FAILED
+        run.message = f"Its worker stopped {run.attempts} times (last at {stopped:%H:%M}); training gave up."
+        run.finished_at = timezone.now()
+    else:
+        run.status = CustomerModelRun.Status.PENDING
+        run.message = f"Taken over: its worker stopped at {stopped:%H:%M}."
+    run.lease_until = None
+    run.claimed_by = ""
+    run.save(update_fields=["status", "message", "finished_at", "lease_until", "claimed_by"])
+    return run.status == CustomerModelRun.Status.PENDING
+
+
+def _run_key(run: CustomerModelRun) -> str:
+    return f"customer-model-run:{run.pk}:{run.attempts}"
+
+
 def model_run_create(*, actor=None, trigger: str = CustomerModelRun.Trigger.MANUAL) -> tuple[CustomerModelRun, bool]:
-    """Create a pending run, unless one is already pending or running: (run, created)."""
+    """Create a pending run, unless one is already pending or running: (run, created). A running one whose
+    worker stopped (lease expired) is taken over — pending again — and counts as created (to be queued)."""
     with transaction.atomic():
         busy = (
             CustomerModelRun.objects.select_for_update()
             .filter(status__in=[CustomerModelRun.Status.PENDING, CustomerModelRun.Status.RUNNING])
             .first()
         )
+        if busy and _is_stale(busy, timezone.now()):
+            if _take_over(busy):
+                return busy, True
+            busy = None
         if busy:
             return busy, False
         return CustomerModelRun.objects.create(created_by=actor, trigger=trigger, horizon_days=HORIZON), True
 
 
 def model_run_start(*, actor=None, trigger: str = CustomerModelRun.Trigger.MANUAL) -> tuple[CustomerModelRun, bool]:
-    """Create a run and queue its task once the run is committed. Returns (run, queued).
+    """Create a run (or take over a stale one) and queue its task in the same transaction (the outbox). Returns
+    (run, queued).
 
-    If the broker cannot be reached the run is marked failed with a message the page shows; nothing
-    else changes (DESIGN §9: a page says clearly when a task could not be started).
-    """
+    If the broker cannot be reached now the run stays pending and says so; the outbox's relay publishes its
+    message when the broker is back (DESIGN §9: a page says clearly when a task could not be started)."""
     with transaction.atomic():
         run, created = model_run_create(actor=actor, trigger=trigger)
         if created:
-            # Queued only after commit, passing the id: the worker must find the row.
-            transaction.on_commit(lambda: _queue(run.pk))
+            sent = enqueue(TRAIN_TASK, run.pk, key=_run_key(run))  # heavy queue: routed by its name
+            transaction.on_commit(lambda: _say_if_not_published(run.pk, sent))  # after the outbox's publish
     run.refresh_from_db()
-    return run, created and run.status != CustomerModelRun.Status.FAILED
+    return run, created
 
 
-def _queue(run_id: int) -> None:
-    # By the task's registered name (forecasting.customer_tasks imports this module, never the reverse).
-    if not enqueue("customers.train_customer_models", run_id):  # any broker error means "not queued"
-        logger.warning("customer model run %s could not be queued", run_id)
-        CustomerModelRun.objects.filter(pk=run_id).update(
-            status=CustomerModelRun.Status.FAILED,
-            message="The background worker could not be reached, so training did not start.",
-            finished_at=timezone.now(),
+def _say_if_not_published(run_id: int, sent) -> None:
+    if sent.published is False:
+        logger.warning("customer model run %s queued while the broker is down", run_id)
+        CustomerModelRun.objects.filter(pk=run_id, status=CustomerModelRun.Status.PENDING).update(
+            message=QUEUED_MESSAGE
         )
+
+
+def model_runs_sweep() -> int:
+    """Take over every running run whose lease expired and queue it again (once: under its row lock, with
+    its key). Returns how many were re-queued."""
+    now = timezone.now()
+    requeued = 0
+    with transaction.atomic():
+        stale = CustomerModelRun.objects.select_for_update(skip_locked=True).filter(
+            status=CustomerModelRun.Status.RUNNING, lease_until__lt=now
+        )
+        for run in stale:
+            if _take_over(run):
+                enqueue(TRAIN_TASK, run.pk, key=_run_key(run))
+                requeued += 1
+    return requeued
 
 
 def _progress(run: CustomerModelRun, pct: int, message: str) -> None:
@@ -81,26 +129,40 @@ def _progress(run: CustomerModelRun, pct: int, message: str) -> None:
 
 
 def model_run_execute(*, run_id: int, today: date | None = None) -> CustomerModelRun:
-    """Train, evaluate and score; idempotent: a run that is done (or running elsewhere) is left alone."""
+    """Train, evaluate and score; idempotent: a run that is done (or running elsewhere) is left alone.
+
+    The worker holds a lease on the run while it trains, renewed by a heartbeat thread; if the worker
+    stops, the sweeper (or the next Train / nightly task) takes the run over."""
+    me = leases.worker_name()
     with transaction.atomic():
         run = CustomerModelRun.objects.select_for_update().get(pk=run_id)
         if run.status not in (CustomerModelRun.Status.PENDING,):
             return run
+        now = timezone.now()
         run.status = CustomerModelRun.Status.RUNNING
-        run.started_at = timezone.now()
-        run.save(update_fields=["status", "started_at"])
+        run.started_at = now
+        run.attempts += 1
+        run.claimed_by, run.heartbeat_at, run.lease_until = me, now, leases.lease_end(now)
+        run.save(update_fields=["status", "started_at", "attempts", "claimed_by", "heartbeat_at", "lease_until"])
+    mine = CustomerModelRun.objects.filter(pk=run.pk, status=CustomerModelRun.Status.RUNNING, claimed_by=me)
+
+    def renew() -> bool:
+        now = timezone.now()
+        return mine.update(heartbeat_at=now, lease_until=leases.lease_end(now)) > 0
+
     try:
-        _execute(run, today=today or timezone.localdate())
+        with leases.Heartbeat(renew):
+            _execute(run, today=today or timezone.localdate(), owner=me)
     except Exception as exc:
         logger.exception("customer model run %s failed", run.pk)
-        CustomerModelRun.objects.filter(pk=run.pk).update(
-            status=CustomerModelRun.Status.FAILED, message=str(exc)[:2000], finished_at=timezone.now()
+        mine.update(
+            status=CustomerModelRun.Status.FAILED, message=str(exc)[:2000], finished_at=timezone.now(), lease_until=None
         )
     run.refresh_from_db()
     return run
 
 
-def _execute(run: CustomerModelRun, *, today: date) -> None:
+def _execute(run: CustomerModelRun, *, today: date, owner: str = "") -> None:
     _progress(run, 5, "Reading sales")
     days = customer_engine.purchase_days(sel.transactions_frame(until=today))
     if days.empty:
@@ -195,21 +257,39 @@ def _execute(run: CustomerModelRun, *, today: date) -> None:
                 revenue_at_risk=_money(e["revenue_at_risk"]) if e is not None else Decimal("0"),
             )
         )
+    _results_save(
+        run,
+        owner=owner,
+        rows=rows,
+        message=f"Scored {len(rows)} customers; {chosen} kept (lower RMSE on the holdout quarter).",
+        cutoff=cutoff.date(),
+        scored_until=data_end.date(),
+        chosen_model=chosen,
+        metrics=_jsonable(metrics),
+        params=_jsonable(params),
+    )
+
+
+def _results_save(run: CustomerModelRun, *, owner: str, rows: list[CustomerPrediction], **fields) -> bool:
+    """Write the predictions and finish the run, once: under the run's row lock, only while it is still
+    running under `owner` (a run taken over from this worker is the new worker's to write). Returns whether
+    it wrote."""
     with transaction.atomic():
+        locked = CustomerModelRun.objects.select_for_update().get(pk=run.pk)
+        if locked.status != CustomerModelRun.Status.RUNNING or (owner and locked.claimed_by != owner):
+            logger.warning("customer model run %s was taken over; this worker's results are dropped", run.pk)
+            return False
         CustomerPrediction.objects.filter(run=run).delete()  # a retried task rewrites its own rows
         CustomerPrediction.objects.bulk_create(rows, batch_size=2000)
         CustomerModelRun.objects.filter(pk=run.pk).update(
+            **fields,
             status=CustomerModelRun.Status.DONE,
             progress=100,
-            message=f"Scored {len(rows)} customers; {chosen} kept (lower RMSE on the holdout quarter).",
-            cutoff=cutoff.date(),
-            scored_until=data_end.date(),
-            chosen_model=chosen,
-            metrics=_jsonable(metrics),
-            params=_jsonable(params),
             n_customers=len(rows),
+            lease_until=None,
             finished_at=timezone.now(),
         )
+    return True
 
 
 def _jsonable(value):

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from inventory.scoping import ForecastRunScopedQuerySet, StoreScopedQuerySet
+
 MONEY = {"max_digits": 14, "decimal_places": 2}
 QTY = {"max_digits": 12, "decimal_places": 3}
 
@@ -39,6 +41,8 @@ class ForecastRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    objects = ForecastRunScopedQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         permissions = [("receive_forecast_digest", "Receives the daily stock-alert e-mail")]
@@ -70,7 +74,11 @@ class ForecastChunk(models.Model):
     number = models.PositiveIntegerField()
     series = models.JSONField(help_text="[[store_id, product_id], …]")
     done = models.BooleanField(default=False)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker started it.")
+    lease_until = models.DateTimeField(
+        null=True, blank=True, help_text="Set while a worker computes it, renewed by its heartbeat; past = lost."
+    )
+    claimed_by = models.CharField(max_length=100, blank=True, help_text="The worker (host:pid) computing it.")
     failed_series = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     seconds = models.FloatField(null=True, blank=True)
@@ -79,6 +87,11 @@ class ForecastChunk(models.Model):
     class Meta:
         ordering = ["run", "number"]
         constraints = [models.UniqueConstraint(fields=["run", "number"], name="uniq_forecast_chunk")]
+        indexes = [
+            models.Index(
+                fields=["lease_until"], name="chunk_lease_open", condition=Q(done=False, lease_until__isnull=False)
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Run #{self.run_id} chunk {self.number}"
@@ -95,6 +108,8 @@ class DemandForecast(models.Model):
     lo = models.FloatField()
     hi = models.FloatField()
     model = models.CharField(max_length=20)
+
+    objects = StoreScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["run", "store", "product", "date"]
@@ -125,6 +140,8 @@ class ForecastAccuracy(models.Model):
     chosen = models.BooleanField(default=False)
     reason = models.CharField(max_length=300, blank=True)
     history_days = models.PositiveIntegerField(default=0)
+
+    objects = StoreScopedQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "forecast accuracies"
@@ -203,6 +220,8 @@ class ReorderSuggestion(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = StoreScopedQuerySet.as_manager()
+
     class Meta:
         ordering = ["store", "-margin_at_risk", "product"]
         constraints = [
@@ -232,6 +251,8 @@ class StockAlert(models.Model):
     on_hand = models.DecimalField(**QTY, default=Decimal("0"))
     days_of_cover = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = StoreScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["severity", "store", "product"]

@@ -160,13 +160,16 @@ def forecast_runs_in_progress(*, store_ids: list[int] | None = None) -> dict:
     }
 
 
-def run_list(*, limit: int = 20) -> QuerySet[ForecastRun]:
-    return ForecastRun.objects.select_related("created_by").order_by("-created_at", "-pk")[:limit]
+def run_list(*, user, limit: int = 20) -> QuerySet[ForecastRun]:
+    """The latest runs the user may see: by the stores they cover (inventory.scoping)."""
+    return ForecastRun.objects.for_user(user).select_related("created_by").order_by("-created_at", "-pk")[:limit]
 
 
 def chosen_accuracy_list(*, user, run: ForecastRun, store_id=None, category_id=None, search="") -> QuerySet:
-    qs = ForecastAccuracy.objects.filter(run=run, chosen=True, store__in=stores_visible(user=user)).select_related(
-        "store", "product", "product__category"
+    qs = (
+        ForecastAccuracy.objects.for_user(user)
+        .filter(run=run, chosen=True)
+        .select_related("store", "product", "product__category")
     )
     if store_id:
         qs = qs.filter(store_id=store_id)
@@ -283,7 +286,7 @@ def accuracy_overview(*, user, run: ForecastRun) -> dict:
     weekly totals) and bias are pooled over the group (Σ|error| ÷ Σ units, Σerror ÷ Σ units), as the page
     defines them, so a slow mover's
     percentage does not weigh as much as a best seller's; MASE is the mean over the group's series."""
-    base = ForecastAccuracy.objects.filter(run=run, chosen=True, store__in=stores_visible(user=user))
+    base = ForecastAccuracy.objects.for_user(user).filter(run=run, chosen=True)
     metrics = {
         "series": Count("id"),
         "mase": Avg("mase"),
@@ -313,13 +316,12 @@ def accuracy_over_time(*, user, runs: int = 8, days: int = 7) -> list[dict]:
     days and of each series' total over them (what an order covers), bias, and as a yardstick the wMAPE of
     "the same weekday last week". Only complete days count: today's tills are still open, and half a
     day's sales against a whole day's forecast would read as a large over-forecast."""
-    store_ids = list(stores_visible(user=user).values_list("pk", flat=True))
     yesterday = last_complete_day()
     keys = ["store_id", "product_id", "date"]
     week = timedelta(days=engine.SEASON)
 
     def units(start: date, stop: date) -> pd.DataFrame:
-        rows = SalesDaily.objects.filter(store_id__in=store_ids, date__gte=start, date__lte=stop)
+        rows = SalesDaily.objects.for_user(user).filter(date__gte=start, date__lte=stop)
         frame = pd.DataFrame(rows.values_list(*keys, "units"), columns=[*keys, "units"])
         return frame.astype({"units": float})
 
@@ -330,9 +332,9 @@ def accuracy_over_time(*, user, runs: int = 8, days: int = 7) -> list[dict]:
         if stop < start:
             continue
         fc = pd.DataFrame(
-            DemandForecast.objects.filter(run=run, store_id__in=store_ids, date__gte=start, date__lte=stop).values_list(
-                *keys, "yhat"
-            ),
+            DemandForecast.objects.for_user(user)
+            .filter(run=run, date__gte=start, date__lte=stop)
+            .values_list(*keys, "yhat"),
             columns=[*keys, "yhat"],
         )
         actual = units(start, stop)
@@ -367,18 +369,20 @@ def top_sellers(*, user, run: ForecastRun, days: int = 7, limit: int = 15) -> li
     days and stores partly cancel in a total, so it is not the sum of the daily ranges (which would say
     595 units, somewhere between 49 and 1,191)."""
     stop = run.history_end + timedelta(days=days)
-    stores = stores_visible(user=user)
     rows = list(
-        DemandForecast.objects.filter(run=run, store__in=stores, date__lte=stop)
+        DemandForecast.objects.for_user(user)
+        .filter(run=run, date__lte=stop)
         .values("product_id", "product__sku", "product__name")
         .annotate(units=Sum("yhat"))
         .order_by("-units", "product__sku")[:limit]
     )
     n_days = min(days, run.horizon_days)
     variance: dict[int, float] = defaultdict(float)
-    for product_id, rmse in ForecastAccuracy.objects.filter(
-        run=run, chosen=True, store__in=stores, product_id__in=[r["product_id"] for r in rows]
-    ).values_list("product_id", "rmse"):
+    for product_id, rmse in (
+        ForecastAccuracy.objects.for_user(user)
+        .filter(run=run, chosen=True, product_id__in=[r["product_id"] for r in rows])
+        .values_list("product_id", "rmse")
+    ):
         variance[product_id] += n_days * (rmse or 0.0) ** 2
     for row in rows:
         half = engine.Z_INTERVAL * math.sqrt(variance[row["product_id"]])
@@ -426,7 +430,7 @@ def on_order_map(*, store_ids: list[int]) -> dict[tuple[int, int], float]:
     for s, p, ordered, received in PurchaseOrderLine.objects.filter(
         order__store_id__in=store_ids, order__status__in=open_status
     ).values_list("order__store_id", "product_id", "quantity_ordered", "quantity_received"):
-        out[(s, p)] += float(max(ordered - received, 0))  # type: ignore[arg-type]  # Decimal or 0: both float
+        out[(s, p)] += float(max(ordered - received, 0))
     return out
 
 
@@ -440,7 +444,7 @@ def last_sale_map(*, store_ids: list[int]) -> dict[tuple[int, int], date]:
 
 
 def suggestion_list(*, user, status: str = "open", store_id=None, kind: str = "") -> QuerySet[ReorderSuggestion]:
-    qs = ReorderSuggestion.objects.filter(store__in=stores_visible(user=user)).select_related(
+    qs = ReorderSuggestion.objects.for_user(user).select_related(
         "store", "product", "supplier", "source_store", "purchase_order"
     )
     if status == "open":
@@ -515,7 +519,7 @@ def minimum_order_shortfalls(*, store_ids: list[int], accepted_only: bool = Fals
 def _alerts(*, user, store_id: int | None = None) -> QuerySet[StockAlert]:
     # Low stock is inventory's figure (inventory.selectors.low_stock), live and with what is on order; the
     # plan's own low-stock rows would count another thing under the same name.
-    qs = StockAlert.objects.filter(store__in=stores_visible(user=user)).exclude(kind=StockAlert.Kind.LOW_STOCK)
+    qs = StockAlert.objects.for_user(user).exclude(kind=StockAlert.Kind.LOW_STOCK)
     return qs.filter(store_id=store_id) if store_id else qs
 
 
@@ -598,9 +602,9 @@ def digest_context(*, user, trend_days: int = 56, ahead_days: int = 14) -> dict:
     weekday a week before and against what the forecast had said, the alerts to act on (stockout risk, low
     stock, a season coming back) one by one and the others counted, the open reorder lines, and the
     figures of a chart: the last ``trend_days`` of units sold and the next ``ahead_days`` forecast."""
-    store_ids = list(stores_visible(user=user).values_list("pk", flat=True))
+    store_ids = list(stores_visible(user=user).values_list("pk", flat=True))  # for run_covers and latest_run
     yesterday = last_complete_day()
-    sales = SalesDaily.objects.filter(store_id__in=store_ids)
+    sales = SalesDaily.objects.for_user(user)
 
     def sold(day: date) -> dict:
         totals = sales.filter(date=day).aggregate(units=Sum("units"), revenue=Sum("revenue"))
@@ -618,18 +622,21 @@ def digest_context(*, user, trend_days: int = 56, ahead_days: int = 14) -> dict:
     )
     said = None
     if before is not None:
-        said = DemandForecast.objects.filter(run=before, store_id__in=store_ids, date=yesterday).aggregate(
-            units=Sum("yhat")
-        )["units"]
+        said = (
+            DemandForecast.objects.for_user(user)
+            .filter(run=before, date=yesterday)
+            .aggregate(units=Sum("yhat"))["units"]
+        )
     counts = alert_counts(user=user)
     act = [a for a in alert_list(user=user, limit=None) if a.severity <= 2]
-    open_lines = ReorderSuggestion.objects.filter(store_id__in=store_ids, status=ReorderSuggestion.Status.OPEN)
+    open_lines = ReorderSuggestion.objects.for_user(user).filter(status=ReorderSuggestion.Status.OPEN)
     buys = open_lines.filter(kind=ReorderSuggestion.Kind.PURCHASE).aggregate(n=Count("pk"), cash=Sum("cash_needed"))
     run = latest_run(store_ids=store_ids) or latest_run()
     ahead = []
     if run is not None:
         rows = (
-            DemandForecast.objects.filter(run=run, store_id__in=store_ids, date__gt=run.history_end)
+            DemandForecast.objects.for_user(user)
+            .filter(run=run, date__gt=run.history_end)
             .filter(date__lte=run.history_end + timedelta(days=ahead_days))
             .values("date")
             .annotate(units=Sum("yhat"))

@@ -13,6 +13,7 @@ from decimal import Decimal
 from email.mime.image import MIMEImage
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
@@ -23,9 +24,10 @@ from django.utils import timezone
 from inventory.models import Product, PurchaseOrder, PurchaseOrderLine, StockLevel, Store
 from inventory.selectors import stores_visible, user_can_see_costs
 from inventory.services import stock_transfer_post
+from retailops.models import OutboxMessage
 from sales.models import SalesDaily
 
-from . import charts, engine, policy, selectors
+from . import charts, engine, leases, policy, selectors
 from .dispatch import enqueue
 from .models import (
     DemandForecast,
@@ -39,6 +41,18 @@ from .models import (
 log = logging.getLogger(__name__)
 ZERO = Decimal("0")
 DEFAULT_LEAD_TIME = 7
+CHUNK_TASK = "forecasting.tasks.forecast_chunk_task"
+CHUNK_RETRIES = 2  # a chunk is given up after this many retries (errors) or this many + 1 lost workers
+UNFINISHED = (ForecastRun.Status.PENDING, ForecastRun.Status.RUNNING)
+QUEUED_MESSAGE = "Queued: the worker will start it when the task queue is back."
+
+
+class TooManyQueued(ValidationError):
+    """A user already has as many unfinished forecast runs as they may; `retry_after` in seconds."""
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message, code="too_many_queued")
+        self.retry_after = retry_after
 
 
 # --------------------------------------------------------------------------------------------------
@@ -96,6 +110,8 @@ def forecast_run_start(
             raise ValidationError(f"There are no sales on or before {history_end:%d %b %Y} to forecast from.")
     pairs = selectors.series_in_scope(store_ids=store_ids)
     with transaction.atomic():
+        if actor is not None and trigger != "nightly":
+            _queued_limit_check(actor=actor)
         run = ForecastRun.objects.create(
             horizon_days=horizon_days,
             model_names=models,
@@ -119,20 +135,142 @@ def forecast_run_start(
             run.started_at = run.finished_at = timezone.now()
         run.save(update_fields=["chunks_total", "status", "message", "started_at", "finished_at"])
         if chunks and dispatch:
-            transaction.on_commit(lambda: forecast_run_dispatch(run_id=run.pk))
+            # One outbox message per chunk, written with the run: committed together or not at all.
+            sent = _chunks_send(run, [(c.pk, c.attempts) for c in chunks])
+            transaction.on_commit(lambda: _say_if_not_published(run.pk, sent))  # after the outbox's publish
     return run
 
 
-def forecast_run_dispatch(*, run_id: int) -> int:
-    """Send one task per chunk not yet done (also resumes a run whose messages were lost)."""
-    pending = list(ForecastChunk.objects.filter(run_id=run_id, done=False).values_list("pk", flat=True))
-    sent = sum(enqueue("forecasting.tasks.forecast_chunk_task", pk) for pk in pending)
-    if pending and not sent:
-        ForecastRun.objects.filter(pk=run_id).update(
-            message="The background worker could not be reached; the run will start when it is back "
-            "(or compute it without a worker: `manage.py forecast_run --resume --inline`)."
+def _queued_limit_check(*, actor) -> None:
+    """Refuse a run when `actor` already has MAX_QUEUED_RUNS unfinished ones. The user's row is locked first,
+    so two requests at once cannot both pass the count."""
+    limit = int(settings.RETAILOPS.get("MAX_QUEUED_RUNS", 3))
+    list(get_user_model().objects.select_for_update().filter(pk=actor.pk).values_list("pk", flat=True))
+    waiting = ForecastRun.objects.filter(created_by=actor, status__in=UNFINISHED)
+    count = waiting.count()
+    if count < limit:
+        return
+    oldest = waiting.order_by("created_at", "pk").first()
+    wait = _seconds_left(oldest) if oldest else 60
+    raise TooManyQueued(
+        f"You have {count} forecast run{'s' if count != 1 else ''} waiting; try again when one finishes "
+        f"({_about(wait)}).",
+        retry_after=wait,
+    )
+
+
+def _seconds_left(run: ForecastRun) -> int:
+    """Estimated seconds until `run` finishes: its chunks left × the recent mean seconds per chunk (10 s when
+    no chunk has finished yet), at least 30 s and at most an hour."""
+    recent: list[float] = [
+        seconds
+        for seconds in ForecastChunk.objects.filter(done=True, seconds__isnull=False)
+        .order_by("-finished_at")
+        .values_list("seconds", flat=True)[:200]
+        if seconds is not None
+    ]
+    per_chunk = sum(recent) / len(recent) if recent else 10.0
+    left = max(run.chunks_total - run.chunks_done, 1)
+    return int(min(max(left * per_chunk, 30), 3600))
+
+
+def _about(seconds: int) -> str:
+    minutes = max(1, round(seconds / 60))
+    return "about a minute" if minutes == 1 else f"about {minutes} minutes"
+
+
+def _chunk_queue(run: ForecastRun) -> str:
+    """Single-store runs are interactive work; chain-wide ones wait in the heavy queue."""
+    if len(run.store_ids) == 1:
+        return "interactive"
+    if not run.store_ids and Store.objects.filter(active=True).count() == 1:
+        return "interactive"
+    return "heavy"
+
+
+def _chunk_key(chunk_id: int, attempts: int) -> str:
+    """The outbox key of a chunk's message for its next attempt: two senders of the same attempt (two
+    sweepers, a sweeper and --resume) never put it on the queue twice."""
+    return f"forecast-chunk:{chunk_id}:{attempts}"
+
+
+def _chunks_send(run: ForecastRun, chunks: list[tuple[int, int]]) -> list:
+    """Enqueue (chunk id, attempts) pairs with their keys on the run's queue; the outbox rows are written in
+    the caller's transaction. Returns the enqueue results."""
+    queue = _chunk_queue(run)
+    return [enqueue(CHUNK_TASK, pk, queue=queue, key=_chunk_key(pk, attempts)) for pk, attempts in chunks]
+
+
+def _say_if_not_published(run_id: int, sent: list) -> None:
+    """After commit (registered after the outbox's own callbacks, so they have tried to publish): when the broker
+    did not take a message now, the run stays pending (the relay publishes it when the broker is back) and says
+    so."""
+    if any(getattr(e, "published", e) is False for e in sent):
+        ForecastRun.objects.filter(pk=run_id, status=ForecastRun.Status.PENDING).update(message=QUEUED_MESSAGE)
+
+
+def _keys_in_outbox(keys: list[str], *, unsent_only: bool) -> set[str]:
+    """Those of `keys` that have an outbox message (only those not yet published, with `unsent_only`)."""
+    rows = OutboxMessage.objects.filter(sent_at__isnull=True) if unsent_only else OutboxMessage.objects.all()
+    found: set[str] = set()
+    for i in range(0, len(keys), 1000):
+        found.update(key for key in rows.filter(key__in=keys[i : i + 1000]).values_list("key", flat=True) if key)
+    return found
+
+
+def forecast_run_dispatch(*, run_id: int, resend: bool = False) -> int:
+    """Resume a run: send each lost chunk once, with its key. Lost = not done, not under a live lease (a
+    worker is computing it) and with no message for its next attempt in the outbox — neither waiting there
+    (the relay publishes it when the broker is back) nor already published (it is queued). An expired lease
+    is swept here as the sweeper would. ``resend`` also re-sends chunks whose message was published (for a
+    broker that lost its queues). Returns how many messages were written."""
+    run = ForecastRun.objects.get(pk=run_id)
+    if run.is_finished:
+        return 0
+    swept = chunks_sweep(run_ids=[run_id])["requeued"]
+    candidates = list(
+        ForecastChunk.objects.filter(run_id=run_id, done=False, lease_until__isnull=True)
+        .order_by("number")
+        .values_list("pk", "attempts")
+    )
+    known = _keys_in_outbox([_chunk_key(pk, a) for pk, a in candidates], unsent_only=resend)
+    lost = [(pk, a) for pk, a in candidates if _chunk_key(pk, a) not in known]
+    sent = _chunks_send(run, lost)
+    transaction.on_commit(lambda: _say_if_not_published(run_id, sent))  # at once outside a transaction
+    return swept + len(sent)
+
+
+def chunks_sweep(*, run_ids: list[int] | None = None, limit: int = 500) -> dict[str, int]:
+    """Re-queue, once, each chunk of an unfinished run whose lease expired (its worker stopped renewing it):
+    the lease is cleared and a message for the next attempt is written with its key, in one transaction
+    under the chunk's row lock (skip-locked: two sweepers share the work, never send one twice). A chunk
+    lost CHUNK_RETRIES + 1 times is given up like one that kept failing: its series are reported failed.
+    Returns {"requeued": n, "failed": m}."""
+    now = timezone.now()
+    requeued = failed = 0
+    with transaction.atomic():
+        expired = (
+            ForecastChunk.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("run")
+            .filter(done=False, lease_until__lt=now, run__status__in=UNFINISHED)
+            .order_by("lease_until")
         )
-    return sent
+        if run_ids is not None:
+            expired = expired.filter(run_id__in=run_ids)
+        for chunk in expired[:limit]:
+            stopped = timezone.localtime(chunk.lease_until)
+            if chunk.attempts >= CHUNK_RETRIES + 1:
+                forecast_chunk_fail(
+                    chunk_id=chunk.pk,
+                    error=f"Its worker stopped {chunk.attempts} times before finishing (last at {stopped:%H:%M}).",
+                )
+                failed += 1
+                continue
+            ForecastChunk.objects.filter(pk=chunk.pk).update(lease_until=None, claimed_by="")
+            log.warning("chunk %s: worker %s stopped at %s; re-queued", chunk.pk, chunk.claimed_by, stopped)
+            _chunks_send(chunk.run, [(chunk.pk, chunk.attempts)])
+            requeued += 1
+    return {"requeued": requeued, "failed": failed}
 
 
 def _chunk_compute(run: ForecastRun, chunk: ForecastChunk) -> tuple[engine.ForecastResult, dict]:
@@ -171,13 +309,22 @@ def forecast_chunk_process(*, chunk_id: int) -> ForecastChunk:
         ForecastRun.objects.filter(pk=run.pk, status=ForecastRun.Status.PENDING).update(
             status=ForecastRun.Status.RUNNING, started_at=timezone.now()
         )
-    ForecastChunk.objects.filter(pk=chunk.pk).update(attempts=F("attempts") + 1)
+    # Claim it: a lease this worker renews while it computes (the sweeper re-queues it once it runs out).
+    me = leases.worker_name()
+    mine = ForecastChunk.objects.filter(pk=chunk.pk, done=False)
+    mine.update(attempts=F("attempts") + 1, lease_until=leases.lease_end(), claimed_by=me)
+    mine = mine.filter(claimed_by=me)
     began = time.monotonic()
-    result, _info = _chunk_compute(run, chunk)
-    forecasts, accuracies = _result_rows(run, result)
+    try:
+        with leases.Heartbeat(lambda: mine.update(lease_until=leases.lease_end()) > 0):
+            result, _info = _chunk_compute(run, chunk)
+            forecasts, accuracies = _result_rows(run, result)
+    except BaseException:
+        mine.update(lease_until=None)  # failed, not lost: the task's retry takes it from here, not the sweeper
+        raise
     with transaction.atomic():
         locked = ForecastChunk.objects.select_for_update().get(pk=chunk.pk)
-        if locked.done:  # another delivery finished it while this one computed
+        if locked.done:  # another delivery (or the worker it was taken from) finished it while this one computed
             return locked
         DemandForecast.objects.bulk_create(forecasts, batch_size=2000)
         ForecastAccuracy.objects.bulk_create(accuracies, batch_size=2000)
@@ -185,7 +332,8 @@ def forecast_chunk_process(*, chunk_id: int) -> ForecastChunk:
         locked.failed_series = result.failed
         locked.seconds = round(time.monotonic() - began, 3)
         locked.finished_at = timezone.now()
-        locked.save(update_fields=["done", "failed_series", "seconds", "finished_at"])
+        locked.lease_until = None
+        locked.save(update_fields=["done", "failed_series", "seconds", "finished_at", "lease_until"])
         ForecastRun.objects.filter(pk=run.pk).update(
             chunks_done=F("chunks_done") + 1, series_done=F("series_done") + len(chunk.series)
         )
@@ -203,7 +351,8 @@ def forecast_chunk_fail(*, chunk_id: int, error: str) -> None:
         chunk.error = error[:2000]
         chunk.failed_series = {selectors.series_id(s, p): error[:200] for s, p in chunk.series}
         chunk.finished_at = timezone.now()
-        chunk.save(update_fields=["done", "error", "failed_series", "finished_at"])
+        chunk.lease_until = None
+        chunk.save(update_fields=["done", "error", "failed_series", "finished_at", "lease_until"])
         ForecastRun.objects.filter(pk=chunk.run_id).update(
             chunks_done=F("chunks_done") + 1, series_done=F("series_done") + len(chunk.series)
         )
@@ -405,7 +554,7 @@ def reorder_plan(
         product = level.product
         lead = level.lead_time_override_days
         if lead is None:
-            lead = product.supplier.lead_time_days if product.supplier_id else DEFAULT_LEAD_TIME  # type: ignore[union-attr]
+            lead = product.supplier.lead_time_days if product.supplier_id else DEFAULT_LEAD_TIME
         service, service_source = _service_level_for(level, abc)
         unit_cost = level.average_cost or product.cost_price
         inputs = policy.PolicyInput(
@@ -903,9 +1052,9 @@ def transfers_from_suggestions(*, actor, store_ids: list[int]) -> list[ReorderSu
             if s.source_store_id not in visible:
                 raise ValidationError(f"{s.product.sku}: the sending store is not one you may move stock from.")
             # A transfer line always has a sending store (source_store_id is in `visible`, checked above).
-            if not policy.stores_can_transfer(s.source_store, s.store):  # type: ignore[arg-type]
+            if not policy.stores_can_transfer(s.source_store, s.store):
                 raise ValidationError(
-                    f"{s.product.sku}: {_store_label(s.source_store)} cannot move stock to {_store_label(s.store)} "  # type: ignore[arg-type]
+                    f"{s.product.sku}: {_store_label(s.source_store)} cannot move stock to {_store_label(s.store)} "
                     f"(another chain, currency or transfer group); dismiss the line."
                 )
             stock_transfer_post(
@@ -920,7 +1069,7 @@ def transfers_from_suggestions(*, actor, store_ids: list[int]) -> list[ReorderSu
             )
         ReorderSuggestion.objects.filter(pk__in=[s.pk for s in accepted]).update(status=ReorderSuggestion.Status.MOVED)
     # every transfer line has a sending store: no None among the ids
-    touched: list[int] = sorted({s.store_id for s in accepted} | {s.source_store_id for s in accepted})  # type: ignore[misc]
+    touched: list[int] = sorted({s.store_id for s in accepted} | {s.source_store_id for s in accepted})
     try:  # the stock has moved (committed); the alerts of both ends follow it
         stock_alerts_refresh(store_ids=touched)
     except Exception:  # noqa: BLE001 — stale alerts must not undo or hide a move that happened

@@ -4,16 +4,14 @@ services; services never import this module (they enqueue by task name through f
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from celery import shared_task
-from django.utils import timezone
 
-from . import services
+from . import customer_models, services
 from .models import ForecastRun
 
 log = logging.getLogger(__name__)
-CHUNK_RETRIES = 2
+CHUNK_RETRIES = services.CHUNK_RETRIES
 
 
 @shared_task(bind=True, acks_late=True, max_retries=CHUNK_RETRIES)
@@ -36,14 +34,14 @@ def forecast_run_dispatch_task(run_id: int) -> int:
 
 @shared_task
 def forecast_nightly_task() -> int:
-    """Beat: resume runs left unfinished for an hour, then start tonight's run on every store."""
-    stale = ForecastRun.objects.filter(
-        status__in=[ForecastRun.Status.PENDING, ForecastRun.Status.RUNNING],
-        created_at__lt=timezone.now() - timedelta(hours=1),
-    )
-    for run_id in stale.values_list("pk", flat=True):
-        services.forecast_run_dispatch(run_id=run_id)
+    """Beat: start tonight's run on every store (lost chunks of earlier runs are the sweeper's)."""
     return services.forecast_run_start(trigger="nightly").pk
+
+
+@shared_task
+def runs_sweep_task() -> dict:
+    """Beat, every minute: re-queue forecast chunks and take over training runs whose worker stopped."""
+    return {**services.chunks_sweep(), "training": customer_models.model_runs_sweep()}
 
 
 @shared_task

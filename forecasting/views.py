@@ -182,8 +182,8 @@ class RunDetailView(HtmxPartialMixin, RolePermissionMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        ctx["run"] = get_object_or_404(ForecastRun, pk=kwargs["pk"])
-        ctx["runs"] = selectors.run_list()
+        ctx["run"] = get_object_or_404(ForecastRun.objects.for_user(self.request.user), pk=kwargs["pk"])
+        ctx["runs"] = selectors.run_list(user=self.request.user)
         return ctx
 
 
@@ -194,10 +194,25 @@ class RunStartView(RolePermissionMixin, View):
         horizon = request.POST.get("horizon") or 28
         try:
             run = services.forecast_run_start(actor=request.user, horizon_days=horizon)
+        except services.TooManyQueued as exc:
+            response = render(
+                request,
+                "forecasting/run_refused.html",
+                {
+                    "reason": exc.message,
+                    "runs": ForecastRun.objects.filter(created_by=request.user, status__in=services.UNFINISHED),
+                },
+                status=429,
+            )
+            response["Retry-After"] = str(exc.retry_after)
+            return response
         except ValidationError as exc:
             messages.error(request, " ".join(validation_messages(exc)))
             return redirect("forecasting:forecast_overview")
-        messages.success(request, f"Forecast run #{run.pk} started: {run.series_total} series.")
+        if run.message == services.QUEUED_MESSAGE:
+            messages.info(request, f"Forecast run #{run.pk} queued: {run.series_total} series. {run.message}")
+        else:
+            messages.success(request, f"Forecast run #{run.pk} started: {run.series_total} series.")
         return redirect("forecasting:run_detail", pk=run.pk)
 
 
@@ -267,9 +282,7 @@ class SuggestionDecideView(RolePermissionMixin, View):
     permission_required = "forecasting.change_reordersuggestion"
 
     def post(self, request, pk):
-        suggestion = get_object_or_404(
-            ReorderSuggestion.objects.filter(store__in=stores_visible(user=request.user)), pk=pk
-        )
+        suggestion = get_object_or_404(ReorderSuggestion.objects.for_user(request.user), pk=pk)
         action, error = request.POST.get("action"), ""
         try:
             if action == "accept":

@@ -23,7 +23,7 @@ from .models import (
     StoreMembership,
     Supplier,
 )
-from .selectors import stores_visible
+from .scoping import StoreScopedAdminMixin
 from .services import (
     product_price_change,
     purchase_order_place,
@@ -41,7 +41,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Store)
-class StoreAdmin(admin.ModelAdmin):
+class StoreAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     list_display = ["code", "name", "chain", "region", "timezone", "currency", "transfer_group", "active"]
     list_filter = ["chain", "region", "currency", "transfer_group", "active"]
     search_fields = ["code", "name"]
@@ -89,7 +89,7 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockLevel)
-class StockLevelAdmin(admin.ModelAdmin):
+class StockLevelAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     list_display = ["store", "product", "on_hand", "average_cost", "min_qty", "max_qty"]
     list_filter = ["store"]
     search_fields = ["product__sku", "product__name"]
@@ -102,7 +102,7 @@ class StockLevelAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(LedgerAdmin):
+class StockMovementAdmin(StoreScopedAdminMixin, LedgerAdmin):
     list_display = ["occurred_at", "store", "product", "kind", "quantity", "unit_cost", "user", "reason"]
     list_filter = ["kind", "store"]
     search_fields = ["product__sku", "reason"]
@@ -118,7 +118,7 @@ class PurchaseOrderLineInline(admin.TabularInline):
 
 
 @admin.register(PurchaseOrder)
-class PurchaseOrderAdmin(admin.ModelAdmin):
+class PurchaseOrderAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     list_display = ["pk", "supplier", "store", "status", "expected_date", "created_at", "paid_at", "amount_paid"]
     list_filter = ["status", "store", "supplier"]
     inlines = [PurchaseOrderLineInline]
@@ -150,7 +150,7 @@ class ReceiptLineInline(admin.TabularInline):
 
 
 @admin.register(GoodsReceipt)
-class GoodsReceiptAdmin(LedgerAdmin):
+class GoodsReceiptAdmin(StoreScopedAdminMixin, LedgerAdmin):
     list_display = ["pk", "order", "received_at", "received_by"]
     inlines = [ReceiptLineInline]
 
@@ -215,7 +215,7 @@ class StockCountLineInline(admin.TabularInline):
 
 
 @admin.register(StockCount)
-class StockCountAdmin(admin.ModelAdmin):
+class StockCountAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     list_display = [
         "pk",
         "store",
@@ -254,12 +254,7 @@ class StockCountAdmin(admin.ModelAdmin):
     change_form_template = "inventory/admin/stockcount_change_form.html"
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .filter(store__in=stores_visible(user=request.user))
-            .annotate(_lines=Count("lines"), _variance=Sum("lines__variance_value"))
-        )
+        return super().get_queryset(request).annotate(_lines=Count("lines"), _variance=Sum("lines__variance_value"))
 
     @admin.display(description="lines", ordering="_lines")
     def line_total(self, obj):

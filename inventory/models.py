@@ -9,6 +9,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from .scoping import StoreQuerySet, StoreScopedQuerySet
+
 MONEY = {"max_digits": 14, "decimal_places": 2}
 COST = {"max_digits": 14, "decimal_places": 4}  # average cost keeps sub-cent precision
 QTY = {"max_digits": 12, "decimal_places": 3}  # whole units for "each", grams precision for weight
@@ -22,6 +24,18 @@ def validate_timezone(value: str) -> None:
 def validate_currency(value: str) -> None:
     if len(value) != 3 or not value.isalpha() or not value.isupper():
         raise ValidationError(f"“{value}” is not a three-letter ISO currency code such as GBP or EUR.")
+
+
+class StockCountLineQuerySet(StoreScopedQuerySet):
+    store_path = "count__store"
+
+
+class PurchaseOrderLineQuerySet(StoreScopedQuerySet):
+    store_path = "order__store"
+
+
+class GoodsReceiptQuerySet(StoreScopedQuerySet):
+    store_path = "order__store"
 
 
 class Store(models.Model):
@@ -40,9 +54,17 @@ class Store(models.Model):
         "set: only stores with the same group (and currency).",
     )
     active = models.BooleanField(default=True)
+    opened_on = models.DateField(
+        null=True,
+        blank=True,
+        help_text="The first day it traded: a receipt dated earlier is refused. Blank: the floor "
+        "RETAILOPS_EARLIEST_SALE_DATE (2000-01-01 by default).",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="StoreMembership", related_name="stores", blank=True
     )
+
+    objects = StoreQuerySet.as_manager()
 
     class Meta:
         ordering = ["code"]
@@ -193,6 +215,8 @@ class StockLevel(models.Model):
     lead_time_override_days = models.PositiveSmallIntegerField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = StoreScopedQuerySet.as_manager()
+
     class Meta:
         ordering = ["store", "product"]
         constraints = [
@@ -212,6 +236,10 @@ class LedgerQuerySet(models.QuerySet):
 
     def delete(self):
         raise TypeError(f"{self.model.__name__} is an append-only ledger: post a correcting entry instead.")
+
+
+class StockMovementQuerySet(LedgerQuerySet, StoreScopedQuerySet):
+    """The ledger's queryset (append-only) with the store scope."""
 
 
 class AppendOnlyModel(models.Model):
@@ -255,6 +283,8 @@ class StockMovement(AppendOnlyModel):
     recorded_at = models.DateTimeField(auto_now_add=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     reason = models.CharField(max_length=200, blank=True)
+
+    objects = StockMovementQuerySet.as_manager()
 
     class Meta:
         ordering = ["occurred_at", "id"]
@@ -330,6 +360,8 @@ class StockCount(models.Model):
     )
     reconciled_at = models.DateTimeField(null=True, blank=True)
 
+    objects = StoreScopedQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         permissions = [("reconcile_stockcount", "Can approve a count and post its corrections")]
@@ -353,6 +385,8 @@ class StockCountLine(models.Model):
     first_count_qty = models.DecimalField(**QTY, null=True, blank=True)
     reason = models.CharField(max_length=20, choices=ReasonCode.choices, blank=True)
     note = models.CharField(max_length=200, blank=True)
+
+    objects = StockCountLineQuerySet.as_manager()
 
     class Meta:
         ordering = ["count", "id"]
@@ -395,6 +429,8 @@ class PurchaseOrder(models.Model):
     amount_paid = models.DecimalField(**MONEY, default=Decimal("0"))
     note = models.TextField(blank=True)
 
+    objects = StoreScopedQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         permissions = [("approve_purchaseorder", "Can approve (place) a purchase order")]
@@ -420,6 +456,8 @@ class PurchaseOrderLine(models.Model):
     quantity_received = models.DecimalField(**QTY, default=Decimal("0"))
     unit_cost = models.DecimalField(**COST)
 
+    objects = PurchaseOrderLineQuerySet.as_manager()
+
     class Meta:
         ordering = ["order", "id"]
         constraints = [
@@ -442,6 +480,8 @@ class GoodsReceipt(models.Model):
     received_at = models.DateTimeField()
     received_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     note = models.CharField(max_length=200, blank=True)
+
+    objects = GoodsReceiptQuerySet.as_manager()
 
     class Meta:
         ordering = ["-received_at"]

@@ -34,6 +34,7 @@ from .models import (
     StockCountLine,
     StockLevel,
     StockMovement,
+    StockMovementQuerySet,
     Store,
 )
 
@@ -41,12 +42,8 @@ ZERO = Decimal("0")
 
 
 def stores_visible(*, user) -> QuerySet[Store]:
-    """Stores a user may see: every store with inventory.view_all_stores, else their memberships."""
-    if not user.is_authenticated:
-        return Store.objects.none()
-    if user.has_perm("inventory.view_all_stores"):
-        return Store.objects.all()
-    return Store.objects.filter(memberships__user=user)
+    """Stores a user may see (the store pickers): `Store.objects.for_user` — the rule is inventory.scoping."""
+    return Store.objects.for_user(user)
 
 
 def store_ids_visible(*, user) -> set[int]:
@@ -115,7 +112,7 @@ def low_stock_levels(*, user, store_id: int | None = None) -> QuerySet[StockLeve
         .values("n")
     )
     due = open_lines.exclude(order__expected_date=None).order_by("order__expected_date").values("order__expected_date")
-    qs = StockLevel.objects.filter(LOW_STOCK_Q, store__in=stores_visible(user=user), product__active=True)
+    qs = StockLevel.objects.for_user(user).filter(LOW_STOCK_Q, product__active=True)
     if store_id:
         qs = qs.filter(store_id=store_id)
     qs = qs.annotate(
@@ -164,7 +161,7 @@ def _days_bounds(first: date, last: date):
     return start, timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min), tz)
 
 
-def sold_movements(*, first: date, last: date) -> QuerySet[StockMovement]:
+def sold_movements(*, first: date, last: date) -> StockMovementQuerySet:
     """The ledger's sales and returns on the days first..last: what left the shelf through the tills.
 
     Inventory reads velocity and cost of goods sold from its own ledger (sale movements carry the unit cost
@@ -191,9 +188,11 @@ def stock_level_list(
     """
 
     today = today or timezone.localdate()
-    qs = StockLevel.objects.filter(
-        store__in=stores_visible(user=user), product__active=True, product__kind=Product.Kind.GOODS
-    ).select_related("store", "product", "product__category", "product__category__parent")
+    qs = (
+        StockLevel.objects.for_user(user)
+        .filter(product__active=True, product__kind=Product.Kind.GOODS)
+        .select_related("store", "product", "product__category", "product__category__parent")
+    )
     if store_id:
         qs = qs.filter(store_id=store_id)
     if search:
@@ -316,7 +315,7 @@ def cycle_count_plan(*, store: Store, today: date | None = None) -> list[CyclePl
 
 def stock_count_list(*, user, status: str = "") -> QuerySet[StockCount]:
     qs = (
-        StockCount.objects.filter(store__in=stores_visible(user=user))
+        StockCount.objects.for_user(user)
         .select_related("store", "category", "created_by", "submitted_by", "approved_by")
         .annotate(
             line_count=Count("lines"),
@@ -339,7 +338,7 @@ def stock_count_lines(*, count: StockCount) -> dict:
     book = StockLevel.objects.filter(store_id=count.store_id, product_id=OuterRef("product_id")).values("on_hand")[:1]
     lines = list(count.lines.select_related("product", "counted_by").annotate(book_qty=Subquery(book)).order_by("id"))
     recount = [ln for ln in lines if ln.needs_recount and ln.counted_at is None]
-    counted = sorted((ln for ln in lines if ln.counted_at is not None), key=lambda ln: ln.counted_at, reverse=True)  # type: ignore[arg-type,return-value]  # counted_at is set on these
+    counted = sorted((ln for ln in lines if ln.counted_at is not None), key=lambda ln: ln.counted_at, reverse=True)
     pending = [ln for ln in lines if ln.counted_at is None and not ln.needs_recount]
     return {
         "recount": recount,
@@ -351,9 +350,8 @@ def stock_count_lines(*, count: StockCount) -> dict:
 
 
 def _reconciled_lines(*, user, date_from: date, date_to: date, store_id: int | None = None):
-    qs = StockCountLine.objects.filter(
+    qs = StockCountLine.objects.for_user(user).filter(
         count__status=StockCount.Status.RECONCILED,
-        count__store__in=stores_visible(user=user),
         product__isnull=False,
         counted_at__date__gte=date_from,
         counted_at__date__lte=date_to,
@@ -377,7 +375,7 @@ def _sales_cost(*, user, date_from: date, date_to: date, store_id: int | None, k
     (as the rollups round each sale line)."""
 
     cost = Sum(Round(-F("quantity") * F("unit_cost"), 2), output_field=DecimalField(max_digits=16, decimal_places=2))
-    qs = sold_movements(first=date_from, last=date_to).filter(store__in=stores_visible(user=user))
+    qs = sold_movements(first=date_from, last=date_to).for_user(user)
     if store_id:
         qs = qs.filter(store_id=store_id)
     if key is None:

@@ -634,11 +634,11 @@ def _count_lines_evaluate(count: StockCount, *, keep_cost: bool = False) -> list
     for line in lines:
         line.expected_qty = Decimal(line.ledger_qty or 0)
         if not (keep_cost and line.unit_cost):
-            line.unit_cost = Decimal(line.avg_cost or 0) or line.product.cost_price  # type: ignore[union-attr]  # product__isnull=False
+            line.unit_cost = Decimal(line.avg_cost or 0) or line.product.cost_price
         line.variance = line.counted_qty - line.expected_qty
         line.variance_value = money(line.variance * line.unit_cost)
     StockCountLine.objects.bulk_update(lines, ["expected_qty", "unit_cost", "variance", "variance_value"])
-    return lines  # type: ignore[return-value]  # annotated StockCountLine rows
+    return lines
 
 
 def _over_threshold(count: StockCount, line: StockCountLine) -> bool:

@@ -252,7 +252,7 @@ class _CountMixin(RolePermissionMixin):
     """The count of the URL, from the stores the user may see (another store's count is 404)."""
 
     def get_count(self) -> StockCount:
-        qs = StockCount.objects.filter(store__in=stores_visible(user=self.request.user)).select_related(
+        qs = StockCount.objects.for_user(self.request.user).select_related(
             "store", "category", "created_by", "submitted_by", "approved_by"
         )
         return get_object_or_404(qs, pk=self.kwargs["pk"])

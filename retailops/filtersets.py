@@ -1,6 +1,7 @@
 """What the pages' query-string FilterSets share (inventory/filters.py, forecasting/filters.py, reports/filters.py):
 fields that read an id, a day or a number the way the pages always have, and a FilterSet base that reads each
-parameter on its own and hands the cleaned values to a selector."""
+parameter on its own and hands the cleaned values to a selector; and the API's filter backend, stricter than the
+pages: a filter parameter given empty or with a value it cannot read is a 400 naming it, never ignored."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from typing import Any, ClassVar
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
+from django_filters import utils
 from django_filters.fields import ChoiceField, ModelChoiceField
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import exceptions
 
 
 def _digits(value: str) -> bool:
@@ -140,3 +144,36 @@ class QueryParamsFilterSet(django_filters.FilterSet):
 
     def filter_queryset(self, queryset):
         raise NotImplementedError(f"{type(self).__name__} reads a query string: its selector filters.")
+
+
+class ApiFilterBackend(DjangoFilterBackend):
+    """The API's filters (REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"]), for any FilterSet a viewset declares.
+
+    Where a page shows everything for `?store=` (a cleared form field), a script that sends an empty or unreadable
+    filter has a bug: filtering nothing would answer with every row as if it had matched. So the API answers 400,
+    the body naming each such parameter: `{"store": ["“store” is empty: give a value or leave it out."]}`.
+    An invalid value (`?date_from=yesterday`) is a 400 from the FilterSet's form, as django-filter does.
+    """
+
+    def filter_queryset(self, request, queryset, view):
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        given = {name: request.query_params.getlist(name) for name in filterset.filters if name in request.query_params}
+        empty = {
+            name: [f"“{name}” is empty: give a value or leave it out."]
+            for name, values in given.items()
+            if not any(v.strip() for v in values)
+        }
+        if empty:
+            raise exceptions.ValidationError(empty)
+        if not filterset.is_valid():
+            raise utils.translate_validation(filterset.errors)
+        unread = {  # e.g. a yes/no filter given "maybe": the form reads it as no filter at all
+            name: [f"“{name}” has a value that is not understood: {values[-1][:40]!r}."]
+            for name, values in given.items()
+            if filterset.form.cleaned_data.get(name) is None
+        }
+        if unread:
+            raise exceptions.ValidationError(unread)
+        return filterset.qs

@@ -45,8 +45,9 @@ ACCOUNTANT_EXTRA = [
 ACCOUNTANT_EXCLUDE = {"customers.view_customer_pii"}
 ACCOUNTANT_WRITE = []  # read-only role
 
-# Owners: every permission of the project's apps, users and settings, and the admin site.
-OWNER_EXTRA_APPS = ("auth", "authtoken", "django_celery_beat")
+# Owners: every permission of the project's apps, users and settings, and the admin site — including axes' login
+# attempts, so an owner can unlock a locked-out user.
+OWNER_EXTRA_APPS = ("auth", "authtoken", "django_celery_beat", "axes", "retailops")  # retailops: the task outbox
 
 
 def role_permissions() -> dict[str, set[str]]:

@@ -5,9 +5,11 @@ needs no server. DATABASE_URL and CELERY_BROKER_URL switch it to PostgreSQL and 
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("RETAILOPS_VAR_DIR", BASE_DIR / "var"))
@@ -21,9 +23,26 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "dev-only-insecure-key-change-me-" + "x" * 32
-if not DEBUG and SECRET_KEY.startswith("dev-only") and env_bool("RETAILOPS_PRODUCTION"):
-    raise RuntimeError("Set DJANGO_SECRET_KEY in production.")
+
+
+def _checkout_secret_key() -> str:
+    """This development checkout's own random key, which `make install` writes to var/secret_key (never
+    committed), so that manage.py commands, the benches and mypy run with DEBUG off on a developer's machine."""
+    try:
+        return (VAR_DIR / "secret_key").read_text().strip()
+    except OSError:
+        return ""
+
+
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me-" + "x" * 32
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or _checkout_secret_key() or DEV_SECRET_KEY
+if not DEBUG and (SECRET_KEY == DEV_SECRET_KEY or SECRET_KEY.startswith("dev-only")):
+    # Fail closed: the development key is public, so anyone could sign sessions with it.
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is not set and DEBUG is off: RetailOps refuses to run on the public development key. "
+        "Set DJANGO_SECRET_KEY to a long random value (python -c 'import secrets; print(secrets.token_hex(32))'), "
+        "or set DJANGO_DEBUG=1 on a development machine."
+    )
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -43,6 +62,7 @@ INSTALLED_APPS = [
     "django_filters",
     "django_htmx",
     "django_celery_beat",
+    "axes",  # login lockout (both login forms); its admin lets an owner unlock a user
     "inventory",
     "customers",
     "sales",
@@ -63,6 +83,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a locked-out login into the "too many failed sign-ins" page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "retailops.urls"
@@ -108,6 +130,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username + address before the password is checked.
+    "retailops.logins.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -135,6 +162,12 @@ STORAGES = {
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Every multipart body: a file stops at RETAILOPS["MAX_UPLOAD_BYTES"] (retailops/uploads.py), then memory / disk.
+FILE_UPLOAD_HANDLERS = [
+    "retailops.uploads.SizeLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # --- security (secure cookies and headers whenever DEBUG is off) -------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -142,9 +175,11 @@ CSRF_COOKIE_HTTPONLY = False  # HTMX reads the token from the page, not the cook
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Fail closed: with DEBUG off the session and CSRF cookies only travel over HTTPS, unless a deployment that
+# really serves plain HTTP (a laptop, the test suite's live servers) says so with RETAILOPS_ALLOW_HTTP=1.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG and not env_bool("RETAILOPS_ALLOW_HTTP")
 if not DEBUG and env_bool("RETAILOPS_HTTPS", default=env_bool("RETAILOPS_PRODUCTION")):
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True  # an HTTPS deployment: RETAILOPS_ALLOW_HTTP cannot undo it
     SECURE_SSL_REDIRECT = env_bool("RETAILOPS_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = int(os.environ.get("RETAILOPS_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
@@ -153,15 +188,32 @@ if not DEBUG and env_bool("RETAILOPS_HTTPS", default=env_bool("RETAILOPS_PRODUCT
 
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_CACHE_URL"]}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_CACHE_URL"],
+            # a dead or frozen Redis costs a request at most ~2 s (as the broker's publishes), never a hang
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
         if os.environ.get("REDIS_CACHE_URL")
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
 
 # --- login rate limit ---------------------------------------------------------------------------
-LOGIN_RATE_LIMIT_ATTEMPTS = int(os.environ.get("RETAILOPS_LOGIN_ATTEMPTS", "10"))
-LOGIN_RATE_LIMIT_WINDOW = int(os.environ.get("RETAILOPS_LOGIN_WINDOW_SECONDS", "300"))
+# django-axes, on both login forms (/accounts/login/ and /admin/login/). Failures are kept in the database, so
+# every web process counts the same ones; a lock is per username AND client address, so an attacker cannot lock
+# an owner out from elsewhere, and one office behind a proxy does not share one counter.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = int(os.environ.get("RETAILOPS_LOGIN_ATTEMPTS", "10"))
+# How long a lock lasts (the cool-off); an owner can lift it sooner in the admin (Axes → Access attempts).
+AXES_COOLOFF_TIME = timedelta(seconds=int(os.environ.get("RETAILOPS_LOGIN_WINDOW_SECONDS", "900")))
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "retailops.logins.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "retailops.logins.client_ip"
+# How many reverse proxies in front of RetailOps append to X-Forwarded-For: 0 (default) trusts none and uses
+# the connection's address; 1 takes the address the proxy appended (the last hop), 2 the one before it, …
+RETAILOPS_TRUSTED_PROXY_COUNT = int(os.environ.get("RETAILOPS_TRUSTED_PROXY_COUNT", "0"))
 
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -171,10 +223,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["retailops.permissions.StrictModelPermissions"],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # Filters and paging answer an empty or nonsense value with 400 naming the parameter (retailops/filtersets.py).
+    "DEFAULT_FILTER_BACKENDS": ["retailops.filtersets.ApiFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "retailops.api.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "retailops.schema.AutoSchema",  # documents the error answers (retailops/schema.py)
     "EXCEPTION_HANDLER": "retailops.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -191,6 +244,7 @@ SPECTACULAR_SETTINGS = {
 
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+BROKER_SOCKET_TIMEOUT = float(os.environ.get("RETAILOPS_BROKER_TIMEOUT_SECONDS", "2"))
 if not CELERY_BROKER_URL:
     # The embedded broker: kombu's filesystem transport, shared by web, worker and beat on one machine.
     _broker_dir = VAR_DIR / "broker"
@@ -205,18 +259,47 @@ if not CELERY_BROKER_URL:
         "store_processed": False,
     }
 else:
-    # A message taken by a worker that then died (acks_late) goes back on the queue after this long.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # A message taken by a worker that then died (acks_late) goes back on the queue after this long.
         "visibility_timeout": int(os.environ.get("RETAILOPS_BROKER_VISIBILITY_SECONDS", "3600")),
+        # A publish tries to connect once: the outbox relay is the retry (a request never waits on a dead broker).
+        "max_retries": 0,
     }
+    if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        CELERY_BROKER_TRANSPORT_OPTIONS |= {
+            # A dead or frozen (kill -STOP) Redis costs a publish at most ~2 s, never a hung request.
+            "socket_connect_timeout": BROKER_SOCKET_TIMEOUT,
+            "socket_timeout": BROKER_SOCKET_TIMEOUT,
+            # No resend on a timeout: redis-py would wait a second socket_timeout (and kombu could not batch).
+            "retry_on_timeout": False,
+            "socket_keepalive": True,
+            # Idle connections are checked (PING) after this long; the worker's BRPOP connection too (kombu 5.7).
+            "health_check_interval": 10,
+        }
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is delivered again (tasks are idempotent)
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 CELERY_TASK_EAGER_PROPAGATES = True
+# The worker never gives up on the broker: it reconnects forever, with back-off (2, 4, 6 … s, at most 30 s), at
+# start-up too, and resumes on its own when the broker is back (issue 17).
+CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_CONNECTION_MAX_RETRIES = 3
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CHANNEL_ERROR_RETRY = True  # e.g. "LOADING" from a Redis that is restarting
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_SOCKET_TIMEOUT
+# A task running when the connection drops finishes (tasks are idempotent); its lost ack means a later
+# redelivery that finds the work done. (Celery 6 will default to cancelling it.)
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# Publishes outside the outbox (beat, a task queuing another) retry once, at once; the outbox relay does the rest.
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+# Two queues: interactive work (imports, previews, single-store forecast chunks, e-mails, the relay, sweeps,
+# suggestions) is never stuck behind heavy work (chain-wide forecast chunks, customer-model training), which has
+# its own worker (Procfile: worker_heavy). Chunk tasks are routed by their caller (enqueue(..., queue="heavy")).
+CELERY_TASK_DEFAULT_QUEUE = "interactive"
+CELERY_TASK_ROUTES = {"customers.train_customer_models*": {"queue": "heavy"}}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
@@ -238,8 +321,19 @@ RETAILOPS: dict = {  # mixed values: typed as a plain dict for mypy
     "COUNT_RECOUNT_VALUE": os.environ.get("RETAILOPS_COUNT_RECOUNT_VALUE", "50.00"),
     "WATCH_FOLDER": os.environ.get("RETAILOPS_WATCH_FOLDER", ""),
     "MAX_UPLOAD_BYTES": int(os.environ.get("RETAILOPS_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024))),
+    # What a compressed upload (gzip, an XLSX's zip) may unpack to; blank: four times MAX_UPLOAD_BYTES.
+    "MAX_UNPACKED_BYTES": int(os.environ.get("RETAILOPS_MAX_UNPACKED_BYTES") or 0) or None,
+    # Returns: the most a return naming no original receipt may refund (per receipt), and the earliest
+    # sale date of a store whose opening date is not set (ISO date).
+    "NO_RECEIPT_REFUND_LIMIT": os.environ.get("RETAILOPS_NO_RECEIPT_REFUND_LIMIT", "50.00"),
+    "EARLIEST_SALE_DATE": os.environ.get("RETAILOPS_EARLIEST_SALE_DATE", "2000-01-01"),
     # Where the e-mails' links point (the morning digest's "Open the reorder page").
     "SITE_URL": os.environ.get("RETAILOPS_SITE_URL", "http://127.0.0.1:8000"),
+    # Background work: a worker computing a forecast chunk or a training run renews its lease every third
+    # of this; a lease this old means its worker stopped, and the sweeper hands the work to another.
+    "LEASE_SECONDS": int(os.environ.get("RETAILOPS_LEASE_SECONDS", "60")),
+    # Forecast runs one user (or API token) may have waiting or running at once (nightly runs: no limit).
+    "MAX_QUEUED_RUNS": int(os.environ.get("RETAILOPS_MAX_QUEUED_RUNS", "3")),
 }
 
 # When true, tests that need PostgreSQL, Redis or a browser fail instead of skipping (CI sets it).

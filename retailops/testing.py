@@ -12,6 +12,15 @@ Each app declares the expected status of each of its URLs, per role, in `<app>/t
 
 retailops/tests/test_url_matrix.py walks every URL the project resolves and fails for any URL name
 that no app declared, so a new page joins the matrix by being registered, not by being remembered.
+
+Another store's object: every URL that takes an id (a path converter or regex group other than `format`) must
+declare `kwargs_other` (the same object kind, of `world.store_other`) and `staff_other`, unless its objects are
+chain-wide (the explained list in test_url_matrix.CHAIN_WIDE). `staff_other` is 404 — the answer must not say
+the object exists — or 403 only where staff are refused the page whatever the store (`staff=403`). `build(world)`
+creates the objects of that module's URLs; the matrix runs only the declaring module's `build` for a URL.
+
+Lists: `must_contain` / `must_not_contain` per role, e.g. {"staff": ["MX-OWN-1"]} / {"staff": ["MX-OTHER-1"]}:
+a staff member's list shows their store's rows and none of the other store's.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ class Access:
     data: dict | Callable[[Any], dict] | None = None
     # Extra text that must (not) appear for a role, e.g. costs hidden from staff: {"staff": ["Cost"]}.
     must_not_contain: dict[str, list[str]] = field(default_factory=dict)
+    must_contain: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass

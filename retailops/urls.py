@@ -14,7 +14,7 @@ admin.site.index_title = "Back office"
 
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
-    path("accounts/login/", views.RateLimitedLoginView.as_view(), name="login"),
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz/", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),

@@ -1,19 +1,19 @@
-"""Project-level pages: the role-aware home page, login with a rate limit, and a health check.
+"""Project-level pages: the role-aware home page, login (locked out by django-axes), and a health check.
 
 The home page pulls its panels from the apps' partial URLs with HTMX (DESIGN §2: retailops wires,
 it does not import the apps' code).
 """
 
-from django.conf import settings
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.views.generic import TemplateView
 
+from .permissions import LOGGED_IN, RolePermissionMixin
 
-class HomeView(LoginRequiredMixin, TemplateView):
+
+class HomeView(RolePermissionMixin, TemplateView):
+    permission_required = LOGGED_IN  # every role's start page; its panels check their own permissions
     template_name = "home.html"
 
     def get_context_data(self, **kwargs):
@@ -32,42 +32,12 @@ class HomeView(LoginRequiredMixin, TemplateView):
         return context
 
 
-def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "unknown")
-
-
-class RateLimitedLoginView(auth_views.LoginView):
-    """Django's login, refusing further attempts from one address for a while after too many failures."""
+class LoginView(auth_views.LoginView):
+    """Django's login. Too many failures for one username from one address lock it (django-axes, settings
+    "login rate limit"; the page is retailops.logins.lockout_response)."""
 
     template_name = "registration/login.html"
     redirect_authenticated_user = True
-
-    def _key(self) -> str:
-        return f"login-fail:{_client_ip(self.request)}"
-
-    def post(self, request, *args, **kwargs):
-        failures = cache.get(self._key(), 0)
-        if failures >= settings.LOGIN_RATE_LIMIT_ATTEMPTS:
-            form = self.get_form()
-            form.errors.clear()
-            form.add_error(
-                None,
-                f"Too many failed sign-ins from this address. Try again in "
-                f"{settings.LOGIN_RATE_LIMIT_WINDOW // 60} minutes.",
-            )
-            response = self.render_to_response(self.get_context_data(form=form))
-            response.status_code = 429
-            return response
-        return super().post(request, *args, **kwargs)
-
-    def form_invalid(self, form):
-        key = self._key()
-        cache.add(key, 0, timeout=settings.LOGIN_RATE_LIMIT_WINDOW)
-        try:
-            cache.incr(key)
-        except ValueError:
-            cache.set(key, 1, timeout=settings.LOGIN_RATE_LIMIT_WINDOW)
-        return super().form_invalid(form)
 
 
 def healthz(request):

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from inventory.scoping import StoreScopedAdminMixin
 from retailops.admin_mixins import LedgerAdmin
 
 from .models import ColumnMapping, ImportBatch, ImportRowError, Sale, SaleLine, StockAdjustment, StockAdjustmentLine
@@ -21,7 +22,7 @@ class RowErrorInline(admin.TabularInline):
 
 
 @admin.register(ImportBatch)
-class ImportBatchAdmin(LedgerAdmin):
+class ImportBatchAdmin(StoreScopedAdminMixin, LedgerAdmin):
     list_display = [
         "pk",
         "source_name",
@@ -57,7 +58,7 @@ class SaleLineInline(admin.TabularInline):
 
 
 @admin.register(Sale)
-class SaleAdmin(LedgerAdmin):
+class SaleAdmin(StoreScopedAdminMixin, LedgerAdmin):
     list_display = ["occurred_at", "store", "pos_reference", "kind", "payment_method", "total", "customer"]
     list_filter = ["kind", "payment_method", "store"]
     search_fields = ["pos_reference"]
@@ -77,7 +78,7 @@ class StockAdjustmentLineInline(admin.TabularInline):
 
 
 @admin.register(StockAdjustment)
-class StockAdjustmentAdmin(LedgerAdmin):
+class StockAdjustmentAdmin(StoreScopedAdminMixin, LedgerAdmin):
     """Stock adjustments found in POS exports (write-offs, "found"): read-only, posted by the importer."""
 
     list_display = ["occurred_at", "store", "pos_reference", "import_batch"]

@@ -1,6 +1,6 @@
 """Reading POS exports: CSV or XLSX (optionally gzipped) through a column mapping into receipt drafts.
 
-Pure file work — no database writes. `read_table` opens the bytes (encoding, delimiter, sheet),
+Pure file work — no database writes. `read_table` opens the file (encoding, delimiter, sheet),
 `parse_rows` turns each row into a typed line or a row error (line number, column, value, reason),
 and `group_receipts` applies the documented rules of docs/ingestion.md (returns, stock adjustments,
 bad-debt invoices, fee codes, exact duplicate lines) to build the drafts that sales.services posts.
@@ -8,14 +8,21 @@ bad-debt invoices, fee codes, exact duplicate lines) to build the drafts that sa
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import csv
 import gzip
 import io
+import itertools
+import tempfile
+import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.utils.text import slugify
@@ -44,7 +51,7 @@ FIELD_LABELS = {
 DEFAULT_SERVICE_CODES = ["POST", "DOT", "M", "C2", "D", "S", "BANK CHARGES", "AMAZONFEE", "CRUK"]
 DEFAULT_SERVICE_PREFIXES = ["GIFT_"]
 
-DEFAULT_OPTIONS = {
+DEFAULT_OPTIONS: dict[str, Any] = {
     # "single": every row goes to one store (store_code); "column": the store column names the store
     # (a store code, or a name such as a country that becomes a store code).
     "store_mode": "column",
@@ -73,6 +80,10 @@ DEFAULT_OPTIONS = {
     "payment_method": "card",
     "encoding": "",
     "sheet": "",
+    # Returns naming no original receipt (no-receipt refunds): the most one may refund, per receipt. Blank:
+    # RETAILOPS_NO_RECEIPT_REFUND_LIMIT; "none": no value limit (a history import by someone allowed to
+    # refund without receipt). Set per import only, never by a saved mapping (PER_IMPORT_OPTIONS).
+    "no_receipt_limit": "",
 }
 
 BUILTIN_MAPPINGS = {
@@ -147,7 +158,7 @@ def merged_options(*layers: dict | None) -> dict:
 
 # Options only the person running an import may set, never a saved column mapping: a store shows in
 # every store filter, report and export, so an import creates one only when asked to (issue #15).
-PER_IMPORT_OPTIONS = ("create_stores",)
+PER_IMPORT_OPTIONS = ("create_stores", "no_receipt_limit")
 
 
 def import_options(mapping_options: dict | None, batch_options: dict | None) -> dict:
@@ -171,51 +182,119 @@ class Table:
     delimiter: str = ","
 
 
-def _decode(data: bytes, encoding: str) -> tuple[str, str]:
-    if encoding:
-        try:
-            return data.decode(encoding), encoding
-        except (LookupError, UnicodeDecodeError) as exc:
-            raise ImportFileError(f"The file could not be read as {encoding}: {exc}.") from None
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), "utf-16"
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    # Not UTF-8: spreadsheet exports on Windows are cp1252 (latin-1 plus £, €, smart quotes …).
-    try:
-        return data.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError:
-        return data.decode("latin-1"), "latin-1"
+# Reading streams: a file is read in chunks of this size, never loaded whole (a 100 MB upload, a 400 MB gzip).
+READ_CHUNK = 1 << 20
+# A gzip file is unpacked to a temporary file that stays in memory up to this size, then spills to disk.
+SPOOL_BYTES = 4 << 20
+# A workbook (a zip) is checked before openpyxl opens it: at most this many parts, none unpacking to more than
+# this many times its packed size (real sheets pack ~5–30×; a zip bomb ~1000×) once it is over a megabyte.
+XLSX_MAX_ENTRIES = 10_000
+XLSX_MAX_RATIO = 200
+XLSX_RATIO_FROM_BYTES = 1 << 20
 
 
-def read_table(data: bytes, *, sheet: str = "", encoding: str = "") -> Table:
-    """Open CSV / XLSX bytes (gzip allowed). Raises ImportFileError when the file cannot be used."""
-    limit = settings.RETAILOPS["MAX_UPLOAD_BYTES"]
-    if data[:2] == GZIP_MAGIC:
-        try:
-            with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
-                # A compressed file may hold at most 4× the upload limit: a guard against zip bombs.
-                data = gz.read(4 * limit + 1)
-        except (OSError, EOFError) as exc:
-            raise ImportFileError(f"The gzip file is damaged: {exc}.") from None
-        if len(data) > 4 * limit:
-            raise ImportFileError("The compressed file unpacks to more than four times the upload limit.")
-    if not data.strip():
+def unpacked_limit() -> int:
+    """The most a compressed upload (gzip, or a workbook's zip) may unpack to: RETAILOPS_MAX_UNPACKED_BYTES,
+    by default four times the upload limit."""
+    return settings.RETAILOPS.get("MAX_UNPACKED_BYTES") or 4 * settings.RETAILOPS["MAX_UPLOAD_BYTES"]
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):,.1f} MB"
+
+
+def _peek(handle: BinaryIO, n: int) -> bytes:
+    position = handle.tell()
+    data = handle.read(n)
+    handle.seek(position)
+    return data
+
+
+def read_table(source: bytes | BinaryIO, *, sheet: str = "", encoding: str = "") -> Table:
+    """Open a CSV / XLSX file (gzip allowed): bytes, or a seekable binary file that is read in chunks, never
+    loaded whole, and must stay open while the rows are read. A gzip file is unpacked as a stream and refused as
+    soon as it passes unpacked_limit(); a workbook's zip entries are checked before openpyxl opens it. Raises
+    ImportFileError when the file cannot be used."""
+    handle: BinaryIO = io.BytesIO(source) if isinstance(source, bytes | bytearray) else source
+    handle.seek(0)
+    if _peek(handle, 2) == GZIP_MAGIC:
+        handle = _gunzip(handle)
+    head = _peek(handle, 1 << 16)
+    if not head.strip() and len(head) < 1 << 16:
         raise ImportFileError("The file is empty.")
-    if data[:4] == ZIP_MAGIC:
-        return _read_xlsx(data, sheet=sheet)
-    return _read_csv(data, encoding=encoding)
+    if head[:4] == ZIP_MAGIC:
+        return _read_xlsx(handle, sheet=sheet)
+    return _read_csv(handle, encoding=encoding)
 
 
-def _read_csv(data: bytes, *, encoding: str) -> Table:
-    text, used = _decode(data, encoding)
-    first = text.split("\n", 1)[0]
-    delimiter = max([",", ";", "\t", "|"], key=first.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+def _gunzip(handle: BinaryIO) -> BinaryIO:
+    """The unpacked content of a gzip file, in a temporary file; stops as soon as it passes the unpacked limit."""
+    limit = unpacked_limit()
+    out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 — returned open; the caller reads it
+    written = 0
+    try:
+        with gzip.GzipFile(fileobj=handle, mode="rb") as gz:
+            while chunk := gz.read(READ_CHUNK):  # at most READ_CHUNK unpacked bytes at a time
+                written += len(chunk)
+                if written > limit:
+                    raise ImportFileError(
+                        f"The compressed file unpacks to more than {_mb(limit)}, the limit for an unpacked file. "
+                        "Split it into smaller files."
+                    )
+                out.write(chunk)
+    except (OSError, EOFError, zlib.error) as exc:
+        out.close()
+        raise ImportFileError(f"The gzip file is damaged: {exc}.") from None
+    except ImportFileError:
+        out.close()
+        raise
+    out.seek(0)
+    return out  # type: ignore[return-value]  # a SpooledTemporaryFile reads like a binary file
+
+
+def _decodes(handle: BinaryIO, encoding: str) -> bool:
+    """Whether the whole file decodes in this encoding (read in chunks: memory stays flat)."""
+    handle.seek(0)
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        while chunk := handle.read(READ_CHUNK):
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _sniff_encoding(handle: BinaryIO) -> str:
+    """A byte-order mark says it; else UTF-8 if the WHOLE file is UTF-8, else cp1252 (spreadsheet exports on
+    Windows: latin-1 plus £, €, smart quotes …), else latin-1. The whole file, not its first chunk: a file whose
+    only “£” is on its last line is cp1252 all the way, and is read so from its first row."""
+    handle.seek(0)
+    head = handle.read(4)
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    for candidate in ("utf-8", "cp1252"):
+        if _decodes(handle, candidate):
+            return candidate
+    return "latin-1"
+
+
+def _read_csv(handle: BinaryIO, *, encoding: str) -> Table:
+    used = encoding or _sniff_encoding(handle)
+    try:
+        codecs.lookup(used)
+    except LookupError:
+        raise ImportFileError(f"The file could not be read as {used}: no such encoding.") from None
+    handle.seek(0)
+    text = io.TextIOWrapper(handle, encoding=used, newline="")  # type: ignore[type-var]  # any binary file
+    try:
+        first = text.readline()
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(f"The file could not be read as {used}: {exc}.") from None
+    delimiter = max([",", ";", "\t", "|"], key=first.split("\n", 1)[0].count)
+    reader = csv.reader(itertools.chain([first], text), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
@@ -233,6 +312,11 @@ def _read_csv(data: bytes, *, encoding: str) -> Table:
                     yield reader.line_num, values
         except csv.Error as exc:
             raise ImportFileError(f"Line {reader.line_num}: the CSV is malformed ({exc}).") from None
+        except UnicodeDecodeError as exc:  # only with an encoding chosen by hand: a sniffed one decodes it all
+            raise ImportFileError(f"The file could not be read as {used}: {exc}.") from None
+        finally:
+            with contextlib.suppress(ValueError):  # already closed by its owner
+                text.detach()  # the caller's file stays open: it is theirs to close
 
     return Table(header=header, rows=rows(), kind="csv", encoding=used, delimiter=delimiter)
 
@@ -241,11 +325,49 @@ class _Formula(str):
     """A cell that holds a formula: reported, never evaluated."""
 
 
-def _read_xlsx(data: bytes, *, sheet: str) -> Table:
+def _check_workbook(handle: BinaryIO) -> None:
+    """Refuse a workbook that could exhaust memory or disk once opened (a zip bomb), before openpyxl opens it:
+    too many parts, too much unpacked in all, a part packed far tighter than a sheet is, or a part whose name
+    climbs out of the archive. Python's zipfile never unpacks a part past its declared size, so checking the
+    declared sizes bounds what openpyxl can unpack."""
+    limit = unpacked_limit()
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise ImportFileError(f"The file is not a readable XLSX workbook ({type(exc).__name__}).") from None
+    if len(entries) > XLSX_MAX_ENTRIES:
+        raise ImportFileError(
+            f"The workbook holds {len(entries):,} parts (at most {XLSX_MAX_ENTRIES:,}): it is not a spreadsheet "
+            "export. Save the sheet as CSV and import that."
+        )
+    for entry in entries:
+        name = entry.filename.replace("\\", "/")
+        if name.startswith("/") or ".." in name.split("/") or ":" in name:
+            raise ImportFileError(
+                f"The workbook holds a part with an unsafe name (“{entry.filename[:80]}”): it is not a spreadsheet "
+                "export."
+            )
+        if entry.file_size > XLSX_RATIO_FROM_BYTES and entry.file_size > XLSX_MAX_RATIO * max(entry.compress_size, 1):
+            ratio = entry.file_size / max(entry.compress_size, 1)
+            raise ImportFileError(
+                f"The workbook's part “{entry.filename[:80]}” unpacks to {ratio:,.0f} times its packed size (at most "
+                f"{XLSX_MAX_RATIO}): it is not a spreadsheet export."
+            )
+    total = sum(entry.file_size for entry in entries)
+    if total > limit:
+        raise ImportFileError(
+            f"The workbook unpacks to {_mb(total)}; the limit is {_mb(limit)}. Save the sheet as CSV (.gz) or split it."
+        )
+    handle.seek(0)
+
+
+def _read_xlsx(handle: BinaryIO, *, sheet: str) -> Table:
     from openpyxl import load_workbook  # noqa: PLC0415 — openpyxl (~0.3 s) loads only when an .xlsx file is read, not at start-up
 
+    _check_workbook(handle)
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+        workbook = load_workbook(handle, read_only=True, data_only=False)
     except Exception as exc:  # openpyxl raises many kinds for a broken or foreign zip
         raise ImportFileError(f"The file is not a readable XLSX workbook ({type(exc).__name__}).") from None
     names = workbook.sheetnames
@@ -696,6 +818,8 @@ class ReceiptDraft:
     customer_code: str = ""
     points_redeemed: int = 0
     original_reference: str = ""
+    # A return naming no original receipt, refunded as such (permission and limit: sales.services).
+    no_receipt: bool = False
     errors: list = field(default_factory=list)  # receipt-level [(column, value, reason)]
     store: object = None
     customer: object = None
@@ -828,6 +952,8 @@ def _draft_from_group(store_key, ref, group, options, return_prefix):
             )
     elif not explicit and quantities and all(q < 0 for q in quantities) and not return_prefix:
         draft.kind = "return"  # a layout without a return marker: all-negative receipts are returns
+    # A file's return row with no original reference is a no-receipt refund (limited: docs/ingestion.md).
+    draft.no_receipt = draft.kind == "return" and not draft.original_reference
     for ln in lines:
         if ln.quantity is None:
             continue

@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from inventory.scoping import StoreScopedQuerySet, sees_every_store
+
 MONEY = {"max_digits": 14, "decimal_places": 2}
 COST = {"max_digits": 14, "decimal_places": 4}
 QTY = {"max_digits": 12, "decimal_places": 3}
@@ -26,6 +28,21 @@ class ColumnMapping(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ImportBatchQuerySet(models.QuerySet):
+    """Import batches are scoped by who started them, not by store: a file may hold many stores (and rows
+    of stores the uploader may not see, which it refuses row by row). A user who sees every store sees
+    every batch; anyone else the batches they started."""
+
+    def for_user(self, user):
+        if user is None or not user.is_authenticated:
+            return self.none()
+        return self.all() if sees_every_store(user) else self.filter(created_by=user)
+
+
+class SaleLineQuerySet(StoreScopedQuerySet):
+    store_path = "sale__store"
 
 
 class ImportBatch(models.Model):
@@ -62,6 +79,8 @@ class ImportBatch(models.Model):
     # Breakdown for the batch page: returns, adjustments, fee lines, products / customers / stores created,
     # the encoding and sheet read, the phase ("reading", "posting"), seconds spent per phase.
     stats = models.JSONField(default=dict, blank=True)
+
+    objects = ImportBatchQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -129,6 +148,8 @@ class Sale(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = StoreScopedQuerySet.as_manager()
+
     class Meta:
         ordering = ["-occurred_at"]
         constraints = [
@@ -137,6 +158,9 @@ class Sale(models.Model):
             models.CheckConstraint(condition=Q(points_redeemed__gte=0), name="sale_points_redeemed_ge_0"),
         ]
         indexes = [models.Index(fields=["store", "local_date"], name="sale_store_day")]
+        permissions = [
+            ("refund_without_receipt", "Can refund a return that names no original receipt (within the limit)")
+        ]
 
     def __str__(self) -> str:
         return f"{self.store_id}/{self.pos_reference}"
@@ -161,6 +185,8 @@ class SaleLine(models.Model):
     line_total = models.DecimalField(**MONEY)
     # The line of the imported file this sale line came from (None for API and till posts).
     source_line = models.PositiveIntegerField(null=True, blank=True)
+
+    objects = SaleLineQuerySet.as_manager()
 
     class Meta:
         ordering = ["sale", "line_no"]
@@ -189,6 +215,8 @@ class StockAdjustment(models.Model):
         ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="adjustments"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = StoreScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-occurred_at"]
@@ -233,6 +261,8 @@ class SalesDaily(models.Model):
     returns_value = models.DecimalField(**MONEY, default=Decimal("0"))
     transactions = models.IntegerField(default=0)
 
+    objects = StoreScopedQuerySet.as_manager()
+
     class Meta:
         verbose_name_plural = "sales daily"
         permissions = [
@@ -259,6 +289,8 @@ class StoreDaily(models.Model):
     units = models.DecimalField(**QTY, default=Decimal("0"))
     returns_value = models.DecimalField(**MONEY, default=Decimal("0"))
     customers = models.IntegerField(default=0, help_text="Receipts with a loyalty customer.")
+
+    objects = StoreScopedQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "store daily"

@@ -16,19 +16,16 @@ from .models import ImportBatch, Sale, StoreDaily
 
 def sales_visible(*, user) -> QuerySet[Sale]:
     """Receipts of the stores the user may see, newest first."""
-    return (
-        Sale.objects.filter(store__in=stores_visible(user=user))
-        .select_related("store", "customer")
-        .order_by("-occurred_at", "-pk")
-    )
+    return Sale.objects.for_user(user).select_related("store", "customer").order_by("-occurred_at", "-pk")
 
 
 def import_batches_visible(*, user) -> QuerySet[ImportBatch]:
     """Every batch for users who see every store; otherwise the batches they started."""
-    qs = ImportBatch.objects.select_related("created_by", "mapping", "store").order_by("-created_at", "-pk")
-    if user.has_perm("inventory.view_all_stores"):
-        return qs
-    return qs.filter(created_by=user)
+    return (
+        ImportBatch.objects.for_user(user)
+        .select_related("created_by", "mapping", "store")
+        .order_by("-created_at", "-pk")
+    )
 
 
 def store_takings(*, user, today: date | None = None) -> list[dict]:
@@ -37,7 +34,8 @@ def store_takings(*, user, today: date | None = None) -> list[dict]:
     week_start = today - timedelta(days=today.weekday())
     stores = list(stores_visible(user=user).filter(active=True).order_by("code"))
     rows = (
-        StoreDaily.objects.filter(store__in=stores, date__gte=week_start, date__lte=today)
+        StoreDaily.objects.for_user(user)
+        .filter(store__active=True, date__gte=week_start, date__lte=today)
         .values("store_id", "date")
         .annotate(revenue=Sum("revenue"), transactions=Sum("transactions"))
     )

@@ -15,18 +15,20 @@ import json
 import shutil
 import time
 from collections import defaultdict, deque
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
+from typing import BinaryIO
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.text import get_valid_filename
@@ -43,9 +45,10 @@ from customers.services import (
 )
 from inventory import bulk as stock_bulk
 from inventory.models import Product, StockMovement, Store
+from inventory.scoping import sees_every_store
 from inventory.selectors import store_ids_visible, stores_visible
 from inventory.services import MovementSpec
-from retailops.money import CENT, money
+from retailops.money import CENT, format_money, money
 
 from . import bulk
 from .exceptions import ReceiptConflict
@@ -95,6 +98,7 @@ class ReceiptInput:
     customer: Customer | None = None
     points_redeemed: int = 0
     original_reference: str = ""
+    no_receipt: bool = False  # a return naming no original: needs sales.refund_without_receipt, and is limited
     extra: dict = field(default_factory=dict)
 
 
@@ -197,6 +201,22 @@ def receipt_validate(draft, *, now: datetime, kinds: tuple[str, ...] = DRAFT_KIN
         draft.errors.append(("occurred_at", "", "the sale time must carry a time zone"))
     elif draft.occurred_at > now + timedelta(days=1):
         draft.errors.append(("occurred_at", draft.occurred_at.isoformat()[:40], "the sale time is in the future"))
+    else:
+        problem = sale_date_problem(store=draft.store, occurred_at=draft.occurred_at)
+        if problem:
+            draft.errors.append(("occurred_at", draft.occurred_at.isoformat()[:40], problem))
+    if draft.kind == "return":
+        if draft.original_reference and draft.no_receipt:
+            draft.errors.append(
+                ("no_receipt", "true", "a return names its original receipt or is a no-receipt refund, not both")
+            )
+        elif not draft.original_reference and not draft.no_receipt:
+            draft.errors.append(
+                ("original_reference", "", "a return names its original receipt (original_reference), or is "
+                 "marked a no-receipt refund (no_receipt)")
+            )  # fmt: skip
+    elif draft.no_receipt:
+        draft.errors.append(("no_receipt", "true", "only a return can be a no-receipt refund"))
     if draft.kind not in kinds:
         draft.errors.append(("kind", draft.kind, f"unknown receipt kind “{draft.kind}”"))
     if draft.payment_method not in Sale.Payment.values:
@@ -237,8 +257,232 @@ def receipt_validate(draft, *, now: datetime, kinds: tuple[str, ...] = DRAFT_KIN
         draft.errors.append(("customer", draft.customer.code, "this customer was deleted on request"))
 
 
-def _receipt_input_validate(receipt: ReceiptInput) -> None:
-    """receipt_validate for a ReceiptInput (the till, sale_record): ValidationError with readable messages."""
+# --- returns: limited to what was sold; sale dates: not before the store opened ----------------------
+#
+# A return names its original receipt (same store) and may take back, per product, what that receipt sold
+# minus what earlier returns against it took back, at the price it was sold at; or it is a no-receipt refund,
+# which needs the permission sales.refund_without_receipt, refunds at most the product's list price and at
+# most RETAILOPS_NO_RECEIPT_REFUND_LIMIT per receipt (docs/ingestion.md, "Returns").
+
+
+def earliest_sale_date() -> date:
+    """The floor for a store whose opening date is not set (RETAILOPS_EARLIEST_SALE_DATE)."""
+    return date.fromisoformat(str(settings.RETAILOPS["EARLIEST_SALE_DATE"]))
+
+
+def sale_date_problem(*, store, occurred_at: datetime) -> str | None:
+    """None, or why a receipt of this (aware) time cannot be a receipt of this store: before it opened."""
+    day = occurred_at.astimezone(store.tz).date()
+    opened_on = getattr(store, "opened_on", None)
+    if opened_on is not None:
+        if day < opened_on:
+            return f"the sale date {day.isoformat()} is before store {store.code} opened ({opened_on.isoformat()})"
+        return None
+    floor = earliest_sale_date()
+    if day < floor:
+        return f"the sale date {day.isoformat()} is before {floor.isoformat()}, the earliest sale date accepted"
+    return None
+
+
+def no_receipt_refund_limit(options: dict | None = None) -> Decimal | None:
+    """The most a no-receipt refund may refund per receipt: the import's option no_receipt_limit ("none": no
+    limit), else RETAILOPS_NO_RECEIPT_REFUND_LIMIT."""
+    value = str((options or {}).get("no_receipt_limit") or settings.RETAILOPS["NO_RECEIPT_REFUND_LIMIT"]).strip()
+    if value.lower() == "none":
+        return None
+    try:
+        return money(Decimal(value))
+    except InvalidOperation:
+        raise ImportFileError(f"no_receipt_limit must be an amount or “none”, not “{value[:40]}”.") from None
+
+
+def no_receipt_refunds_check(drafts, *, actor, limit: Decimal | None, price_caps: dict | None = None) -> None:
+    """The rules of a no-receipt refund, on drafts with store and products resolved: pure, no query.
+
+    The actor needs sales.refund_without_receipt (None: the command line or the watch folder, run by whoever
+    runs the server); each unit price is at most the product's list price — or, in a file (price_caps, product
+    id → the highest price the same file sold it at), at most that price when it is higher; the receipt refunds
+    at most limit (None: no limit). Problems are appended to the draft and its lines.
+    """
+    allowed = None
+    for draft in drafts:
+        if not draft.no_receipt or draft.kind != "return" or draft.store is None:
+            continue
+        if allowed is None:
+            allowed = actor is None or actor.has_perm("sales.refund_without_receipt")
+        if not allowed:
+            draft.errors.append(
+                ("no_receipt", "true", "a return without its original receipt needs the permission to refund "
+                 "without receipt (an owner's): name the original receipt")
+            )  # fmt: skip
+            continue
+        value = ZERO
+        for line in draft.lines:
+            if line.product is None or line.quantity is None or line.unit_price is None or line.errors:
+                continue
+            value += money(line.unit_price * abs(line.quantity))
+            cap = line.product.mrp
+            if price_caps:
+                cap = max(cap, price_caps.get(line.product.pk, cap))
+            if line.unit_price > cap:
+                line.errors.append(
+                    ("unit_price", str(line.unit_price), f"a refund without receipt is at most the list price of "
+                     f"{line.product.sku} ({format_money(cap)}), not {format_money(line.unit_price)}")
+                )  # fmt: skip
+        if limit is not None and value > limit:
+            draft.errors.append(
+                ("pos_reference", draft.pos_reference, f"a refund without receipt is limited to {format_money(limit)} "
+                 f"per receipt; receipt {draft.pos_reference} refunds {format_money(value)}")
+            )  # fmt: skip
+
+
+def file_price_caps(drafts) -> dict[int, Decimal]:
+    """Product id → the highest unit price the file's sales sold it at (one pass, no query; products resolved)."""
+    caps: dict[int, Decimal] = {}
+    for draft in drafts:
+        if draft.kind != "sale":
+            continue
+        for line in draft.lines:
+            price, product = line.unit_price, line.product
+            if price is not None and product is not None and price > caps.get(product.pk, ZERO):
+                caps[product.pk] = price
+    return caps
+
+
+def _qty_text(value: Decimal) -> str:
+    return f"{value.normalize():f}"
+
+
+def original_returns_check(drafts, *, lock: bool) -> None:
+    """Hold each return naming an original receipt to what that receipt sold (drafts in posting order).
+
+    Per product: the units returned may not exceed what the original sold minus what returns already stored
+    against it and earlier returns of the same drafts took back; the unit price must be a price it was
+    sold at, and the value refunded may not exceed the value sold; the original must be a sale of the same
+    store — stored, or an earlier sale of the same drafts. Set-based: three queries whatever the drafts hold.
+    With lock (inside the posting transaction) the stored originals are locked (FOR NO KEY UPDATE, in id
+    order), so two returns of the last unit posted at once are decided one after the other.
+    Problems are appended to the drafts and their lines.
+    """
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for draft in drafts:
+        if draft.kind == "return" and draft.original_reference and draft.store is not None and not draft.rejected:
+            wanted[draft.store.pk].add(draft.original_reference)
+    if not wanted:
+        return
+    where = Q()
+    for store_id, refs in wanted.items():
+        where |= Q(store_id=store_id, pos_reference__in=sorted(refs))
+    stored = Sale.objects.filter(where).order_by("pk")
+    if lock:
+        stored = stored.select_for_update(no_key=True)
+    originals = {(store_id, ref): (pk, kind) for pk, store_id, ref, kind in
+                 stored.values_list("pk", "store_id", "pos_reference", "kind")}  # fmt: skip
+    ids = {pk: key for key, (pk, _) in originals.items()}
+    # key → product id → [units sold, value sold, prices sold at, units returned, value returned]
+    facts: dict[tuple, dict[int, list]] = defaultdict(dict)
+
+    def fact(key, product_id) -> list:
+        found = facts[key].get(product_id)
+        if found is None:
+            found = facts[key][product_id] = [ZERO, ZERO, set(), ZERO, ZERO]
+        return found
+
+    for sale_id, product_id, qty, price, total in SaleLine.objects.filter(sale_id__in=ids).values_list(
+        "sale_id", "product_id", "quantity", "unit_price", "line_total"
+    ):
+        acc = fact(ids[sale_id], product_id)
+        acc[0] += qty
+        acc[1] += total
+        acc[2].add(price)
+    for original_id, product_id, qty, total in (
+        SaleLine.objects.filter(sale__original_id__in=ids, sale__kind=Sale.Kind.RETURN)
+        .values("sale__original_id", "product_id")
+        .annotate(q=Sum("quantity"), v=Sum("line_total"))
+        .values_list("sale__original_id", "product_id", "q", "v")
+        .order_by()
+    ):
+        acc = fact(ids[original_id], product_id)
+        acc[3] -= qty
+        acc[4] -= total
+    for draft in drafts:
+        if draft.store is None or draft.rejected:
+            continue
+        key = (draft.store.pk, draft.pos_reference)
+        if draft.kind == "sale" and draft.store.pk in wanted and draft.pos_reference in wanted[draft.store.pk]:
+            if key not in originals:  # an earlier sale of the same drafts, named by a later return
+                originals[key] = (None, "sale")
+                for line in draft.lines:
+                    acc = fact(key, line.product.pk)
+                    acc[0] += line.quantity
+                    acc[1] += money(line.unit_price * line.quantity)
+                    acc[2].add(money(line.unit_price))
+            continue
+        if draft.kind != "return" or not draft.original_reference:
+            continue
+        ref = draft.original_reference
+        key = (draft.store.pk, ref)
+        found = originals.get(key)
+        if found is None:
+            draft.errors.append(
+                ("original_reference", ref, f"receipt {ref} is not a receipt of store {draft.store.code}: a return "
+                 "names the receipt it refunds, or is a no-receipt refund")
+            )  # fmt: skip
+            continue
+        if found[1] != Sale.Kind.SALE:
+            draft.errors.append(("original_reference", ref, f"receipt {ref} is a return, not a sale"))
+            continue
+        wanted_back: dict[int, list] = {}  # product id → [units, value, first line, a price not sold at]
+        for line in draft.lines:
+            back = wanted_back.setdefault(line.product.pk, [ZERO, ZERO, line, False])
+            back[0] -= line.quantity
+            back[1] -= money(line.unit_price * line.quantity)
+            sold = facts[key].get(line.product.pk)
+            if sold is None:
+                continue
+            if money(line.unit_price) not in sold[2]:
+                back[3] = True
+                prices = ", ".join(format_money(p) for p in sorted(sold[2]))
+                line.errors.append(
+                    ("unit_price", str(line.unit_price), f"receipt {ref} sold {line.product.sku} at {prices}; a "
+                     f"return refunds the price it was sold at, not {format_money(line.unit_price)}")
+                )  # fmt: skip
+        for product_id, (units, value, line, mispriced) in wanted_back.items():
+            sold = facts[key].get(product_id)
+            sku = line.product.sku
+            if mispriced:
+                continue  # said above
+            if sold is None or sold[0] <= 0:
+                line.errors.append(("sku", line.sku, f"receipt {ref} did not sell {sku}: it cannot be returned on it"))
+            elif units + sold[3] > sold[0]:
+                line.errors.append(
+                    ("quantity", _qty_text(line.quantity), f"Receipt {ref} sold {_qty_text(sold[0])} × {sku}; "
+                     f"{_qty_text(sold[3])} already returned; cannot return {_qty_text(units)}.")
+                )  # fmt: skip
+            elif value + sold[4] > sold[1]:
+                line.errors.append(
+                    ("unit_price", str(line.unit_price), f"Receipt {ref} sold {sku} for {format_money(sold[1])}; "
+                     f"{format_money(sold[4])} already refunded; cannot refund {format_money(value)}.")
+                )  # fmt: skip
+        if not draft.rejected:
+            for product_id, (units, value, _, _) in wanted_back.items():
+                acc = facts[key][product_id]
+                acc[3] += units
+                acc[4] += value
+
+
+def _draft_messages(draft) -> list[str]:
+    messages = [
+        f"{reason[:1].upper()}{reason[1:]}" + ("" if reason.endswith(".") else ".") for _, _, reason in draft.errors
+    ]
+    for n, line in enumerate(draft.lines, start=1):
+        messages.extend(f"Line {n}: {reason}" + ("" if reason.endswith(".") else ".") for _, _, reason in line.errors)
+    return messages
+
+
+def _receipt_input_validate(receipt: ReceiptInput, *, actor=None) -> ReceiptDraft:
+    """receipt_validate and the no-receipt refund rules for a ReceiptInput (the till, sale_record):
+    ValidationError with readable messages; returns the draft (for original_returns_check)."""
     draft = ReceiptDraft(
         store_key=receipt.store.code,
         pos_reference=receipt.pos_reference,
@@ -255,15 +499,17 @@ def _receipt_input_validate(receipt: ReceiptInput) -> None:
         kind=receipt.kind,
         payment_method=receipt.payment_method,
         points_redeemed=receipt.points_redeemed,
+        original_reference=(receipt.original_reference or "").strip(),
+        no_receipt=receipt.no_receipt,
         store=receipt.store,
         customer=receipt.customer,
     )
     receipt_validate(draft, now=timezone.now(), kinds=tuple(Sale.Kind.values))
+    if not draft.rejected:
+        no_receipt_refunds_check([draft], actor=actor, limit=no_receipt_refund_limit())
     if draft.rejected:
-        messages = [f"{reason[:1].upper()}{reason[1:]}." for _, _, reason in draft.errors]
-        for n, line in enumerate(draft.lines, start=1):
-            messages.extend(f"Line {n}: {reason}." for _, _, reason in line.errors)
-        raise ValidationError(messages)
+        raise ValidationError(_draft_messages(draft))
+    return draft
 
 
 def sale_record(*, receipt: ReceiptInput, actor=None, import_batch=None) -> RecordResult:
@@ -273,19 +519,31 @@ def sale_record(*, receipt: ReceiptInput, actor=None, import_batch=None) -> Reco
     written and the existing sale is returned with created=False; with other content (or when a stock
     adjustment holds the reference: they share it, as in receipts_post), ReceiptConflict.
     Safe under concurrency: two identical posts racing end with one sale; stock and points move by
-    relative updates of rows locked in the bulk path's order (customer, then store × product).
+    relative updates of rows locked in the bulk path's order (customer, then store × product). A return
+    naming its original locks the original first (original_returns_check): two returns of its last unit
+    posted at once are decided one after the other, and the second is refused.
     Made for one receipt at a time (a till, the API): a lookup, two batches of statements (one round trip
     each on PostgreSQL) and the commit, whatever the receipt holds (see _write_sale).
     """
     receipt.pos_reference = (receipt.pos_reference or "").strip()
-    _receipt_input_validate(receipt)
+    draft = _receipt_input_validate(receipt, actor=actor)
     digest = receipt_hash(receipt)
     existing = _posted(receipt.store, receipt.pos_reference)
     if existing:  # before any lock: a till re-sending what it sent changes nothing and waits for nothing
         return _as_duplicate(existing, digest, receipt.pos_reference)
     try:
         with transaction.atomic():
-            sale = _write_sale(receipt=receipt, digest=digest, actor=actor, import_batch=import_batch)
+            if draft.kind == Sale.Kind.RETURN and draft.original_reference:
+                # Locks the original: a return racing this one against the same receipt waits, then counts ours.
+                original_returns_check([draft], lock=True)
+                if draft.rejected:
+                    existing = _posted(receipt.store, receipt.pos_reference)  # the same return, sent twice at once?
+                    if existing is None:
+                        raise ValidationError(_draft_messages(draft))
+            if existing is None:
+                sale = _write_sale(receipt=receipt, digest=digest, actor=actor, import_batch=import_batch)
+        if existing is not None:
+            return _as_duplicate(existing, digest, receipt.pos_reference)
     except IntegrityError:
         # Lost a race with an identical post: the unique (store, pos_reference) constraint held.
         existing = _posted(receipt.store, receipt.pos_reference)
@@ -626,6 +884,17 @@ def _post_drafts(drafts, *, import_batch, actor, now) -> list[ReceiptOutcome]:
                 continue
             balances[pk] -= draft.points_redeemed
         posting.append((index, draft, digest))
+    if any(d.kind == Sale.Kind.RETURN and d.original_reference for _, d, _ in posting):
+        # Customers, then the originals (locked), then stock levels: the lock order of every path.
+        original_returns_check([d for _, d, _ in posting], lock=True)
+        refs = {(d.store.pk, d.pos_reference) for _, d, _ in posting if d.kind == Sale.Kind.RETURN}
+        if _any_posted(refs):
+            # A racing request posted one of these returns while we waited for the original: classify again.
+            raise IntegrityError("a return of this request was posted meanwhile")
+        for index, draft, _ in posting:
+            if draft.rejected:
+                outcomes[index].errors = [_draft_reason(draft)]
+        posting = [p for p in posting if not p[1].rejected]
     costs = stock_bulk.stock_level_costs_lock(pairs=_stocked_pairs(posting))
     writes = _writes_build(
         posting, outcomes, customers=customers, costs=costs, import_batch=import_batch, actor=actor, now=now
@@ -697,6 +966,16 @@ def _classify(drafts, *, import_batch) -> tuple[list[ReceiptOutcome], list[tuple
         seen[key] = digest
         to_post.append((index, draft, digest))
     return outcomes, to_post
+
+
+def _any_posted(keys: set[tuple[int, str]]) -> bool:
+    by_store: dict[int, set[str]] = defaultdict(set)
+    for store_id, ref in keys:
+        by_store[store_id].add(ref)
+    where = Q()
+    for store_id, refs in by_store.items():
+        where |= Q(store_id=store_id, pos_reference__in=sorted(refs))
+    return bool(keys) and Sale.objects.filter(where).exists()
 
 
 def _stocked_pairs(posting) -> set[tuple[int, int]]:
@@ -896,6 +1175,8 @@ def _writes_build(posting, outcomes, *, customers, costs, import_batch, actor, n
             acc[6] += 1
         outcomes[index].status = "accepted"
         outcomes[index].sale_id = sale_id
+        if not is_return:  # the original of a later return of the same drafts
+            originals.setdefault((store_id, draft.pos_reference), sale_id)
 
     adjustment_ids = bulk.allocate_ids(StockAdjustment, len(adjustments))
     adj_line_ids = iter(bulk.allocate_ids(StockAdjustmentLine, sum(len(d.lines) for _, d, _ in adjustments)))
@@ -1002,14 +1283,15 @@ def import_batch_create(
     source: str,
     source_name: str,
     actor=None,
-    content: bytes | None = None,
+    content: bytes | File | None = None,
     path: str = "",
     mapping=None,
     store: Store | None = None,
     options: dict | None = None,
     preview: bool = False,
 ) -> ImportBatch:
-    """Register a file to import (pending). The bytes are kept with the batch (content) or read from path.
+    """Register a file to import (pending). The file is kept with the batch (content: bytes, or a file — an
+    upload's temporary file is moved or copied in chunks, never read whole) or read from path when it runs.
 
     With preview the batch waits for a preview (import_batch_preview) and a confirmation
     (import_batch_confirm) before anything is posted.
@@ -1034,7 +1316,8 @@ def import_batch_create(
     with transaction.atomic():
         batch.save()
         if content is not None:
-            batch.file.save(_safe_name(source_name), ContentFile(content), save=True)
+            upload = ContentFile(content) if isinstance(content, bytes) else content
+            batch.file.save(_safe_name(source_name), upload, save=True)
     return batch
 
 
@@ -1043,17 +1326,22 @@ def _safe_name(name: str) -> str:
     return get_valid_filename(base)[-100:] or "upload.csv"
 
 
-def _batch_bytes(batch: ImportBatch) -> bytes:
+@contextmanager
+def _batch_file(batch: ImportBatch) -> Iterator[BinaryIO]:
+    """The batch's file, open for reading (binary, seekable) while the import reads it; never loaded whole."""
     if batch.file:
         with batch.file.open("rb") as handle:
-            return handle.read()
+            yield handle  # a FieldFile reads like a binary file
+        return
     path = batch.options.get("path")
     if not path:
         raise _file_error("The batch has no file.")
     try:
-        return Path(path).read_bytes()
+        handle = Path(path).open("rb")  # noqa: SIM115 — closed below, after the import has read it
     except OSError as exc:
         raise _file_error(f"The file {path} cannot be read: {exc.strerror}.") from None
+    with handle:
+        yield handle
 
 
 def _file_error(message: str):
@@ -1137,8 +1425,9 @@ class _ImportRead:
     grouped: Grouped
 
 
-def _import_read(*, data: bytes, mapping=None, options: dict, forced_store: str = "") -> _ImportRead:
-    """Read, parse and group a file (no database writes). Raises ImportFileError when it cannot be used."""
+def _import_read(*, data: bytes | BinaryIO, mapping=None, options: dict, forced_store: str = "") -> _ImportRead:
+    """Read, parse and group a file (bytes or an open binary file, read as a stream; no database writes).
+    Raises ImportFileError when it cannot be used."""
 
     if mapping is not None:
         mappings = [Mapping.from_model(mapping)]
@@ -1154,6 +1443,7 @@ def _import_read(*, data: bytes, mapping=None, options: dict, forced_store: str 
     merged = import_options(chosen.options, options)
     columns = resolve_columns(table.header, chosen)
     column_names = {target: table.header[i].strip() for target, i in columns.items()}
+    no_receipt_refund_limit(merged)  # a bad option value fails the file now, before anything is posted
     grouped = group_receipts(parse_rows(table, chosen, merged, forced_store=forced_store), merged)
     if grouped.rows_read == 0:
         raise ImportFileError("The file has a header but no data rows.")
@@ -1183,12 +1473,13 @@ def _sales_import(batch_id: int) -> ImportBatch:
     )
     actor = batch.created_by
     try:
-        read = _import_read(
-            data=_batch_bytes(batch),
-            mapping=batch.mapping if batch.mapping_id else None,
-            options=batch.options,
-            forced_store=batch.store.code if batch.store_id else "",  # type: ignore[union-attr]  # store_id is set
-        )
+        with _batch_file(batch) as handle:
+            read = _import_read(
+                data=handle,
+                mapping=batch.mapping if batch.mapping_id else None,
+                options=batch.options,
+                forced_store=batch.store.code if batch.store_id else "",
+            )
     except ImportFileError as exc:
         return _batch_file_failed(batch, exc)
     mapping, options, table, column_names, grouped = (
@@ -1209,6 +1500,7 @@ def _sales_import(batch_id: int) -> ImportBatch:
     try:
         with transaction.atomic():
             stats.update(_resolve_drafts(grouped.drafts, options=options, actor=actor))
+        _file_returns_check(grouped.drafts, options=options, actor=actor)
         stats["resolve_seconds"] = round(time.monotonic() - clock - stats["read_seconds"], 2)
         _batch_update(batch, rows_read=grouped.rows_read, progress=10, stats=stats)
         errors_kept = 0
@@ -1281,6 +1573,15 @@ def _sales_import(batch_id: int) -> ImportBatch:
     return batch
 
 
+def _file_returns_check(drafts, *, options: dict, actor) -> None:
+    """A file's no-receipt refunds (its return rows with no original reference), held to the rules of
+    no_receipt_refunds_check by the import's creator; a price up to the highest the same file sold it at."""
+    if any(d.no_receipt for d in drafts):
+        no_receipt_refunds_check(
+            drafts, actor=actor, limit=no_receipt_refund_limit(options), price_caps=file_price_caps(drafts)
+        )
+
+
 def _summary(counts: dict, read: int) -> str:
     return (
         f"{read:,} rows read: {counts['accepted']:,} accepted, {counts['rejected']:,} rejected, "
@@ -1295,7 +1596,7 @@ PREVIEW_REASONS_SHOWN = 5
 
 
 def sales_import_preview(
-    *, data: bytes, actor=None, mapping=None, store: Store | None = None, options: dict | None = None,
+    *, data: bytes | BinaryIO, actor=None, mapping=None, store: Store | None = None, options: dict | None = None,
     import_batch: ImportBatch | None = None,
 ) -> dict:  # fmt: skip
     """What importing this file would do, writing nothing at all.
@@ -1313,13 +1614,20 @@ def sales_import_preview(
     grouped = read.grouped
     with transaction.atomic():
         created = _resolve_drafts(grouped.drafts, options=read.options, actor=actor, dry_run=True)
+        _file_returns_check(grouped.drafts, options=read.options, actor=actor)
         now = timezone.now()
         for draft in grouped.drafts:
             if not draft.rejected:
                 receipt_validate(draft, now=now)
         outcomes, to_post = _classify(grouped.drafts, import_batch=import_batch)
-        for index, _, _ in to_post:
-            outcomes[index].status = "accepted"  # what posting them would report (file receipts redeem no points)
+        # Returns against their originals, as posting would hold them (unlocked: nothing is written here).
+        original_returns_check([d for _, d, _ in to_post], lock=False)
+        for index, draft, _ in to_post:
+            if draft.rejected:
+                outcomes[index].errors = [_draft_reason(draft)]
+        for index, draft, _ in to_post:
+            if not draft.rejected:
+                outcomes[index].status = "accepted"  # what posting would report (file receipts redeem no points)
         # Nothing above writes; rolling back makes that a guarantee rather than a promise.
         transaction.set_rollback(True)
     kinds: dict[str, int] = defaultdict(int)
@@ -1369,9 +1677,9 @@ def import_batch_preview(*, batch_id: int) -> ImportBatch:
     if batch.status != ImportBatch.Status.PENDING or (batch.stats or {}).get("phase") not in ("previewing", "preview"):
         return batch
     try:
-        with _cyclic_gc_paused():
+        with _cyclic_gc_paused(), _batch_file(batch) as handle:
             preview = sales_import_preview(
-                data=_batch_bytes(batch),
+                data=handle,
                 actor=batch.created_by,
                 mapping=batch.mapping,
                 store=batch.store,
@@ -1852,9 +2160,8 @@ def watch_folder_scan(*, folder: str | None = None) -> list[int]:
             path.rename(claimed)
         except OSError:
             continue  # another scan took it
-        batch = import_batch_create(
-            source=ImportBatch.Source.WATCH, source_name=path.name, content=claimed.read_bytes()
-        )
+        with claimed.open("rb") as handle:
+            batch = import_batch_create(source=ImportBatch.Source.WATCH, source_name=path.name, content=File(handle))
         try:
             batch = sales_import(batch_id=batch.pk)
         except Exception:
@@ -1886,6 +2193,7 @@ def receipt_drafts_from_api(*, items: list[dict], user) -> list:
     products = _products_by_sku({str(line["sku"]).strip().upper() for item in items for line in item["lines"]})
     codes = {item["customer"] for item in items if item.get("customer")}
     customers = {c.code: c for c in Customer.objects.filter(code__in=codes).select_related("tier")} if codes else {}
+    hint = None  # which stores the user may post to, read at the first unknown store
     drafts = []
     for item in items:
         lines = []
@@ -1910,10 +2218,12 @@ def receipt_drafts_from_api(*, items: list[dict], user) -> list:
             customer_code=item.get("customer") or "",
             points_redeemed=int(item.get("points_redeemed") or 0),
             original_reference=item.get("original_reference") or "",
+            no_receipt=bool(item.get("no_receipt")),
             store=stores.get(str(item["store"]).upper()),
         )
         if draft.store is None:
-            draft.errors.append(("store", draft.store_key, f"unknown store “{draft.store_key}”"))
+            hint = _own_stores_hint(user) if hint is None else hint
+            draft.errors.append(("store", draft.store_key, f"unknown store “{draft.store_key}”{hint}"))
         if draft.customer_code:
             draft.customer = customers.get(draft.customer_code)
             if draft.customer is None:
@@ -1921,7 +2231,20 @@ def receipt_drafts_from_api(*, items: list[dict], user) -> list:
         if draft.kind == "adjustment":
             draft.errors.append(("kind", "adjustment", "stock adjustments are not posted through the sales API"))
         drafts.append(draft)
+    no_receipt_refunds_check(drafts, actor=user, limit=no_receipt_refund_limit())
     return drafts
+
+
+def _own_stores_hint(user) -> str:
+    """For a user bound to some stores (a POS device, staff): which stores they may post to — only their own
+    codes, so the answer says nothing about whether another store exists."""
+    if sees_every_store(user):
+        return ""
+    codes = sorted(stores_visible(user=user).values_list("code", flat=True))
+    if not codes:
+        return " (this user may post to no store)"
+    shown = ", ".join(codes[:5]) + (f" and {len(codes) - 5} more" if len(codes) > 5 else "")
+    return f" (this user may post only to {'store' if len(codes) == 1 else 'stores'} {shown})"
 
 
 def _case_variants(codes: set[str]) -> list[str]:
@@ -1983,6 +2306,7 @@ def receipt_post_from_api(*, item: dict, user) -> ReceiptOutcome:
         customer=draft.customer,
         points_redeemed=draft.points_redeemed,
         original_reference=draft.original_reference,
+        no_receipt=draft.no_receipt,
     )
     try:
         result = sale_record(receipt=receipt, actor=user)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from kombu.exceptions import OperationalError
+
+from retailops.outbox import Enqueued, outbox_enqueue
 
 from .models import ImportBatch
 from .services import customer_tiers_requalify, import_batch_preview, sales_import, watch_folder_scan
@@ -36,21 +37,20 @@ def watch_folder_scan_task() -> list[int]:
     return watch_folder_scan()
 
 
-def import_sales_enqueue(*, batch_id: int, preview: bool = False) -> bool:
-    """Queue the import (or, with preview, the preview) of a batch. False (and the batch says why) when the
-    broker cannot be reached."""
+def import_sales_enqueue(*, batch_id: int, preview: bool = False) -> Enqueued:
+    """Queue the import (or, with preview, the preview) of a batch through the outbox (one unsent message per
+    batch and kind). Always true: the work is durably queued. When the broker could not take it yet
+    (`.published` is False) the batch says it will start by itself when the task queue is back."""
 
-    task = import_sales_preview_task if preview else import_sales_task
-    try:
-        task.apply_async(args=[batch_id], retry=True, retry_policy={"max_retries": 2, "interval_start": 0})
-    except (OperationalError, OSError, ConnectionError) as exc:
-        logger.warning("import batch %s could not be queued: %s", batch_id, exc)
+    task_name = "sales.import_sales_preview" if preview else "sales.import_sales"
+    key = f"import-preview:{batch_id}" if preview else f"import:{batch_id}"
+    queued = outbox_enqueue(task_name, batch_id, key=key)
+    if queued.published is False:
+        logger.warning("import batch %s waits in the outbox: the broker is not reachable", batch_id)
         ImportBatch.objects.filter(pk=batch_id).update(
-            message="The import could not be queued: the task queue (broker) is not reachable. Your file is "
-            "saved with this batch; press “Run again” once the worker and broker are back."
+            message="Queued: the import will start when the task queue is back — nothing to do."
         )
-        return False
-    return True
+    return queued
 
 
 @shared_task(name="customers.requalify_tiers")

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -17,6 +17,7 @@ from inventory.selectors import stores_visible, user_can_see_costs
 from retailops.exports import export_response
 from retailops.htmx import HtmxPartialMixin
 from retailops.permissions import RolePermissionMixin
+from retailops.uploads import SizeLimitUploadHandler
 
 from .filters import SaleFilter
 from .forms import ImportUploadForm, size_text
@@ -26,6 +27,7 @@ from .services import import_batch_create, import_batch_phase, import_batch_run_
 from .tasks import import_sales_enqueue
 
 ERRORS_SHOWN = 200
+QUEUED_UNTIL_BROKER_IS_BACK = "Queued: the worker will start it when the task queue is back — nothing to do."
 
 
 class StoreTakingsPartialView(RolePermissionMixin, TemplateView):
@@ -64,23 +66,6 @@ class ImportBatchListView(RolePermissionMixin, ListView):
         return context
 
 
-class _SizeLimitHandler(FileUploadHandler):
-    """Stops reading an upload as soon as it passes RETAILOPS["MAX_UPLOAD_BYTES"] (no 200 MB temp file)."""
-
-    def __init__(self, request=None):
-        super().__init__(request)
-        self.limit = settings.RETAILOPS["MAX_UPLOAD_BYTES"]
-
-    def receive_data_chunk(self, raw_data, start):
-        if start + len(raw_data) > self.limit:
-            self.request.upload_too_big = True
-            raise StopUpload(connection_reset=False)
-        return raw_data
-
-    def file_complete(self, file_size):
-        return None
-
-
 @method_decorator(csrf_exempt, name="dispatch")  # CSRF is checked in post(), after the upload handlers are set
 class ImportBatchCreateView(RolePermissionMixin, View):
     permission_required = "sales.import_sales"
@@ -94,7 +79,9 @@ class ImportBatchCreateView(RolePermissionMixin, View):
         length = int(request.META.get("CONTENT_LENGTH") or 0)
         if length > limit + 1024 * 1024:  # the form around the file is far below 1 MB
             return self._too_big(request, length, limit)
-        request.upload_handlers.insert(0, _SizeLimitHandler(request))
+        # The file streams to a temporary file in chunks, stopped as soon as it passes the limit; the batch keeps
+        # that file (moved, not read) and the import reads it as a stream.
+        request.upload_handlers = [SizeLimitUploadHandler(request), TemporaryFileUploadHandler(request)]
         return csrf_protect(self._post)(request)
 
     def _post(self, request):
@@ -109,7 +96,7 @@ class ImportBatchCreateView(RolePermissionMixin, View):
             batch = import_batch_create(
                 source=ImportBatch.Source.FILE,
                 source_name=upload.name,
-                content=upload.read(),
+                content=upload,
                 mapping=form.cleaned_data["mapping"],
                 store=form.cleaned_data["store"],
                 options=form.options(),
@@ -119,15 +106,15 @@ class ImportBatchCreateView(RolePermissionMixin, View):
         except ValidationError as exc:
             form.add_error(None, exc)
             return self._render(form, status=400)
-        if import_sales_enqueue(batch_id=batch.pk, preview=True):
+        if import_sales_enqueue(batch_id=batch.pk, preview=True).published:
             messages.success(
                 request, f"“{upload.name}” was uploaded. Nothing is posted yet: check the preview, then “Post import”."
             )
         else:
-            messages.error(
+            messages.info(
                 request,
-                "The file was saved, but the preview could not be started: the task queue is not reachable. "
-                "Press “Run again” when it is back.",
+                f"“{upload.name}” was uploaded and its preview is queued: the worker will start it when the task "
+                "queue is back — nothing to do.",
             )
         return HttpResponseRedirect(reverse("sales:importbatch_detail", kwargs={"pk": batch.pk}))
 
@@ -210,16 +197,16 @@ class ImportBatchRunView(RolePermissionMixin, View):
             messages.info(request, "This import is finished; running it again would change nothing.")
             return HttpResponseRedirect(url)
         if queue == "preview":
-            if import_sales_enqueue(batch_id=batch.pk, preview=True):
+            if import_sales_enqueue(batch_id=batch.pk, preview=True).published:
                 messages.success(request, "The file is being previewed again; nothing is posted yet.")
             else:
-                messages.error(request, "The task queue is still not reachable; the file stays saved. Try again later.")
+                messages.info(request, QUEUED_UNTIL_BROKER_IS_BACK)
             return HttpResponseRedirect(url)
-        if import_sales_enqueue(batch_id=batch.pk):
+        if import_sales_enqueue(batch_id=batch.pk).published:
             done = "The import is posting." if queue == "post" else "The import was queued again."
             messages.success(request, done)
         else:
-            messages.error(request, "The task queue is still not reachable; the file stays saved. Try again later.")
+            messages.info(request, QUEUED_UNTIL_BROKER_IS_BACK)
         return HttpResponseRedirect(url)
 
 

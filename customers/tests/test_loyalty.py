@@ -79,8 +79,11 @@ def test_returns_lower_the_trailing_spend_and_only_returns_count_as_zero(tiers):
     product = ProductFactory(mrp=Decimal("30.00"), dp=Decimal("25.00"))
     buyer = CustomerFactory(tier=tiers["silver"])
     returner = CustomerFactory(tier=tiers["bronze"])
-    post_sale(store=store, lines=[(product, 5, None)], customer=buyer, when=at(2025, 3, 1))
-    post_sale(store=store, lines=[(product, -2, None)], customer=buyer, when=at(2025, 3, 2), kind="return")
+    sold = post_sale(store=store, lines=[(product, 5, None)], customer=buyer, when=at(2025, 3, 1))
+    post_sale(
+        store=store, lines=[(product, -2, None)], customer=buyer, when=at(2025, 3, 2), kind="return",
+        original=sold.pos_reference,
+    )  # fmt: skip
     post_sale(store=store, lines=[(product, -1, None)], customer=returner, when=at(2025, 3, 2), kind="return")
 
     # when requalified

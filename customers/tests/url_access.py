@@ -25,19 +25,31 @@ def _cust(w):
     return {"pk": w.obj["cu_customer"].pk}
 
 
+def _cust_other(w):
+    return {"pk": w.obj["cu_customer_other"].pk}
+
+
+# Another store's customer (home store: the other one). Staff have no customer permission at all: 403 whichever
+# store's customer they name, so the answer says nothing about which customers exist.
+OTHER = dict(kwargs_other=_cust_other, staff_other=403)
+
+
 def _read(**extra):
     return Access(staff=403, must_not_contain=NO_PII, **extra)
 
 
 URL_ACCESS = {
-    "customers:customer_anonymise": Access(staff=403, accountant=403, owner=302, kwargs=_cust, method="post", data={}),
+    "customers:customer_anonymise": Access(
+        staff=403, accountant=403, owner=302, kwargs=_cust, method="post", data={}, **OTHER
+    ),
     "customers:liability": _read(),
     "customers:liability_export": Access(staff=403, kwargs=lambda w: {"fmt": "csv"}),
 }
 
 
 def build(world):
-    """A customer with personal data and a sale, a finished run with a prediction that met an empty shelf."""
+    """A customer with personal data and a sale, a finished run with a prediction that met an empty shelf; a
+    customer of the other store with a prediction too."""
     if "cu_customer" in world.obj:
         return
 
@@ -48,4 +60,14 @@ def build(world):
     prediction = CustomerPrediction.objects.create(
         run=run, customer=customer, spend_quarter=Decimal("12.00"), exposed_visits=1, visits=2
     )
-    world.obj.update(cu_customer=customer, cu_run=run, cu_prediction=prediction)
+    other = CustomerFactory(name="Omar Otherstore", home_store=world.store_other)
+    prediction_other = CustomerPrediction.objects.create(
+        run=run, customer=other, spend_quarter=Decimal("5.00"), exposed_visits=0, visits=1
+    )
+    world.obj.update(
+        cu_customer=customer,
+        cu_customer_other=other,
+        cu_run=run,
+        cu_prediction=prediction,
+        cu_prediction_other=prediction_other,
+    )

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from customers.models import Customer, PointsEntry, TierChange
 from customers.services import point_value, points_for_amount
+from demo.catalogue import pos_username
 from demo.load import DemoConfig, demo_config, demo_counts, demo_load, demo_reset
 from inventory.models import (
     GoodsReceiptLine,
@@ -303,7 +304,12 @@ def test_demo_users_have_their_roles_and_stores(chain):
     assert not staff.has_perm("inventory.view_cost")
     open_count = StockCount.objects.get(status="open")
     assert open_count.store == stores[0] and open_count.created_by == staff
-    assert User.objects.get(username="pos").has_perm("sales.add_sale")
+    # One POS device per store, bound to it: a membership, no view_all_stores.
+    devices = User.objects.filter(username__in=[pos_username(s) for s in stores])
+    assert devices.count() == len(stores)
+    pos = devices.get(username=pos_username(stores[0]))
+    assert pos.has_perm("sales.add_sale") and not pos.has_perm("inventory.view_all_stores")
+    assert list(pos.stores.all()) == [stores[0]]
 
 
 def test_seed_demo_if_empty_leaves_a_loaded_database_alone(chain, capsys):

@@ -3,7 +3,7 @@ and a command to start one."""
 
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -47,8 +47,7 @@ class CustomerPredictionViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = CustomerPrediction.objects.none()
 
     def get_queryset(self) -> QuerySet[CustomerPrediction]:
-        visible = sel.customers_visible(user=self.request.user).values("pk")
-        return sel.predictions_latest().filter(customer__in=visible).select_related("run").order_by("customer__code")
+        return sel.predictions_latest().for_user(self.request.user).select_related("run").order_by("customer__code")
 
 
 @extend_schema_view(
@@ -65,12 +64,15 @@ class CustomerModelTrainApi(APIView):
 
     @extend_schema(
         summary="Start a training run in the background (or return the one already under way)",
+        description=(
+            "One training run at a time, chain-wide: while one is waiting or running, this returns it with "
+            "`queued` false. A run whose worker stopped is taken over and queued again. When the task queue is "
+            "down the run is still queued (its `message` says so) and starts when the queue is back."
+        ),
         request=None,
-        responses={202: ModelRunStartOutput, 503: OpenApiResponse(description="The worker could not be reached.")},
+        responses={202: ModelRunStartOutput},
     )
     def post(self, request):
         run, queued = model_run_start(actor=request.user)
         body = {"run": CustomerModelRunSerializer(run).data, "queued": queued}
-        if run.status == CustomerModelRun.Status.FAILED:
-            return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         return Response(body, status=status.HTTP_202_ACCEPTED)

@@ -30,15 +30,23 @@ from .serializers import (
 )
 
 ERROR = OpenApiResponse(description="Refused: the body's `detail` says why; nothing was changed.")
+TOO_MANY = OpenApiResponse(
+    description="Too many runs of yours are waiting: `detail` says so, the `Retry-After` header says when to retry "
+    "(seconds); nothing was changed."
+)
 
 
 class ForecastRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Forecast runs. POST starts one (train): the answer carries its id; GET it again for progress."""
 
     serializer_class = ForecastRunSerializer
-    queryset = ForecastRun.objects.order_by("-created_at", "-pk")
+    queryset = ForecastRun.objects.none()
 
-    @extend_schema(request=ForecastRunStartInput, responses={201: ForecastRunSerializer, 400: ERROR})
+    def get_queryset(self):
+        # Listed by the stores a run covers: staff see the runs of their store(s), not chain-wide ones.
+        return ForecastRun.objects.for_user(self.request.user).order_by("-created_at", "-pk")
+
+    @extend_schema(request=ForecastRunStartInput, responses={201: ForecastRunSerializer, 400: ERROR, 429: TOO_MANY})
     def create(self, request, *args, **kwargs):
         data = ForecastRunStartInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -47,15 +55,22 @@ class ForecastRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
             visible = set(stores_visible(user=request.user).values_list("pk", flat=True))
             if not set(store_ids) <= visible:
                 raise ValidationError("Unknown store id(s).")
-        run = services.forecast_run_start(
-            actor=request.user,
-            horizon_days=data.validated_data["horizon_days"],
-            store_ids=store_ids,
-            models=data.validated_data["models"] or None,
-            chunk_size=data.validated_data["chunk_size"],
-            history_end=data.validated_data["as_of"],
-            trigger="as-of" if data.validated_data["as_of"] else "api",
-        )
+        try:
+            run = services.forecast_run_start(
+                actor=request.user,
+                horizon_days=data.validated_data["horizon_days"],
+                store_ids=store_ids,
+                models=data.validated_data["models"] or None,
+                chunk_size=data.validated_data["chunk_size"],
+                history_end=data.validated_data["as_of"],
+                trigger="as-of" if data.validated_data["as_of"] else "api",
+            )
+        except services.TooManyQueued as exc:
+            return Response(
+                {"detail": exc.message},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(exc.retry_after)},
+            )
         return Response(ForecastRunSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
@@ -66,7 +81,7 @@ class ReorderSuggestionViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_fields = ["status", "store", "kind"]
 
     def get_queryset(self):
-        return ReorderSuggestion.objects.filter(store__in=stores_visible(user=self.request.user)).order_by("pk")
+        return ReorderSuggestion.objects.for_user(self.request.user).order_by("pk")
 
 
 def _store(request, store_id):

@@ -1,6 +1,8 @@
-"""Services enqueue by task name through forecasting.dispatch; tasks import services, never the reverse."""
+"""Services enqueue by task name through forecasting.dispatch (a shim over the outbox); tasks import services, never
+the reverse."""
 
 import ast
+import uuid
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -13,6 +15,8 @@ from kombu.exceptions import OperationalError
 from forecasting import dispatch, services
 from forecasting.models import ForecastChunk, ForecastRun
 from inventory.tests.factories import ProductFactory, StoreFactory
+from retailops.models import OutboxMessage
+from retailops.tasks import selftest_marker
 
 from .factories import sales_days
 
@@ -52,21 +56,26 @@ def test_tasks_import_the_services():
     assert "forecasting.services" in _imported_modules(APP_DIR / "tasks.py")
 
 
-def test_enqueue_sends_the_task_by_its_registered_name():
+def test_enqueue_sends_the_task_by_its_registered_name_through_the_outbox(db):
     with _eager(False):
         with mock.patch.object(type(current_app._get_current_object()), "send_task") as send_task:
-            assert dispatch.enqueue("forecasting.tasks.forecast_chunk_task", 7) is True
-    send_task.assert_called_once_with("forecasting.tasks.forecast_chunk_task", args=(7,))
+            queued = dispatch.enqueue("forecasting.tasks.forecast_chunk_task", 7, queue="heavy", key="chunk:7")
+    send_task.assert_called_once_with("forecasting.tasks.forecast_chunk_task", args=[7], queue="heavy", retry=False)
+    assert queued and queued.published is True
+    message = OutboxMessage.objects.get(pk=queued.message_id)
+    assert (message.args, message.queue, message.key, message.sent_at is not None) == ([7], "heavy", "chunk:7", True)
 
 
-def test_enqueue_runs_the_task_in_process_in_eager_mode(tmp_path):
-    marker = tmp_path / "ran.txt"
+def test_enqueue_runs_the_task_in_process_in_eager_mode(db):
+    token = uuid.uuid4().hex
     with _eager(True):
-        assert dispatch.enqueue("retailops.selftest", str(marker), "eager") is True
-    assert marker.read_text() == "eager"
+        queued = dispatch.enqueue("retailops.selftest", token, "eager")
+    assert queued.published is True
+    assert selftest_marker(token).read_text() == "eager"
+    selftest_marker(token).unlink()
 
 
-def test_a_run_whose_broker_is_down_still_starts_and_says_so(db):
+def test_a_run_whose_broker_is_down_is_queued_in_the_outbox(db, django_capture_on_commit_callbacks):
     # given a run with one chunk to send
     store, product = StoreFactory(code="BRK"), ProductFactory()
     sales_days(store=store, product=product, units=[3, 4, 5, 4, 6, 9, 7] * 8, end=date(2025, 3, 31))
@@ -74,11 +83,16 @@ def test_a_run_whose_broker_is_down_still_starts_and_says_so(db):
     # when the broker cannot be reached
     down = OperationalError("connection refused")
     with _eager(False):
-        with mock.patch.object(type(current_app._get_current_object()), "send_task", side_effect=down):
-            sent = services.forecast_run_dispatch(run_id=run.pk)
-    # then nothing was sent, the run and its chunk wait, and the run tells why
+        with mock.patch.object(type(current_app._get_current_object()), "send_task", side_effect=down) as send_task:
+            with django_capture_on_commit_callbacks(execute=True):
+                queued = services.forecast_run_dispatch(run_id=run.pk)
+            again = dispatch.enqueue("forecasting.tasks.suggestions_build_task", run.pk)
+    # then the run and its chunk wait, and the chunk's task waits in the outbox for the relay
     run.refresh_from_db()
-    assert sent == 0
+    assert queued == 1
     assert run.status == ForecastRun.Status.PENDING
     assert ForecastChunk.objects.filter(run=run, done=False).count() == 1
-    assert "could not be reached" in run.message
+    waiting = OutboxMessage.objects.get(task_name="forecasting.tasks.forecast_chunk_task", args=[run.chunks.get().pk])
+    assert waiting.sent_at is None and "connection refused" in waiting.last_error
+    # and the next enqueue, within the breaker's window, does not try the broker at all
+    assert again.published is False and send_task.call_count == 1

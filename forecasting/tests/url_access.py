@@ -17,9 +17,15 @@ def build(world):
     for store in (world.store_own, world.store_other):
         stock_level(store=store, product=product, on_hand=3)
     run = finished_run(pairs=[(world.store_own, product), (world.store_other, product)], end=END)
+    # A run of each store alone: staff see their store's runs, never the other store's (a chain-wide run, like
+    # `run`, is the owners' — inventory.scoping.ForecastRunScopedQuerySet).
+    run_own = finished_run(pairs=[(world.store_own, product)], end=END, store_ids=[world.store_own.pk])
+    run_other = finished_run(pairs=[(world.store_other, product)], end=END, store_ids=[world.store_other.pk])
     world.obj.update(
         fc_product=product,
         fc_run=run,
+        fc_run_own=run_own,
+        fc_run_other=run_other,
         sugg_own=open_suggestion(store=world.store_own, product=product),
         sugg_other=open_suggestion(store=world.store_other, product=product),
     )
@@ -31,6 +37,7 @@ def _series(store_key):
 
 POST_OWNER_ONLY = {"method": "post", "staff": 403, "owner": 302, "accountant": 403}
 API = {"anon": UNAUTH}
+RUN = {"kwargs": lambda w: {"pk": w.obj["fc_run_own"].pk}, "kwargs_other": lambda w: {"pk": w.obj["fc_run_other"].pk}}
 
 URL_ACCESS = {
     "forecasting:forecast_overview": Access(),
@@ -38,13 +45,19 @@ URL_ACCESS = {
         kwargs=_series("store_own"), kwargs_other=_series("store_other"), staff_other=404
     ),
     "forecasting:accuracy_overview": Access(),
-    "forecasting:run_detail": Access(kwargs=lambda w: {"pk": w.obj["fc_run"].pk}),
+    "forecasting:run_detail": Access(**RUN, staff_other=404),
     "forecasting:run_start": Access(**POST_OWNER_ONLY, data={"horizon": "0"}),
-    "forecasting:suggestion_list": Access(must_not_contain={"staff": ["Margin protected", "Cash"]}),
+    "forecasting:suggestion_list": Access(
+        must_contain={"staff": ["Own Street"]}, must_not_contain={"staff": ["Margin protected", "Cash", "Other Road"]}
+    ),
     "forecasting:suggestions_build": Access(**POST_OWNER_ONLY),
     "forecasting:suggestion_budget": Access(**POST_OWNER_ONLY, data={"budget": "100"}),
     "forecasting:suggestion_decide": Access(
-        **POST_OWNER_ONLY, kwargs=lambda w: {"pk": w.obj["sugg_own"].pk}, data={"action": "accept"}
+        **POST_OWNER_ONLY,
+        kwargs=lambda w: {"pk": w.obj["sugg_own"].pk},
+        kwargs_other=lambda w: {"pk": w.obj["sugg_other"].pk},
+        staff_other=403,  # staff may not decide suggestions of any store
+        data={"action": "accept"},
     ),
     "forecasting:season_order": Access(
         **POST_OWNER_ONLY, data=lambda w: {"store": w.store_own.pk, "product": w.obj["fc_product"].pk}
@@ -54,7 +67,7 @@ URL_ACCESS = {
     "forecasting:digest_preview": Access(staff=403, accountant=403),
     "forecasting:alerts_panel": Access(),
     "api:forecastrun-list": Access(**API),
-    "api:forecastrun-detail": Access(**API, kwargs=lambda w: {"pk": w.obj["fc_run"].pk}),
+    "api:forecastrun-detail": Access(**API, **RUN, staff_other=404),
     "api:reordersuggestion-list": Access(**API),
     "api:reordersuggestion-detail": Access(
         **API,

@@ -7,7 +7,12 @@ from retailops.testing import Access
 URL_ACCESS = {
     "api:customer-prediction-list": Access(anon=401, staff=403, must_not_contain={"accountant": [NAME, EMAIL]}),
     "api:customer-prediction-detail": Access(
-        anon=401, staff=403, kwargs=lambda w: {"pk": w.obj["cu_prediction"].pk}, must_not_contain=NO_PII
+        anon=401,
+        staff=403,
+        kwargs=lambda w: {"pk": w.obj["cu_prediction"].pk},
+        kwargs_other=lambda w: {"pk": w.obj["cu_prediction_other"].pk},
+        staff_other=403,  # staff have no customers.view_customerprediction: refused for every store
+        must_not_contain=NO_PII,
     ),
     "api:customer-model-run-list": Access(anon=401, staff=403),
     "api:customer-model-run-detail": Access(anon=401, staff=403, kwargs=lambda w: {"pk": w.obj["cu_run"].pk}),

@@ -36,7 +36,7 @@ ERROR = OpenApiResponse(description="Refused: the body's `detail` says why; noth
 
 def _counts_for(user):
     return (
-        StockCount.objects.filter(store__in=stores_visible(user=user))
+        StockCount.objects.for_user(user)
         .select_related("store")
         .annotate(line_count=Count("lines"), counted_count=Count("lines", filter=Q(lines__counted_at__isnull=False)))
         .order_by("-created_at", "-pk")
@@ -94,7 +94,7 @@ class _CountCommand(APIView):
     permission_classes = [HasPerms.of("inventory.view_stockcount", "inventory.change_stockcount")]
 
     def count(self, request, pk) -> StockCount:
-        return get_object_or_404(StockCount.objects.filter(store__in=stores_visible(user=request.user)), pk=pk)
+        return get_object_or_404(StockCount.objects.for_user(request.user), pk=pk)
 
 
 class StockCountScanApi(_CountCommand):

@@ -42,9 +42,11 @@ PAGE_POST = dict(method="post", staff=302, owner=302, accountant=403, staff_othe
 API_POST = dict(method="post", anon=UNAUTH, staff=200, owner=200, accountant=403, staff_other=404)
 
 URL_ACCESS = {
-    "inventory:stocklevel_list": Access(must_not_contain={"staff": ["Unit cost", "stock-value", "Other Road"]}),
+    "inventory:stocklevel_list": Access(
+        must_contain={"staff": ["Own Street"]}, must_not_contain={"staff": ["Unit cost", "stock-value", "Other Road"]}
+    ),
     "inventory:stocklevel_export": Access(staff=403),
-    "inventory:stockcount_list": Access(must_not_contain={"staff": ["OTH"]}),
+    "inventory:stockcount_list": Access(must_contain={"staff": ["Own Street"]}, must_not_contain={"staff": ["OTH"]}),
     "inventory:stockcount_create": Access(accountant=403, must_not_contain={"staff": ["Other Road"]}),
     "inventory:stockcount_plan": Access(
         query=lambda w: f"store={w.store_own.pk}", query_other=lambda w: f"store={w.store_other.pk}", staff_other=404

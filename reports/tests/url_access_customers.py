@@ -1,14 +1,14 @@
 """Expected access to the customer pages served by reports (namespace customer_reports, /customers/… paths):
 moved from customers/tests/url_access.py with the views, unchanged. See that module for the roles' rules."""
 
-from customers.tests.url_access import NO_PII, _cust, _read, build  # noqa: F401 — build: the matrix's builder
+from customers.tests.url_access import NO_PII, OTHER, _cust, _read, build  # noqa: F401 — build: the matrix's builder
 from retailops.testing import Access
 
 URL_ACCESS = {
     "customer_reports:customer_list": _read(),
-    "customer_reports:customer_detail": _read(kwargs=_cust),
+    "customer_reports:customer_detail": _read(kwargs=_cust, **OTHER),
     "customer_reports:customer_merge": Access(
-        staff=403, accountant=403, owner=302, kwargs=_cust, method="post", data={"duplicate": "NOPE"}
+        staff=403, accountant=403, owner=302, kwargs=_cust, method="post", data={"duplicate": "NOPE"}, **OTHER
     ),
     "customer_reports:insights": _read(),
     "customer_reports:models": _read(),

@@ -28,7 +28,17 @@ class ReceiptInSerializer(serializers.Serializer):
     customer = serializers.CharField(max_length=40, required=False, allow_blank=True, help_text="Loyalty code.")
     points_redeemed = serializers.IntegerField(min_value=0, default=0)
     original_reference = serializers.CharField(
-        max_length=64, required=False, allow_blank=True, help_text="For a return: the receipt it refunds."
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="For a return: the receipt it refunds (same store). It may take back, per product, what that "
+        "receipt sold less what was already returned, at the price sold.",
+    )
+    no_receipt = serializers.BooleanField(
+        default=False,
+        help_text="For a return naming no original receipt: a no-receipt refund. Needs the permission "
+        "sales.refund_without_receipt; at most the product's list price, and at most "
+        "RETAILOPS_NO_RECEIPT_REFUND_LIMIT (£50.00 by default) per receipt.",
     )
     lines = ReceiptLineInSerializer(many=True, allow_empty=False, max_length=500)
 
@@ -36,6 +46,19 @@ class ReceiptInSerializer(serializers.Serializer):
         if value not in Sale.Kind.values:
             raise serializers.ValidationError("kind is sale or return.")
         return value
+
+    def validate(self, attrs):
+        # The shape only; what the original sold, the permission and the limit are the service's (receipt_validate).
+        if attrs.get("kind") == Sale.Kind.RETURN and not attrs.get("original_reference") and not attrs["no_receipt"]:
+            raise serializers.ValidationError(
+                {"original_reference": "A return names its original receipt, or is sent with no_receipt: true."}
+            )
+        if attrs["no_receipt"] and attrs.get("original_reference"):
+            raise serializers.ValidationError({"no_receipt": "A return names its original receipt or is a "
+                                               "no-receipt refund, not both."})  # fmt: skip
+        if attrs["no_receipt"] and attrs.get("kind") != Sale.Kind.RETURN:
+            raise serializers.ValidationError({"no_receipt": "Only a return can be a no-receipt refund."})
+        return attrs
 
 
 class ReceiptBatchInSerializer(serializers.Serializer):
@@ -59,6 +82,7 @@ class ReceiptBatchResultSerializer(serializers.Serializer):
 
 
 class SaleLineSerializer(serializers.ModelSerializer):
+    cost_fields = ("unit_cost",)  # dropped for roles that do not see costs (SaleSerializer; the schema says so)
     sku = serializers.CharField(source="product.sku")
 
     class Meta:
@@ -68,6 +92,7 @@ class SaleLineSerializer(serializers.ModelSerializer):
 
 
 class SaleSerializer(serializers.ModelSerializer):
+    cost_fields = ("cost_total",)  # dropped for roles that do not see costs (below; the schema says so)
     store = serializers.CharField(source="store.code")
     customer = serializers.CharField(source="customer.code", allow_null=True, default=None)
     kind = serializers.CharField(read_only=True, help_text="sale | return")
@@ -84,9 +109,11 @@ class SaleSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         request = self.context.get("request")
         if request is not None and not request.user.has_perm("inventory.view_cost"):
-            data.pop("cost_total", None)  # costs are for owners and accountants (DESIGN §8)
+            for name in self.cost_fields:  # costs are for owners and accountants (DESIGN §8)
+                data.pop(name, None)
             for line in data["lines"]:
-                line.pop("unit_cost", None)
+                for name in SaleLineSerializer.cost_fields:
+                    line.pop(name, None)
         return data
 
 

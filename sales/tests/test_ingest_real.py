@@ -19,6 +19,10 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 REAL = Path(settings.BASE_DIR).parent / "shared" / "data" / "online_retail_2010_2011.csv.gz"
 SLICE_LINES = 5000
+# A history import: its C invoices name no original receipt, so they are no-receipt refunds, posted without the
+# per-receipt limit (the importer may refund without receipt; docs/ingestion.md "Returns"); see test_returns.py
+# for the same slice under the default limit.
+HISTORY = {"no_receipt_limit": "none"}
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +56,7 @@ def oracle(content: bytes) -> pd.DataFrame:
 
 
 def test_a_slice_of_the_real_export_posts_exactly_what_the_rules_say(real_slice):
-    batch = run_import(real_slice, name="online_retail_slice.csv")
+    batch = run_import(real_slice, name="online_retail_slice.csv", options=HISTORY)
     expected = oracle(real_slice)
 
     assert batch.status == "done", batch.message
@@ -98,10 +102,10 @@ def test_a_slice_of_the_real_export_posts_exactly_what_the_rules_say(real_slice)
 
 
 def test_importing_the_slice_twice_posts_it_once(real_slice):
-    run_import(real_slice)
+    run_import(real_slice, options=HISTORY)
     movements = StockMovement.objects.count()
 
-    again = run_import(real_slice)
+    again = run_import(real_slice, options=HISTORY)
 
     assert (again.rows_accepted, again.rows_rejected) == (0, 1)
     assert again.rows_duplicate == SLICE_LINES + 1
@@ -118,3 +122,18 @@ def snapshot():
 SALES_SUMS = ("units", "revenue", "cost", "discount", "units_mrp", "revenue_mrp", "returns_units", "returns_value",
               "transactions")  # fmt: skip
 STORE_SUMS = ("transactions", "revenue", "cost", "discount", "units", "returns_value", "customers")
+
+
+def test_under_the_default_limit_the_slices_c_invoices_over_50_pounds_are_row_errors(real_slice):
+    batch = run_import(real_slice, name="online_retail_slice.csv")
+    expected = oracle(real_slice)
+
+    returns = expected[expected.InvoiceNo.str.startswith("C")]
+    value = (returns.qty.abs().map(Decimal) * returns.price).groupby(returns.InvoiceNo).sum()
+    over = returns[returns.InvoiceNo.map(value > Decimal("50.00"))]
+    assert len(over) > 0
+    assert batch.rows_rejected == 1 + len(over)  # + the bad-debt invoice
+    assert batch.rows_accepted == len(expected) - len(over)
+    refused = {value for _, _, value, _ in errors_of(batch)} - {"A563185"}
+    assert refused == set(over.InvoiceNo)
+    assert_ledger_invariant()

@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from demo.load import demo_config, demo_database_empty, demo_load, demo_reset
+from demo.load import DemoResetRefused, demo_config, demo_database_empty, demo_load, demo_reset
 from forecasting.customer_models import model_run_start
 from forecasting.services import forecast_run_start
 
@@ -17,7 +17,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--if-empty", action="store_true", help="Do nothing when any store already exists.")
-        parser.add_argument("--reset", action="store_true", help="Wipe the project's tables and demo users first.")
+        parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="Wipe the project's tables and demo users first; refused on a database holding non-demo data.",
+        )
+        parser.add_argument(
+            "--i-know-this-deletes-real-data",
+            action="store_true",
+            dest="force_reset",
+            help="With --reset: wipe even a database that holds stores, imports or receipts the demo did not make.",
+        )
         parser.add_argument("--scale", type=int, default=1, help="Multiply stores, customers and receipts (≥ 1).")
         parser.add_argument("--seed", type=int, default=2026, help="Random seed (same seed, same chain).")
         parser.add_argument(
@@ -38,9 +48,14 @@ class Command(BaseCommand):
         if options["if_empty"] and not demo_database_empty():
             self.stdout.write("The database already holds stores: the demo chain was not loaded (--if-empty).")
             return
+        if options["force_reset"] and not options["reset"]:
+            raise CommandError("--i-know-this-deletes-real-data goes with --reset.")
         if options["reset"]:
-            self.stdout.write("Wiping the project's tables and the demo users …")
-            demo_reset()
+            try:
+                demo_reset(force=options["force_reset"])
+            except DemoResetRefused as refused:
+                raise CommandError(f"seed_demo --reset refused, nothing was deleted. {refused}") from refused
+            self.stdout.write("Wiped the project's tables and the demo users.")
         elif not demo_database_empty():
             raise CommandError("The database already holds stores. Use --reset to replace them, or --if-empty.")
         config = demo_config(
@@ -57,8 +72,10 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo logins (user / password):"))
         for username, password, role in summary.logins:
             self.stdout.write(f"  {username:<11} {password:<22} {role}")
-        if summary.pos_token:
-            self.stdout.write(f"  POS device API token (user “pos”): {summary.pos_token}")
+        if summary.pos_tokens:
+            self.stdout.write(self.style.SUCCESS("POS device API tokens (user pos-<store code>, its own store only):"))
+            for code, key in summary.pos_tokens.items():
+                self.stdout.write(f"  {code:<8} {key}")
         if options["queue_models"]:
             self._queue_models()
 

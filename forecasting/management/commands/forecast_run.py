@@ -1,12 +1,15 @@
 """manage.py forecast_run [--store CODE …] [--horizon DAYS] [--models m,…] [--as-of YYYY-MM-DD] [--inline]
-manage.py forecast_run --resume [--inline]
+manage.py forecast_run --resume [--inline | --resend]
 
-Start a forecast run (the same as the Forecasts page's button), or resume the unfinished ones: their
-chunks not yet done are sent to the workers again. ``--as-of`` forecasts from the sales up to an earlier
-day only: once the days after it are over, the Accuracy page scores what it said against what sold (how
-far to trust the forecasts, with no need to wait weeks after importing a shop's history); it does not
-replace the current forecast. With --inline the chunks are computed here, in this
-process, with no worker or broker (a cron job, or a machine where the worker is down)."""
+Start a forecast run (the same as the Forecasts page's button), or resume the unfinished ones: each lost
+chunk is sent to the workers once — not a chunk done, one a worker is computing (live lease), or one whose
+message waits in the outbox or was already published (--resend sends those published again too, for a
+broker that lost its queues); a chunk whose worker stopped is re-queued as the sweeper would.
+
+``--as-of`` forecasts from the sales up to an earlier day only: once the days after it are over, the Accuracy
+page scores what it said against what sold (how far to trust the forecasts, with no need to wait weeks after
+importing a shop's history); it does not replace the current forecast. With --inline the chunks are computed
+here, in this process, with no worker or broker (a cron job, or a machine where the worker is down)."""
 
 import argparse
 from datetime import date
@@ -36,6 +39,11 @@ class Command(BaseCommand):
         parser.add_argument("--resume", action="store_true", help="Finish the runs that are pending or running.")
         parser.add_argument("--inline", action="store_true", help="Compute the chunks here instead of in a worker.")
         parser.add_argument(
+            "--resend",
+            action="store_true",
+            help="With --resume: send again also the chunks whose message was published (the broker lost it).",
+        )
+        parser.add_argument(
             "--as-of",
             type=_day,
             default=None,
@@ -49,7 +57,7 @@ class Command(BaseCommand):
             if not runs:
                 self.stdout.write("No unfinished forecast run.")
             for run in runs:
-                self._finish(run, inline=opts["inline"])
+                self._finish(run, inline=opts["inline"], resend=opts["resend"])
             return
         store_ids = None
         if opts["store"]:
@@ -72,12 +80,15 @@ class Command(BaseCommand):
         if run.chunks_total:
             self._finish(run, inline=opts["inline"])
 
-    def _finish(self, run: ForecastRun, *, inline: bool) -> None:
+    def _finish(self, run: ForecastRun, *, inline: bool, resend: bool = False) -> None:
         if not inline:
-            sent = services.forecast_run_dispatch(run_id=run.pk)
+            sent = services.forecast_run_dispatch(run_id=run.pk, resend=resend)
             self.stdout.write(f"Run #{run.pk}: {sent} chunk(s) sent to the workers.")
-            if not sent and ForecastChunk.objects.filter(run=run, done=False).exists():
-                raise CommandError("The broker could not be reached; run again with --inline to compute it here.")
+            run.refresh_from_db()
+            if run.message == services.QUEUED_MESSAGE:
+                self.stdout.write(
+                    f"Run #{run.pk}: the task queue is down; its chunks go when it is back (or use --inline)."
+                )
             return
         for chunk_id in (
             ForecastChunk.objects.filter(run=run, done=False).order_by("number").values_list("pk", flat=True)

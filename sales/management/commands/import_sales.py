@@ -92,7 +92,8 @@ class Command(BaseCommand):
 
     def _dry_run(self, path: Path, *, mapping, store, options: dict, errors: int) -> None:
         try:
-            p = sales_import_preview(data=path.read_bytes(), mapping=mapping, store=store, options=options)
+            with path.open("rb") as handle:  # read as a stream, never whole
+                p = sales_import_preview(data=handle, mapping=mapping, store=store, options=options)
         except ImportFileError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(
