@@ -35,7 +35,12 @@ def _checkout_secret_key() -> str:
 
 
 DEV_SECRET_KEY = "dev-only-insecure-key-change-me-" + "x" * 32
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or _checkout_secret_key() or DEV_SECRET_KEY
+# A production deployment names its key (every machine must share it); only a development checkout reads its file.
+SECRET_KEY = (
+    os.environ.get("DJANGO_SECRET_KEY")
+    or ("" if env_bool("RETAILOPS_PRODUCTION") else _checkout_secret_key())
+    or DEV_SECRET_KEY
+)
 if not DEBUG and (SECRET_KEY == DEV_SECRET_KEY or SECRET_KEY.startswith("dev-only")):
     # Fail closed: the development key is public, so anyone could sign sessions with it.
     raise ImproperlyConfigured(

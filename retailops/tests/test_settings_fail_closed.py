@@ -77,6 +77,14 @@ def test_a_checkouts_own_key_from_make_install_is_used(tmp_path):
     assert _settings(tmp_path, DJANGO_SECRET_KEY=KEY)["SECRET_KEY"] == KEY
 
 
+def test_production_never_falls_back_to_a_checkouts_key_file(tmp_path):
+    # Every machine of a deployment must share one key: a per-checkout file would sign sessions differently.
+    (tmp_path / "secret_key").write_text("this-checkout-" + "7" * 50 + "\n")
+    result = _start(tmp_path, SETUP, RETAILOPS_PRODUCTION="1")
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is not set and DEBUG is off" in result.stderr
+
+
 def test_the_test_run_has_a_throwaway_key_and_plain_http_cookies():
     assert settings.SECRET_KEY.startswith("test-run-")
     assert settings.SESSION_COOKIE_SECURE is False  # RETAILOPS_ALLOW_HTTP=1 from retailops/settings_test.py
