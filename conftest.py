@@ -12,6 +12,7 @@ from django.db import connection
 
 from inventory.tests.factories import StoreFactory, make_user
 from reports import selectors as report_selectors
+from retailops.heartbeat import broker_probe_forget
 from retailops.outbox import breaker_forget
 from retailops.testing import World
 
@@ -26,6 +27,7 @@ def _fresh_caches():
     cache.clear()
     report_selectors._LOCAL.clear()
     breaker_forget()  # a broker outage simulated by one test is not remembered by the next
+    broker_probe_forget()  # nor the health check's cached broker probe
     yield
 
 

@@ -17,8 +17,17 @@
     each forecast needs for the selection's fill rate. A forecast that wins daily wMAPE by forecasting low
     shows here as a shelf that runs empty, or as more safety stock for the same fill.
 
+(d) ``--calendar`` (issue 18): on both sets — the demo chain's shape generated here with its calendar
+    (promotions, closures, UK bank holidays, launches; ``--demo-stores`` stores of it scored) and the Online
+    Retail top products with the calendar detected from the file (days nobody bought: closed) — the engine with
+    and without the calendar, AutoETS and Prophet each fitted per series on the whole history: daily and
+    weekly-total wMAPE, bias, 80 % band coverage, the shelf (fill and stock at z = 1.645, the same safety stock
+    for every model), promotion-day wMAPE and units forecast on closed days. ``--validation``: the two 28-day
+    blocks before the hold-out (choices are made there); without it, the hold-out, scored once. Then (d') the
+    speed of all 1,500 demo series with the calendar against Prophet once per series (``--skip-speed``: not).
+
 Usage: .venv/bin/python bench/forecast.py [--series-sample 30] [--top 50] [--jobs 2] [--skip-a] [--skip-b]
-       [--no-prophet-b] [--no-arima] [--validation] [--shelf]
+       [--no-prophet-b] [--no-arima] [--validation] [--shelf] [--calendar [--demo-stores 2] [--skip-speed]]
 """
 
 from __future__ import annotations
@@ -426,6 +435,293 @@ def bench_shelf(top: int, jobs: int, *, skip: int = 0) -> None:
         print(f"      {name:20s} {need:.2f} days ({need / ours['days'] - 1:+.1%})")
 
 
+# --------------------------------------------------------------------------------------------------
+# (d) the calendar (issue 18): both sets, every model, scored the way orders are made
+# --------------------------------------------------------------------------------------------------
+
+DEMO_CATEGORIES = 10
+
+
+def demo_calendar_set(
+    stores: int = 15, products: int = 100, days: int = 1095, seed: int = 7
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The demo chain's shape with its calendar: (demand ``unique_id, ds, y`` over ``days`` days, calendar
+    ``unique_id, ds, closed, promo, holiday`` over those days and 28 beyond, groups ``unique_id, category,
+    store``).
+
+    Ten categories of ten products; weekly and yearly season (a December peak, a summer swell), store and
+    product levels, counts Poisson around a level moved by a store-day factor (lognormal, σ 0.12, as
+    demo/simulation.py). Promotions: about three a month, 10–30 % off, on
+    a category or a single product, in every store or in one, for 7–14 days; uplift 1 + g × discount with g
+    between 1.5 and 4 by category. Closures: Christmas Day everywhere, three stores shut on Sundays, a
+    three-day refit in a third of the stores. UK bank holidays: open, 20 % quieter. Launches: five products
+    start 45 days before the end, their first week three times their level.
+    """
+    import holidays  # noqa: PLC0415 — only this data set needs it
+
+    rng = np.random.default_rng(seed)
+    ds = pd.date_range("2023-01-01", periods=days + HOLDOUT, freq="D")
+    t = len(ds)
+    dow = np.array([0.85, 0.8, 0.9, 0.95, 1.15, 1.45, 0.9])[ds.dayofweek]
+    doy = ds.dayofyear.to_numpy()
+    year = 1 + 0.12 * np.sin(2 * np.pi * (doy - 100) / 365.25) + 0.9 * np.exp(-(((doy - 352) / 9.0) ** 2))
+    bank = holidays.country_holidays("GB", years=sorted(set(ds.year)))
+    holiday = np.asarray(ds.isin(pd.to_datetime(list(bank.keys()))))
+    christmas = np.asarray((ds.month == 12) & (ds.day == 25))
+    category = np.arange(products) % DEMO_CATEGORIES
+    g_cat = rng.uniform(1.5, 4.0, size=DEMO_CATEGORIES)
+    level = rng.lognormal(mean=0.3, sigma=1.0, size=products)
+    store_factor = rng.uniform(0.6, 1.5, size=stores)
+    store_day = rng.lognormal(0.0, 0.12, size=(stores, t))  # as demo/simulation.py: a store's busy and quiet days
+    promo = np.zeros((stores, products, t))
+    for month_start in range(0, t, 30):
+        for _ in range(rng.poisson(3)):
+            start = month_start + int(rng.integers(0, 30))
+            span = np.arange(start, min(start + int(rng.integers(7, 15)), t))
+            where_s = np.arange(stores) if rng.random() < 0.6 else np.array([rng.integers(stores)])
+            if rng.random() < 0.5:
+                where_p = np.flatnonzero(category == rng.integers(DEMO_CATEGORIES))
+            else:
+                where_p = np.array([rng.integers(products)])
+            idx = np.ix_(where_s, where_p, span)
+            promo[idx] = np.maximum(promo[idx], float(rng.choice([0.1, 0.15, 0.2, 0.25, 0.3])))
+    closed = np.zeros((stores, t), dtype=bool)
+    closed[:, christmas] = True
+    for s in rng.choice(stores, size=3, replace=False):
+        closed[s, ds.dayofweek == 6] = True
+    for s in rng.choice(stores, size=stores // 3, replace=False):
+        start = int(rng.integers(60, t - 10))
+        closed[s, start : start + 3] = True
+    launched = set(rng.choice(products, size=5, replace=False).tolist())
+    launch_day = days - 45
+    frames, cals, groups = [], [], []
+    for s in range(stores):
+        for p in range(products):
+            uid = f"{s}:{p}"
+            lam = level[p] * store_factor[s] * dow * year * (1 + g_cat[category[p]] * promo[s, p])
+            lam = lam * np.where(holiday & ~christmas, 0.8, 1.0)
+            first = 0
+            if p in launched:
+                first = launch_day
+                lam = lam * np.where(np.arange(t) < launch_day + 7, 3.0, 1.0)
+            lam = np.where(closed[s], 0.0, lam) * store_day[s]
+            y = rng.poisson(lam).astype(float)
+            frames.append(pd.DataFrame({"unique_id": uid, "ds": ds[first:days], "y": y[first:days]}))
+            mark = closed[s] | (promo[s, p] > 0) | holiday
+            mark[:first] = False
+            cals.append(
+                pd.DataFrame(
+                    {
+                        "unique_id": uid,
+                        "ds": ds[mark],
+                        "closed": closed[s][mark],
+                        "promo": promo[s, p][mark],
+                        "holiday": holiday[mark],
+                    }
+                )
+            )
+            groups.append((uid, f"c{category[p]}", str(s)))
+    demand = pd.concat(frames, ignore_index=True)
+    calendar = pd.concat(cals, ignore_index=True)
+    return demand, calendar, pd.DataFrame(groups, columns=["unique_id", "category", "store"])
+
+
+def online_retail_calendar(df: pd.DataFrame, horizon: int = HOLDOUT) -> pd.DataFrame:
+    """The shop's calendar as the product would detect it from the history: a day on which none of the file's
+    products sold is closed (Saturdays, the Christmas break); in the horizon, a weekday with no sales over the
+    last 8 weeks is closed; UK bank holidays are holidays. No promotions are known."""
+    import holidays  # noqa: PLC0415 — only this data set needs it
+
+    last = df["ds"].max()
+    per_day = df.groupby("ds")["y"].sum()
+    shut = set(per_day[per_day <= 0].index)
+    recent = per_day[per_day.index > last - pd.Timedelta(days=56)]
+    weekly_shut = {d for d in range(7) if recent[recent.index.dayofweek == d].sum() <= 0}
+    future = pd.date_range(last + pd.Timedelta(days=1), periods=horizon, freq="D")
+    shut |= {d for d in future if d.dayofweek in weekly_shut}
+    every = pd.date_range(df["ds"].min(), future[-1], freq="D")
+    bank = holidays.country_holidays("GB", years=sorted(set(every.year)))
+    hol = set(pd.to_datetime(list(bank.keys())))
+    marked = [d for d in every if d in shut or d in hol]
+    days = pd.DataFrame({"ds": marked, "closed": [d in shut for d in marked], "holiday": [d in hol for d in marked]})
+    uids = pd.DataFrame({"unique_id": df["unique_id"].unique()})
+    return uids.merge(days, how="cross").assign(promo=0.0)
+
+
+def autoets_whole_history(train: pd.DataFrame, h: int, jobs: int) -> pd.DataFrame:
+    """AutoETS (statsforecast's automatic search, weekly season) per series on its whole history, with its 80 %
+    band."""
+    from statsforecast import StatsForecast  # noqa: PLC0415 — heavy: statsforecast loads only for the bench
+    from statsforecast.models import AutoETS  # noqa: PLC0415 — heavy, as above
+
+    sf = StatsForecast(models=[AutoETS(season_length=engine.SEASON, alias="AutoETS")], freq="D", n_jobs=jobs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fc = sf.forecast(df=train, h=h, level=[engine.INTERVAL_LEVEL])
+    fc = fc.reset_index() if "unique_id" not in fc.columns else fc
+    fc["unique_id"] = fc["unique_id"].astype(str)
+    return fc.rename(columns={"AutoETS": "yhat", "AutoETS-lo-80": "lo", "AutoETS-hi-80": "hi"})
+
+
+def prophet_whole_history(train: pd.DataFrame, h: int) -> pd.DataFrame:
+    """Prophet per series on its whole history (yearly season where it spans two years), point forecasts."""
+    parts = []
+    for uid, series in train.groupby("unique_id"):
+        pred = engine.prophet_forecast(series, h=h)
+        days = pd.date_range(series["ds"].max() + pd.Timedelta(days=1), periods=h, freq="D")
+        parts.append(pd.DataFrame({"unique_id": uid, "ds": days, "yhat": pred}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def order_scores(
+    test: pd.DataFrame, fc: pd.DataFrame, *, scales: pd.Series, rmse: dict[str, float], calendar: pd.DataFrame
+) -> dict[str, float]:
+    """Daily and weekly-total wMAPE, bias, 80 % coverage (where the model gives a band), the shelf at z = 1.645
+    (same safety stock for every model: the calendar run's backtest RMSE), promotion-day wMAPE and the units
+    forecast on closed days."""
+    cols = [c for c in ("yhat", "lo", "hi") if c in fc.columns]
+    merged = test.merge(fc[["unique_id", "ds", *cols]], on=["unique_id", "ds"], how="left").fillna({"yhat": 0.0})
+    merged["yhat"] = merged["yhat"].clip(lower=0)
+    out = engine.pooled_scores(merged, actual="y", predicted="yhat", scales=scales)
+    out["coverage"] = (
+        float(((merged["y"] >= merged["lo"]) & (merged["y"] <= merged["hi"])).mean()) if "lo" in cols else np.nan
+    )
+    shelf = shelf_outcome(fc, rmse, test, 1.645)
+    out["fill"] = shelf["served"] / shelf["asked"] if shelf["asked"] else np.nan
+    out["stock_days"] = shelf["held"] / shelf["asked"] if shelf["asked"] else np.nan
+    marks = merged.merge(calendar, on=["unique_id", "ds"], how="left")
+    promo = marks["promo"].fillna(0) > 0
+    y = marks.loc[promo, "y"]
+    out["promo_wmape"] = float((marks.loc[promo, "yhat"] - y).abs().sum() / y.sum()) if y.sum() else np.nan
+    out["closed_units"] = float(marks.loc[marks["closed"].astype("boolean").fillna(False).astype(bool), "yhat"].sum())
+    return out
+
+
+def calendar_origin(
+    name: str,
+    df: pd.DataFrame,
+    calendar: pd.DataFrame,
+    groups: pd.DataFrame | None,
+    *,
+    shift: int,
+    jobs: int,
+    prophet: bool,
+) -> pd.DataFrame:
+    """Every model on the 28 days that end ``shift`` days before the end of ``df`` (nothing after them seen)."""
+    last = df["ds"].max() - pd.Timedelta(days=shift)
+    cutoff = last - pd.Timedelta(days=HOLDOUT)
+    train, test = df[df["ds"] <= cutoff], df[(df["ds"] > cutoff) & (df["ds"] <= last)]
+    cal = calendar[calendar["ds"] <= last]
+    scales = train.groupby("unique_id")["y"].apply(lambda s: engine.mase_scale(s.to_numpy()))
+    rows = []
+    with Timer() as t:
+        ours = engine.forecast_frame(train, horizon=HOLDOUT, n_jobs=jobs, calendar=cal, groups=groups)
+    rmse = {u: float(c["rmse"] or 0.0) for u, c in ours.chosen.items()}
+    runs = {"RetailOps, calendar": (ours.forecasts, t.wall)}
+    with Timer() as t:
+        plain = engine.forecast_frame(train, horizon=HOLDOUT, n_jobs=jobs)
+    runs["RetailOps, no calendar"] = (plain.forecasts, t.wall)
+    with Timer() as t:
+        ets = autoets_whole_history(train, HOLDOUT, jobs)
+    runs["AutoETS (whole history)"] = (ets, t.wall)
+    if prophet:
+        with Timer() as t:
+            pro = prophet_whole_history(train, HOLDOUT)
+        runs["Prophet (whole history)"] = (pro, t.wall)
+    for model, (fc, seconds) in runs.items():
+        s = order_scores(test, fc, scales=scales, rmse=rmse, calendar=cal)
+        rows.append({"set": name, "origin": shift, "model": model, **s, "seconds": seconds})
+    bt = ours.backtest
+    if bt is not None and not bt.empty:
+        print(
+            f"      {name}, origin −{shift} d: engine backtest rows {len(bt):,}; models chosen: "
+            + ", ".join(
+                f"{m} {n}" for m, n in pd.Series([c["model"] for c in ours.chosen.values()]).value_counts().items()
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def bench_calendar(*, validation: bool, jobs: int, prophet: bool, top: int, demo_stores: int) -> None:
+    """(d) Both sets: the demo chain's shape with its calendar (``demo_stores`` stores of it) and the Online
+    Retail top products with the calendar detected from the file."""
+    shifts = (HOLDOUT, 2 * HOLDOUT) if validation else (0,)
+    label = "VALIDATION origins (the hold-out is never scored)" if validation else "HOLD-OUT (scored once)"
+    print(f"\n(d) THE CALENDAR — {label}; 28-day blocks; each model fitted on the data before its block")
+    demand, calendar, groups = demo_calendar_set()
+    keep = demand["unique_id"].str.split(":").str[0].astype(int) < demo_stores
+    sets = [("demo", demand[keep], calendar, groups)]
+    retail = online_retail_daily(top, 0)
+    sets.append(("online retail", retail, online_retail_calendar(retail[retail["ds"] <= retail["ds"].max()]), None))
+    tables = []
+    for name, df, cal, grp in sets:
+        for shift in shifts:
+            tables.append(calendar_origin(name, df, cal, grp, shift=shift, jobs=jobs, prophet=prophet))
+    table = pd.concat(tables, ignore_index=True)
+    cols = ["wmape", "wmape_week", "bias", "coverage", "fill", "stock_days", "promo_wmape", "closed_units", "seconds"]
+    summary = table.groupby(["set", "model"], sort=False)[cols].mean()
+    print("    mean over the origins (wMAPE of days and of weekly totals, bias, 80 % band coverage, shelf fill and")
+    print("    stock in days of demand at z = 1.645, wMAPE on promotion days, units forecast on closed days):")
+    print("    " + summary.to_string(float_format=lambda x: f"{x:.3f}").replace("\n", "\n    "))
+    for name in summary.index.get_level_values(0).unique():
+        s = summary.loc[name]
+        ours, plain = s.loc["RetailOps, calendar"], s.loc["RetailOps, no calendar"]
+        rivals = [m for m in s.index if "whole history" in m]
+        beats = all(ours["wmape"] < s.loc[m, "wmape"] and ours["wmape_week"] < s.loc[m, "wmape_week"] for m in rivals)
+        gain = 1 - ours["promo_wmape"] / plain["promo_wmape"] if plain["promo_wmape"] > 0 else float("nan")
+        print(
+            f"    {name}: beats {', '.join(rivals)} on daily and weekly wMAPE: {'met' if beats else 'NOT met'}; "
+            f"|bias| {abs(ours['bias']):.1%} (≤ 10 %: {'met' if abs(ours['bias']) <= 0.10 else 'NOT met'}); "
+            f"coverage {ours['coverage']:.1%} (75–85 %: {'met' if 0.75 <= ours['coverage'] <= 0.85 else 'NOT met'}); "
+            f"promotion-day wMAPE {gain:+.1%} lower than without the calendar; "
+            f"{ours['closed_units']:.1f} units on closed days"
+        )
+
+
+def _calendar_chunk(args: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]) -> engine.ForecastResult:
+    frame, cal, groups = args
+    return engine.forecast_frame(frame, horizon=28, n_jobs=1, calendar=cal, groups=groups)
+
+
+def bench_calendar_speed(sample: int, jobs: int) -> None:
+    """All 1,500 demo series with the calendar, as the workers run them (chunks of 100, ``jobs`` at a time),
+    against Prophet fitted once per series on a sample, extrapolated."""
+    print("\n(d') SPEED with the calendar — demo chain shape, 15 stores × 100 products × 1,095 days")
+    demand, calendar, groups = demo_calendar_set()
+    ids = sorted(demand["unique_id"].unique(), key=lambda u: tuple(int(x) for x in u.split(":")))
+    chunks = [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
+    work = [
+        (
+            demand[demand["unique_id"].isin(c)],
+            calendar[calendar["unique_id"].isin(c)],
+            groups[groups["unique_id"].isin(c)],
+        )
+        for c in chunks
+    ]
+    with Timer() as ours:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(_calendar_chunk, work))
+    picked = np.random.default_rng(1).choice(ids, size=min(sample, len(ids)), replace=False)
+    sub = demand[demand["unique_id"].isin(picked)]
+    engine.prophet_forecast(sub[sub["unique_id"] == picked[0]], h=28)  # warm-up, not timed
+    with Timer() as p:
+        prophet_whole_history(sub, 28)
+    scale = len(ids) / len(picked)
+    closed_units = sum(
+        float(r.forecasts.merge(calendar, on=["unique_id", "ds"]).query("closed")["yhat"].sum()) for r in results
+    )
+    print(
+        f"    RetailOps with the calendar: {ours.wall:.1f} s wall, {ours.cpu:.1f} s CPU, {len(ids)} series, {jobs} "
+        f"processes; {sum(len(r.failed) for r in results)} failed; {closed_units:.1f} units on closed days ahead"
+    )
+    print(
+        f"    Prophet once per series on the whole history: {p.wall / len(picked):.3f} s per series (sample of "
+        f"{len(picked)}) → {p.wall * scale:.0f} s for {len(ids)}; speed-up {p.wall * scale / ours.wall:.1f}× wall "
+        f"(target ≥ 3×: {'met' if p.wall * scale / ours.wall >= 3 else 'NOT met'}); ≤ 120 s: "
+        f"{'met' if ours.wall <= 120 else 'NOT met'}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series-sample", type=int, default=30, help="Prophet sample size for (a)")
@@ -446,6 +742,15 @@ def main() -> None:
         action="store_true",
         help="(c) fill rate and stock of a weekly order-up-to policy on each forecast, on the validation blocks",
     )
+    parser.add_argument(
+        "--calendar",
+        action="store_true",
+        help="(d) the calendar: both sets, every model (with --validation: the validation origins), and its speed",
+    )
+    parser.add_argument(
+        "--demo-stores", type=int, default=2, help="(d) stores of the demo set scored (100 series each)"
+    )
+    parser.add_argument("--skip-speed", action="store_true", help="(d) without the speed run")
     args = parser.parse_args()
     print("RetailOps forecast benchmark")
     print("machine: " + machine())
@@ -462,6 +767,16 @@ def main() -> None:
         )
     if args.shelf:
         bench_shelf(args.top, args.jobs, skip=args.skip_top)
+    if args.calendar:
+        bench_calendar(
+            validation=args.validation,
+            jobs=args.jobs,
+            prophet=not args.no_prophet_b,
+            top=args.top,
+            demo_stores=args.demo_stores,
+        )
+        if not args.skip_speed:
+            bench_calendar_speed(args.series_sample, args.jobs)
     print("\nmachine at the end: " + machine())
 
 

@@ -162,6 +162,12 @@ class CustomerModelRun(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     params = models.JSONField(default=dict, blank=True)
     n_customers = models.PositiveIntegerField(default=0)
+    as_of = models.DateField(
+        null=True, blank=True, help_text="Trained as of this day (blank: the day it ran, on all the data)."
+    )
+    backdated = models.BooleanField(
+        default=False, help_text="As of an earlier day: kept for scoring, never the predictions the pages read."
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -190,6 +196,9 @@ class CustomerPrediction(models.Model):
     spend_quarter_probabilistic = models.DecimalField(**MONEY, default=Decimal("0"))
     expected_purchases_quarter = models.FloatField(default=0)
     p_alive = models.FloatField(null=True, blank=True)
+    churn_risk = models.FloatField(
+        null=True, blank=True, help_text="P(no purchase in the next 90 days) by the run's churn model (chosen by AUC)."
+    )
     discount_probability = models.FloatField(null=True, blank=True)
     expected_discount = models.DecimalField(**MONEY, default=Decimal("0"))
     visits = models.PositiveIntegerField(default=0, help_text="Shopping days in the home store (exposure window).")

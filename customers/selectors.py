@@ -271,7 +271,12 @@ def customers_visible(*, user) -> QuerySet[Customer]:
 
 
 def latest_run() -> CustomerModelRun | None:
-    return CustomerModelRun.objects.filter(status=CustomerModelRun.Status.DONE).order_by("-finished_at", "-id").first()
+    """The finished run whose predictions the pages read: a run as of an earlier day (backdated) never is."""
+    return (
+        CustomerModelRun.objects.filter(status=CustomerModelRun.Status.DONE, backdated=False)
+        .order_by("-finished_at", "-id")
+        .first()
+    )
 
 
 def predictions_latest() -> QuerySet[CustomerPrediction]:

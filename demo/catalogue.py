@@ -456,6 +456,9 @@ class _Catalogue:
                     region=region,
                     timezone=tz,
                     currency="EUR" if tz == "Europe/Dublin" else "GBP",  # the Irish chain trades in euro
+                    # public holidays: the Irish chain's Ireland's, the Scottish chain's Scotland's, else England's
+                    country="IE" if tz == "Europe/Dublin" else "GB",
+                    subdivision="" if tz == "Europe/Dublin" else ("SCT" if region == "Scotland" else "ENG"),
                 )
             )
         self.stores = Store.objects.bulk_create(stores, batch_size=1000)
@@ -569,6 +572,8 @@ class _Catalogue:
         self.weekly_of_p = [m["weekly"] for m in meta]
         self.shrink_of_p = np.array([m["shrink"] for m in meta])
         self.top_of_p = [self.top_names[m["sub"]] for m in meta]
+        self.sub_of_p = np.array([m["sub"] for m in meta])  # index into self.sub_categories (promotions)
+        self.sub_categories = sub_objs
         self.top_category = {top.name: top for top, _ in subs}
         self.price_of_p = mrp_now / 100
 

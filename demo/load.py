@@ -247,6 +247,7 @@ def demo_load(*, config: DemoConfig, log: Callable[[str], None] | None = None) -
         loader.series()
         loader.writers()
         loader.run()
+        loader.calendar_write()
         loader.finish()
         if not loader.postgres:
             _sqlite_indexes_restore(dropped)

@@ -45,6 +45,8 @@ from .catalogue import (
     WRITE_OFF_SECONDS,
 )
 
+PROMO_FUTURE_DAYS = 42  # promotions are planned (recorded, not traded) this far past the last day
+
 
 def _half_up_div(a: np.ndarray, b: int) -> np.ndarray:
     """Round a / b half away from zero (Decimal ROUND_HALF_UP on each sign), element-wise, in integers."""
@@ -174,6 +176,7 @@ class _Simulation:
         self.users_ids()
         self.plan_counts()
         self.plan_promotions()
+        self.plan_closures()
         self.opening()
         last_report = time.monotonic()
         for t, day in enumerate(self.days):
@@ -219,31 +222,160 @@ class _Simulation:
         )
 
     def plan_promotions(self) -> None:
-        """Waves of two weeks from a Wednesday: a few products at a promo price, or DP for everyone."""
-        rng, P = self.rng, self.P
-        self.promo_kind = np.zeros((self.D, P), dtype=np.int8)  # 0 none, 1 promo price, 2 DP for all
-        self.promo_off = np.zeros((self.D, P))
-        self.promo_lift = np.ones((self.D, P))
+        """The promotions the chain runs (and the ones planned for the coming weeks, recorded only): every two
+        weeks from a Wednesday a few single products chain-wide (10–30 % off, or member price for everyone);
+        every four weeks a sub-category for a week, 10–20 % off, chain-wide or in one chain's stores. Uplift:
+        units × (1 + elasticity × share off), elasticity 2–4, so 20 % off sells about 40–80 % more; the week
+        after a product promotion sells a little less (customers stocked up). Never two on one product and store."""
+        rng, P, S = self.rng, self.P, self.S
+        H = self.D + PROMO_FUTURE_DAYS
+        self.promo_kind = np.zeros((H, S, P), dtype=np.int8)  # 0 none, 1 promo price, 2 DP for all
+        self.promo_off = np.zeros((H, S, P), dtype=np.float32)
+        self.promo_lift = np.ones((H, S, P), dtype=np.float32)
+        self.promo_specs: list[dict] = []
         first_wed = (2 - self.days[0].weekday()) % 7
-        k = max(2, round(0.06 * P))
-        weights = np.sqrt(1.0 / np.arange(1, P + 1))[np.argsort(np.argsort(-self.mu.reshape(self.S, P).sum(0)))]
+        k = max(1, round(0.03 * P))
+        weights = np.sqrt(1.0 / np.arange(1, P + 1))[np.argsort(np.argsort(-self.mu.reshape(S, P).sum(0)))]
         weights /= weights.sum()
-        for start in range(first_wed, self.D, 14):
-            end = min(self.D, start + 14)
+        for start in range(first_wed, H, 14):
+            end = min(H, start + 14)
             chosen = rng.choice(P, size=min(k, P), replace=False, p=weights)
             for p in chosen:
-                r = self.regime_of_day[start]
+                r = self.regime_of_day[min(start, self.D - 1)]
                 has_dp = self.dp_c[r, p] < self.mrp_c[r, p]
                 kind = 2 if (has_dp and rng.random() < 0.25) else 1
-                off = rng.choice([0.15, 0.20, 0.25, 0.33])
-                self.promo_kind[start:end, p] = kind
-                self.promo_off[start:end, p] = off
-                lift = 1.0 + rng.uniform(3.0, 7.0) * (off if kind == 1 else 0.1)
-                self.promo_lift[start:end, p] = lift
-                self.promo_lift[end : min(self.D, end + 7), p] *= 0.85  # customers stocked up
-        self.stats["promotions"] = int((np.diff(self.promo_kind, axis=0, prepend=0) > 0).sum())
+                member_off = 1 - self.dp_c[r, p] / self.mrp_c[r, p]
+                off = float(rng.choice([0.10, 0.15, 0.20, 0.25, 0.30])) if kind == 1 else float(member_off)
+                self.promo_kind[start:end, :, p] = kind
+                self.promo_off[start:end, :, p] = off
+                self.promo_lift[start:end, :, p] = 1.0 + rng.uniform(2.0, 4.0) * off
+                self.promo_lift[end : min(H, end + 7), :, p] *= 0.9  # customers stocked up
+                label = "Fortnight deal" if kind == 1 else "Member price for everyone"
+                self.promo_specs.append(
+                    {"name": f"{label}: {self.products[p].name}", "start": start, "end": end - 1, "stores": [],
+                     "products": [int(p)], "categories": [], "percent": round(100 * off, 2)}
+                )  # fmt: skip
+        chains = sorted({s.chain for s in self.stores})
+        for start in range(first_wed + 7, H, 28):
+            end = min(H, start + 7)
+            subs = rng.permutation(len(self.sub_categories))
+            for sub in subs:  # the first sub-category with no product already on promotion that week
+                members = np.flatnonzero(self.sub_of_p == sub)
+                if len(members) and not self.promo_kind[start:end][:, :, members].any():
+                    break
+            else:
+                continue
+            if rng.random() < 0.5 or len(chains) < 2:
+                where = np.arange(S)
+                stores = []
+            else:
+                banner = chains[int(rng.integers(len(chains)))]
+                where = np.array([i for i, st in enumerate(self.stores) if st.chain == banner])
+                stores = where.tolist()
+            off = float(rng.choice([0.10, 0.15, 0.20]))
+            for p in members:
+                self.promo_kind[start:end, where, p] = 1
+                self.promo_off[start:end, where, p] = off
+                self.promo_lift[start:end, where, p] = 1.0 + rng.uniform(2.0, 4.0) * off
+            category = self.sub_categories[int(sub)]
+            self.promo_specs.append(
+                {"name": f"{category.name} week", "start": start, "end": end - 1, "stores": stores, "products": [],
+                 "categories": [category.pk], "percent": round(100 * off, 2)}
+            )  # fmt: skip
+        self.promo_kind = self.promo_kind[: self.D]  # the simulation trades the history only
+        self.promo_off = self.promo_off[: self.D]
+        self.promo_lift = self.promo_lift[: self.D]
+        self.stats["promotions"] = sum(1 for spec in self.promo_specs if spec["start"] < self.D)
+
+    def plan_closures(self) -> None:
+        """Trading factor per day × store: the last store shuts on Sundays; a few one-off refit days; public
+        holidays of each store's country are short days (65 % of the trade), Christmas Day is shut everywhere."""
+        from forecasting.calendar import public_holidays  # noqa: PLC0415 — the demo (top layer) reads the calendar
+
+        rng, S, D = self.rng, self.S, self.D
+        self.open_factor = np.ones((D, S))
+        self.sunday_store = S - 1 if S >= 2 else None
+        dows = np.array([d.weekday() for d in self.days])
+        if self.sunday_store is not None:
+            self.open_factor[dows == 6, self.sunday_store] = 0.0
+        last = self.days[-1] + timedelta(days=PROMO_FUTURE_DAYS)
+        self.holiday_days: dict[int, list[date]] = {}
+        index = {d: t for t, d in enumerate(self.days)}
+        for s, store in enumerate(self.stores):
+            found = public_holidays(country=store.country, subdivision=store.subdivision, start=self.days[0], end=last)
+            self.holiday_days[s] = sorted(found)
+            for day in found:
+                if day in index:
+                    self.open_factor[index[day], s] *= 0.65
+        for t, day in enumerate(self.days):
+            if day.month == 12 and day.day == 25:
+                self.open_factor[t, :] = 0.0
+        # One-off refits: one store shut for a day every ~4 months, the last one 10 days before the end.
+        self.refits: list[tuple[int, int]] = []
+        for t in list(range(D - 10, 0, -120)):
+            s = int(rng.integers(S))
+            if self.open_factor[t, s] > 0:
+                self.open_factor[t, s] = 0.0
+                self.refits.append((t, s))
+
+    def calendar_write(self) -> None:
+        """The calendar the simulation traded by, as data: promotions, closures, weekly closing days, holidays."""
+        from forecasting.models import (  # noqa: PLC0415 — the demo (top layer) writes forecasting's calendar
+            HolidayOverride,
+            Promotion,
+            StoreClosure,
+            WeeklyClosingDay,
+        )
+
+        day_of = [self.days[0] + timedelta(days=t) for t in range(self.D + PROMO_FUTURE_DAYS)]
+        promos = Promotion.objects.bulk_create(
+            [
+                Promotion(
+                    name=spec["name"][:120],
+                    start=day_of[spec["start"]],
+                    end=day_of[spec["end"]],
+                    discount_percent=Decimal(str(spec["percent"])),
+                    created_by_id=self.owner_id,
+                    notes="Demo chain",
+                )
+                for spec in self.promo_specs
+            ],
+            batch_size=1000,
+        )
+        through_s, through_p = Promotion.stores.through, Promotion.products.through
+        through_c = Promotion.categories.through
+        rows_s, rows_p, rows_c = [], [], []
+        for promo, spec in zip(promos, self.promo_specs, strict=True):
+            rows_s += [through_s(promotion_id=promo.pk, store_id=int(self.store_ids[s])) for s in spec["stores"]]
+            rows_p += [through_p(promotion_id=promo.pk, product_id=int(self.product_ids[p])) for p in spec["products"]]
+            rows_c += [through_c(promotion_id=promo.pk, category_id=c) for c in spec["categories"]]
+        for model, rows in ((through_s, rows_s), (through_p, rows_p), (through_c, rows_c)):
+            model.objects.bulk_create(rows, batch_size=2000)
+        closures = [
+            StoreClosure(store_id=int(self.store_ids[s]), date=self.days[t], reason="Refit: shop floor closed")
+            for t, s in self.refits
+        ]
+        coming = self.days[-1] + timedelta(days=12)  # a coming one, for the calendar page
+        closures.append(StoreClosure(store_id=int(self.store_ids[0]), date=coming, reason="Refit: new tills"))
+        StoreClosure.objects.bulk_create(closures)
+        if self.sunday_store is not None:
+            WeeklyClosingDay.objects.create(
+                store_id=int(self.store_ids[self.sunday_store]),
+                weekday=6,
+                confirmed=True,
+                confirmed_by_id=self.owner_id,
+            )
+        overrides = []
+        for s in range(self.S):
+            for day in self.holiday_days[s]:
+                shut = day.month == 12 and day.day == 25
+                kind, note = ("closed", "Christmas Day") if shut else ("short", "Open 10:00–16:00")
+                overrides.append(HolidayOverride(store_id=int(self.store_ids[s]), date=day, kind=kind, note=note))
+        HolidayOverride.objects.bulk_create(overrides, batch_size=2000)
+        self.stats["closures"] = len(closures)
 
     def promo_prices(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per store × product: the promotion kind and the promotion price (pence) on day t."""
         r = self.regime_of_day[t]
         mrp, dp, cost = self.mrp_c[r], self.dp_c[r], self.cost_c[r]
         promo = np.round(mrp * (1 - self.promo_off[t]) / 5.0).astype(np.int64) * 5 - 1
@@ -474,7 +606,8 @@ class _Simulation:
             * self.curves[self.season_of_p[self.p_of], t]
             * self.trend[self.s_of, t]
             * self.store_noise[t, self.s_of]
-            * self.promo_lift[t, self.p_of]
+            * self.promo_lift[t].ravel()  # S × P, series s * P + p
+            * self.open_factor[t, self.s_of]
         )
         k = rng.poisson(lam)
         L = int(k.sum())
@@ -559,7 +692,8 @@ class _Simulation:
         r = self.regime_of_day[t]
         mrp, dp = self.mrp_c[r][p], self.dp_c[r][p]
         kind, promo = self.promo_prices(t)
-        pk, promo = kind[p], promo[p]
+        line_store = self.s_of[ser]
+        pk, promo = kind[line_store, p], promo[line_store, p]
         use_dp = member & (rng.random(len(ser)) < 0.85) & (dp < mrp)
         price = np.where(use_dp, dp, mrp)
         ptype = np.where(use_dp, 1, 0)
@@ -770,9 +904,11 @@ class _Simulation:
             line_id = int(line_ids[j])
             if line_id in self.returned:
                 continue
-            self.returned.add(line_id)
             ser = int(ser_a[j])
             s, p = int(self.s_of[ser]), int(self.p_of[ser])
+            if self.open_factor[t, s] == 0:
+                continue  # the store is shut today: no returns either
+            self.returned.add(line_id)
             q = -int(rng.integers(1, int(qty_a[j]) + 1))
             price = int(price_a[j])
             mrp = int(self.mrp_c[r, p])

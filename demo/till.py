@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from customers.models import Customer
+from forecasting.calendar import closed_store_ids
 from inventory.models import Product, StockLevel, Store
 from sales.models import Sale
 from sales.services import LineInput, ReceiptInput, sale_record
@@ -44,8 +45,9 @@ class _Till:
     devices: dict[int, object]
 
     @classmethod
-    def load(cls) -> _Till:
-        stores = list(Store.objects.filter(active=True).order_by("code"))
+    def load(cls, day: date) -> _Till:
+        shut = closed_store_ids(day)  # the calendar's closed days: a shut shop rings nothing up
+        stores = [s for s in Store.objects.filter(active=True).order_by("code") if s.pk not in shut]
         users = get_user_model().objects.in_bulk([pos_username(s) for s in stores], field_name="username")
         devices = {s.pk: users[pos_username(s)] for s in stores if pos_username(s) in users}
         return cls(
@@ -108,11 +110,11 @@ def demo_till_backfill(*, now: datetime | None = None, seed: int = 7) -> int:
     rng = random.Random(f"{seed}-{today}")
     span = (closing - opening).total_seconds()
     times = sorted(opening + timedelta(seconds=rng.uniform(0, span)) for _ in range(count))
-    till = _Till.load()
+    till = _Till.load(today)
     return sum(1 for n, when in enumerate(times) if _post(rng, till, when=when, n=n) is not None)
 
 
 def demo_till_tick(*, rng: random.Random, now: datetime | None = None) -> Sale | None:
     """One receipt now (a customer at one of the tills)."""
     now = now or timezone.now()
-    return _post(rng, _Till.load(), when=now, n=rng.randrange(10**6))
+    return _post(rng, _Till.load(now.astimezone(LONDON).date()), when=now, n=rng.randrange(10**6))

@@ -5,7 +5,18 @@ from django.contrib import admin
 
 from inventory.scoping import StoreScopedAdminMixin
 
-from .models import ForecastAccuracy, ForecastChunk, ForecastRun, ReorderSuggestion, StockAlert
+from .calendar_forms import PromotionForm
+from .models import (
+    ForecastAccuracy,
+    ForecastChunk,
+    ForecastRun,
+    HolidayOverride,
+    Promotion,
+    ReorderSuggestion,
+    StockAlert,
+    StoreClosure,
+    WeeklyClosingDay,
+)
 
 
 class ForecastChunkInline(admin.TabularInline):
@@ -47,3 +58,45 @@ class StockAlertAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     list_display = ["kind", "severity", "store", "product", "message", "created_at"]
     list_filter = ["kind", "store"]
     list_select_related = ["store", "product"]
+
+
+# --- the retail calendar -------------------------------------------------------------------------------------------
+
+
+@admin.register(Promotion)
+class PromotionAdmin(admin.ModelAdmin):
+    """Promotions are chain planning data (no stores = every store); the form refuses overlaps."""
+
+    form = PromotionForm
+    list_display = ["name", "start", "end", "discount_label", "created_by"]
+    list_filter = ["start"]
+    search_fields = ["name", "notes"]
+    date_hierarchy = "start"
+    filter_horizontal = ["stores", "products", "categories"]
+    readonly_fields = ["created_by", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(StoreClosure)
+class StoreClosureAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+    list_display = ["store", "date", "reason"]
+    list_filter = ["store"]
+    date_hierarchy = "date"
+
+
+@admin.register(WeeklyClosingDay)
+class WeeklyClosingDayAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+    list_display = ["store", "weekday", "confirmed", "detected", "detected_at"]
+    list_filter = ["confirmed", "detected", "store"]
+    list_editable = ["confirmed"]
+
+
+@admin.register(HolidayOverride)
+class HolidayOverrideAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+    list_display = ["store", "date", "kind", "note"]
+    list_filter = ["kind", "store"]
+    date_hierarchy = "date"

@@ -6,6 +6,7 @@ class ForecastingConfig(AppConfig):
     nav = [
         ("Forecasts", "forecasting:forecast_overview", "forecasting.view_demandforecast"),
         ("Reorder", "forecasting:suggestion_list", "forecasting.view_reordersuggestion"),
+        ("Calendar", "forecasting:calendar", "forecasting.view_promotion"),
     ]
 
     def ready(self):

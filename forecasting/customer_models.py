@@ -67,7 +67,9 @@ def _run_key(run: CustomerModelRun) -> str:
     return f"customer-model-run:{run.pk}:{run.attempts}"
 
 
-def model_run_create(*, actor=None, trigger: str = CustomerModelRun.Trigger.MANUAL) -> tuple[CustomerModelRun, bool]:
+def model_run_create(
+    *, actor=None, trigger: str = CustomerModelRun.Trigger.MANUAL, as_of: date | None = None
+) -> tuple[CustomerModelRun, bool]:
     """Create a pending run, unless one is already pending or running: (run, created). A running one whose
     worker stopped (lease expired) is taken over — pending again — and counts as created (to be queued)."""
     with transaction.atomic():
@@ -82,17 +84,23 @@ def model_run_create(*, actor=None, trigger: str = CustomerModelRun.Trigger.MANU
             busy = None
         if busy:
             return busy, False
-        return CustomerModelRun.objects.create(created_by=actor, trigger=trigger, horizon_days=HORIZON), True
+        backdated = as_of is not None and as_of < timezone.localdate()
+        run = CustomerModelRun.objects.create(
+            created_by=actor, trigger=trigger, horizon_days=HORIZON, as_of=as_of, backdated=backdated
+        )
+        return run, True
 
 
-def model_run_start(*, actor=None, trigger: str = CustomerModelRun.Trigger.MANUAL) -> tuple[CustomerModelRun, bool]:
+def model_run_start(
+    *, actor=None, trigger: str = CustomerModelRun.Trigger.MANUAL, as_of: date | None = None
+) -> tuple[CustomerModelRun, bool]:
     """Create a run (or take over a stale one) and queue its task in the same transaction (the outbox). Returns
     (run, queued).
 
     If the broker cannot be reached now the run stays pending and says so; the outbox's relay publishes its
     message when the broker is back (DESIGN §9: a page says clearly when a task could not be started)."""
     with transaction.atomic():
-        run, created = model_run_create(actor=actor, trigger=trigger)
+        run, created = model_run_create(actor=actor, trigger=trigger, as_of=as_of)
         if created:
             sent = enqueue(TRAIN_TASK, run.pk, key=_run_key(run))  # heavy queue: routed by its name
             transaction.on_commit(lambda: _say_if_not_published(run.pk, sent))  # after the outbox's publish
@@ -152,35 +160,102 @@ def model_run_execute(*, run_id: int, today: date | None = None) -> CustomerMode
 
     try:
         with leases.Heartbeat(renew):
-            _execute(run, today=today or timezone.localdate(), owner=me)
+            _execute(run, today=run.as_of or today or timezone.localdate(), owner=me)
     except Exception as exc:
         logger.exception("customer model run %s failed", run.pk)
+        text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)  # not "['…']"
         mine.update(
-            status=CustomerModelRun.Status.FAILED, message=str(exc)[:2000], finished_at=timezone.now(), lease_until=None
+            status=CustomerModelRun.Status.FAILED, message=text[:2000], finished_at=timezone.now(), lease_until=None
         )
     run.refresh_from_db()
     return run
 
 
+SPEND_LABELS = {"regression": "linear regression", "probabilistic": "BG/NBD × Gamma-Gamma", "blend": "a blend of both"}
+
+
+def history_problem(days: pd.DataFrame) -> str | None:
+    """Why a history cannot train the customer models (a plain-English message for the models page), or None.
+
+    days: purchase_days of every loyalty receipt. Caught here: no sales, only returns, every purchase £0,
+    too short a history (a single day included), no customer who bought on two different days."""
+    if days.empty:
+        return "There are no sales to loyalty customers yet: nothing to train on."
+    if not (days["amount"] > 0).any():
+        if (days["amount"] < 0).all():
+            return "The loyalty customers' receipts are all returns: there is no purchase to learn from."
+        return "Every loyalty purchase is £0 (or a return): there is no spend to learn from."
+    span = (days["date"].max() - days["date"].min()).days
+    if span < MIN_HISTORY_DAYS:
+        what = "a single day" if span == 0 else f"{span} days"
+        return (
+            f"The models need at least {MIN_HISTORY_DAYS} days of customer sales (one quarter to train, "
+            f"one to test); there is {what}."
+        )
+    repeat = days[days["amount"] > 0].groupby("customer_id").size()
+    if not (repeat > 1).any():
+        return (
+            "No customer has bought on two different days yet: without repeat customers the models cannot tell "
+            "who comes back."
+        )
+    return None
+
+
+def not_scored(transactions: pd.DataFrame, scored: set[int]) -> dict[str, int]:
+    """Customers with no prediction, by reason (every customer accounted for on the models page)."""
+    customers = Customer.objects.values_list("pk", "anonymised_at", "merged_into_id")
+    gone = {pk for pk, anon, merged in customers if anon is not None or merged is not None}
+    everyone = {pk for pk, _, _ in customers}
+    per = transactions.groupby("customer_id")["amount"].agg(["max", "min"]) if len(transactions) else None
+    reasons = {"only returns": 0, "every purchase £0": 0, "no purchase yet": 0, "anonymised or merged": 0}
+    for pk in everyone - scored:
+        if pk in gone:
+            reasons["anonymised or merged"] += 1
+        elif per is None or pk not in per.index:
+            reasons["no purchase yet"] += 1
+        elif per.at[pk, "max"] < 0:
+            reasons["only returns"] += 1
+        else:
+            reasons["every purchase £0"] += 1
+    return {k: v for k, v in reasons.items() if v}
+
+
 def _execute(run: CustomerModelRun, *, today: date, owner: str = "") -> None:
     _progress(run, 5, "Reading sales")
-    days = customer_engine.purchase_days(sel.transactions_frame(until=today))
-    if days.empty:
-        raise ValidationError("There are no sales to loyalty customers yet: nothing to train on.")
+    transactions = sel.transactions_frame(until=today)
+    days = customer_engine.purchase_days(transactions)
+    problem = history_problem(days)
+    if problem:
+        raise ValidationError(f"{problem} The previous predictions stay in place.")
     data_end = days["date"].max()
-    data_start = days["date"].min()
-    if (data_end - data_start).days < MIN_HISTORY_DAYS:
-        raise ValidationError(
-            f"The models need at least {MIN_HISTORY_DAYS} days of customer sales (one quarter to train, "
-            f"one to test); there are {(data_end - data_start).days}."
-        )
     cutoff = data_end - pd.Timedelta(days=HORIZON)
     tiers = pd.Series(dict(Customer.objects.exclude(tier=None).values_list("pk", "tier__rank")), dtype=float)
 
-    _progress(run, 20, "Training the spend models on the cut-off and scoring the holdout quarter")
+    _progress(run, 15, "Training the spend models on the cut-off and scoring the holdout quarter")
     evaluation = customer_engine.spend_evaluate(days, cutoff=cutoff, horizon_days=HORIZON)
-    metrics = {"spend": evaluation.metrics}
-    params = {"spend": evaluation.params}
+    metrics: dict = {"spend": evaluation.metrics}
+    params: dict = {"spend": evaluation.params}
+    chosen = evaluation.chosen
+    roles = customer_engine.blend_roles(evaluation.metrics) if chosen == "blend" else None
+    metrics["spend"]["chosen"] = chosen
+    metrics["spend"]["blend_roles"] = roles
+    metrics["spend"]["holdout_season"] = evaluation.season
+
+    _progress(run, 30, "Scoring the churn models on the holdout")
+    try:
+        churn_eval = customer_engine.churn_evaluate(
+            days, cutoff=cutoff, horizon_days=customer_engine.CHURN_DAYS, tiers=tiers
+        )
+        churn_model = churn_eval.chosen
+        metrics["churn"] = {
+            "models": churn_eval.metrics,
+            "chosen": churn_model,
+            "auc": churn_eval.metrics[churn_model]["auc"],
+            "horizon_days": customer_engine.CHURN_DAYS,
+        }
+    except ValueError as exc:
+        churn_model = "heuristic"
+        metrics["churn"] = {"error": str(exc), "chosen": churn_model, "auc": None}
 
     _progress(run, 40, "Training the discount classifier")
     discount_model = None
@@ -199,10 +274,17 @@ def _execute(run: CustomerModelRun, *, today: date, owner: str = "") -> None:
         except ValueError:
             discount_model = None
 
-    _progress(run, 55, "Predicting next quarter and next year")
+    _progress(run, 55, "Predicting next quarter, next year and churn")
     predicted = customer_engine.spend_predict(days, as_of=data_end, horizons=(HORIZON, 365))
-    chosen = evaluation.chosen
-    prefix = "reg" if chosen == "regression" else "prob"
+    season = customer_engine.seasonal_index(days, start=data_end, horizon_days=HORIZON)
+    metrics["season"] = season
+    factor = season["index"] if season else 1.0
+    quarter = customer_engine.spend_kept(predicted, chosen=chosen, horizon=HORIZON, roles=roles, factor=factor)
+    year = customer_engine.spend_kept(predicted, chosen=chosen, horizon=365, roles=roles)  # a year has every season
+    try:
+        churn = customer_engine.churn_predict(days, as_of=data_end, model=churn_model, tiers=tiers)
+    except ValueError:
+        churn = customer_engine.churn_predict(days, as_of=data_end, model="heuristic", tiers=tiers)
     discount = (
         customer_engine.discount_predict(discount_model, days, as_of=data_end, horizon_days=HORIZON, tiers=tiers)
         if discount_model is not None
@@ -215,18 +297,17 @@ def _execute(run: CustomerModelRun, *, today: date, owner: str = "") -> None:
     lines = sel.exposure_lines_frame(start=exposure_start, end=exposure_end)
     exposure = pd.DataFrame(columns=["visits", "exposed_visits", "products_missed", "revenue_at_risk"])
     if not lines.empty:
-        closing = sel.stock_frames(
-            start=exposure_start,
-            end=exposure_end,
-            store_ids=lines["store_id"].unique().tolist(),
-            product_ids=lines["product_id"].unique().tolist(),
-        )
-        stockouts = closing[closing["on_hand"] <= 0][["store_id", "product_id", "date"]]
+        store_ids = lines["store_id"].unique().tolist()
+        product_ids = lines["product_id"].unique().tolist()
+        closing = sel.stock_frames(start=exposure_start, end=exposure_end, store_ids=store_ids, product_ids=product_ids)
+        stocked = sel.stocked_pairs(until=exposure_end, store_ids=store_ids, product_ids=product_ids)
+        stockouts = customer_engine.stockouts_where_stocked(closing, stocked)
         exposure = customer_engine.stockout_exposure(lines, stockouts, home_store=sel.home_stores())
     metrics["exposure"] = {
         "window_days": EXPOSURE_DAYS,
         "customers_exposed": int(len(exposure)),
         "revenue_at_risk": float(exposure["revenue_at_risk"].sum()) if len(exposure) else 0.0,
+        "rule": "stocked only",
     }
 
     _progress(run, 85, "Saving predictions")
@@ -234,21 +315,24 @@ def _execute(run: CustomerModelRun, *, today: date, owner: str = "") -> None:
         Customer.objects.filter(anonymised_at__isnull=True, merged_into__isnull=True).values_list("pk", flat=True)
     )
     ids = sorted(known & set(int(i) for i in predicted.index))
+    metrics["not_scored"] = not_scored(transactions, set(ids))
     rows = []
     for cid in ids:
         p = predicted.loc[cid]
         d = discount.loc[cid] if cid in discount.index else None
         e = exposure.loc[cid] if cid in exposure.index else None
+        risk = churn.get(cid)
         rows.append(
             CustomerPrediction(
                 run=run,
                 customer_id=cid,
-                spend_quarter=_money(p.get(f"{prefix}_{HORIZON}")),
-                spend_year=_money(p.get(f"{prefix}_365")),
-                spend_quarter_regression=_money(p.get(f"reg_{HORIZON}")),
-                spend_quarter_probabilistic=_money(p.get(f"prob_{HORIZON}")),
+                spend_quarter=_money(quarter.get(cid)),
+                spend_year=_money(year.get(cid)),
+                spend_quarter_regression=_money(p.get(f"reg_{HORIZON}", 0.0) * factor),
+                spend_quarter_probabilistic=_money(p.get(f"prob_{HORIZON}", 0.0) * factor),
                 expected_purchases_quarter=float(p.get(f"purchases_{HORIZON}", 0.0)),
                 p_alive=float(p["p_alive"]) if "p_alive" in p else None,
+                churn_risk=float(risk) if risk is not None and math.isfinite(risk) else None,
                 discount_probability=float(d["probability"]) if d is not None else None,
                 expected_discount=_money(d["expected_discount"]) if d is not None else Decimal("0"),
                 visits=int(e["visits"]) if e is not None else 0,
@@ -257,11 +341,20 @@ def _execute(run: CustomerModelRun, *, today: date, owner: str = "") -> None:
                 revenue_at_risk=_money(e["revenue_at_risk"]) if e is not None else Decimal("0"),
             )
         )
+    why = {
+        "regression": "better per customer and in total",
+        "probabilistic": "better per customer and in total",
+        "blend": "each model won one score",
+    }[chosen]
+    auc = metrics["churn"].get("auc")
+    churn_text = f"churn: {churn_model} (AUC {auc:.2f})" if auc is not None else f"churn: {churn_model}"
+    season_text = f"season ×{season['index']:.2f} applied" if season else "no season applied"
     _results_save(
         run,
         owner=owner,
         rows=rows,
-        message=f"Scored {len(rows)} customers; {chosen} kept (lower RMSE on the holdout quarter).",
+        message=f"Scored {len(rows)} customers; spend: {SPEND_LABELS[chosen]} kept ({why}); {churn_text}; "
+        f"{season_text}.",
         cutoff=cutoff.date(),
         scored_until=data_end.date(),
         chosen_model=chosen,

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from customers.models import Customer
 from customers.selectors import latest_run
-from inventory.models import StockMovement
+from inventory.models import StockLevel, StockMovement
 from sales.models import Sale, SaleLine
 
 from . import customer_engine
@@ -61,15 +61,16 @@ def customer_summary_frame(*, as_of: date | None = None) -> pd.DataFrame:
 def customer_segments(*, as_of: date | None = None) -> pd.DataFrame:
     """RFM scores, segment and churn risk per customer with a purchase.
 
-    The churn figure is customer_engine.churn_risk (columns churn_risk, churn_source, churn_band): the latest
-    finished model run's 1 − P(alive) for customers with a repeat purchase, the heuristic otherwise.
+    The churn figure is customer_engine.churn_risk (columns churn_risk, churn_source, churn_band): the current
+    model run's churn risk (P(no purchase in the next 90 days)) for every customer it scored, the heuristic
+    otherwise.
     Every page reads a customer's churn from here (customer_churn for one customer), so the list, the
     detail page and the insights show one figure with one meaning.
     """
     as_of = as_of or timezone.localdate()
     run = latest_run()
     # Cached for a few minutes, keyed by what changes the answer: the day, the newest sale, the run.
-    key = f"customers:segments:v2:{as_of}:{Sale.objects.aggregate(m=Max('id'))['m']}:{run.pk if run else 0}"
+    key = f"customers:segments:v3:{as_of}:{Sale.objects.aggregate(m=Max('id'))['m']}:{run.pk if run else 0}"
     cached = cache.get(key)
     if cached is not None:
         return cached
@@ -79,12 +80,16 @@ def customer_segments(*, as_of: date | None = None) -> pd.DataFrame:
         for column in ("churn_risk", "churn_source", "churn_band"):
             seg[column] = []
         return seg
-    p_alive = None
+    p_alive = model_risk = None
     if run is not None:
-        p_alive = pd.Series(
-            dict(run.predictions.exclude(p_alive=None).values_list("customer_id", "p_alive")), dtype=float
+        model_risk = pd.Series(
+            dict(run.predictions.exclude(churn_risk=None).values_list("customer_id", "churn_risk")), dtype=float
         )
-    churn = customer_engine.churn_risk(summary, as_of=pd.Timestamp(as_of), p_alive=p_alive)
+        if model_risk.empty:  # a run from before the churn model: BG/NBD's P(alive) where it means something
+            p_alive = pd.Series(
+                dict(run.predictions.exclude(p_alive=None).values_list("customer_id", "p_alive")), dtype=float
+            )
+    churn = customer_engine.churn_risk(summary, as_of=pd.Timestamp(as_of), p_alive=p_alive, model_risk=model_risk)
     seg = seg.join(churn)
     seg["churn_band"] = seg["churn_risk"].map(churn_band)
     seg.attrs["churn_source"] = "model" if (seg["churn_source"] == "model").any() else "heuristic"
@@ -175,6 +180,22 @@ def stock_frames(*, start: date, end: date, store_ids=None, product_ids=None) ->
     opening["qty"] = opening["qty"].astype(float)
     daily["qty"] = daily["qty"].astype(float)
     return customer_engine.closing_on_hand(opening, daily, start=pd.Timestamp(start), end=pd.Timestamp(end))
+
+
+def stocked_pairs(*, until: date, store_ids=None, product_ids=None) -> pd.DataFrame:
+    """Store × product pairs the store stocks: a stock receipt (a positive movement) up to `until`, or a
+    minimum (reorder point) set. The stockout exposure counts empty shelves only there."""
+    tz = timezone.get_current_timezone()
+    last = timezone.make_aware(datetime.combine(until + timedelta(days=1), time.min), tz)
+    moves = StockMovement.objects.filter(quantity__gt=0, occurred_at__lt=last)
+    levels = StockLevel.objects.exclude(min_qty=None)
+    if store_ids is not None:
+        moves, levels = moves.filter(store_id__in=list(store_ids)), levels.filter(store_id__in=list(store_ids))
+    if product_ids is not None:
+        moves, levels = moves.filter(product_id__in=list(product_ids)), levels.filter(product_id__in=list(product_ids))
+    pairs = set(moves.values_list("store_id", "product_id").distinct().order_by())
+    pairs |= set(levels.values_list("store_id", "product_id"))
+    return pd.DataFrame(sorted(pairs), columns=["store_id", "product_id"])
 
 
 def exposure_lines_frame(*, start: date, end: date) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeGuard
+from typing import Any, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,7 @@ MODEL_LABELS = {
     "prophet": "Trend with weekly and yearly seasons (Prophet)",
     "top3": "Average of the 3 models with the lowest backtest error",  # chosen by runs before the ETS-default rule
     "mean": "Average of the history (too short to test)",
+    "launch": "New product: the weekly pattern of products like it, at its own level after the launch week",
     "zero": "No sales in the history",
 }
 # code → the model's short name on every page, in the API (``model_label``) and in reasons: never the code.
@@ -75,6 +76,7 @@ MODEL_NAMES = {
     "prophet": "trend and seasons (Prophet)",
     "top3": "mix of the 3 best models",
     "mean": "average so far",
+    "launch": "like similar products",
     "zero": "no sales yet",
 }
 
@@ -89,7 +91,7 @@ def model_description(code: str) -> str:
 
 
 FAST_MODELS = ("seasonal_naive", "seasonal_avg", "ets", "theta", "croston_sba", "tsb", "adida", "imapa", "combo")
-CANDIDATES = tuple(m for m in MODEL_LABELS if m not in {"top3", "mean", "zero"})  # what a run may ask for
+CANDIDATES = tuple(m for m in MODEL_LABELS if m not in {"top3", "mean", "zero", "launch"})  # what a run may ask for
 DEFAULT_MODELS = (*FAST_MODELS, "prophet")  # Prophet only on the series that pass prophet_eligible()
 COMBO_PARTS = ("ets", "theta", "seasonal_avg")
 FITTED_MODELS = ("ets", "theta", "arima")  # parameters estimated by an optimiser; all others are recomputed
@@ -288,7 +290,9 @@ def _base_models(models: Sequence[str]) -> list[str]:
     wanted = list(models)
     if "combo" in wanted:
         wanted += [m for m in COMBO_PARTS if m not in wanted]
-    return [m for m in MODEL_LABELS if m in wanted and m not in {"combo", "global", "prophet", "mean", "zero"}]
+    return [
+        m for m in MODEL_LABELS if m in wanted and m not in {"combo", "global", "prophet", "mean", "zero", "launch"}
+    ]
 
 
 def _add_combo(frame: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
@@ -620,13 +624,18 @@ def refit_final(
 
 @dataclass
 class ForecastResult:
-    """forecasts: unique_id, ds, yhat, lo, hi, model. accuracy: one row per series × model tested.
+    """forecasts: unique_id, ds, yhat, lo, hi, model, baseline (the forecast without promotion or holiday
+    uplift; = yhat without a calendar). accuracy: one row per series × model tested.
     chosen: unique_id → (model, reason, rmse). failed: unique_id → message."""
 
     forecasts: pd.DataFrame
     accuracy: pd.DataFrame
     chosen: dict[str, dict] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    # the chosen forecast over the backtest days: unique_id, ds, cutoff, y (sold), yhat (closed days left out)
+    backtest: pd.DataFrame | None = None
+    # with a calendar: unique_id → the effects learned ("promo_per_discount", "holiday", "yearly" …)
+    effects: dict[str, dict] = field(default_factory=dict)
 
 
 def history_days_needed(models: Sequence[str], windows: int = DEFAULT_WINDOWS) -> int:
@@ -661,6 +670,8 @@ def forecast_frame(
     season: int = SEASON,
     history_days: int | None = DEFAULT_HISTORY_DAYS,
     n_jobs: int = 1,
+    calendar: pd.DataFrame | None = None,
+    groups: pd.DataFrame | dict | None = None,
 ) -> ForecastResult:
     """Forecast every series of ``demand`` (``unique_id, ds, y``) ``horizon`` days ahead.
 
@@ -671,12 +682,18 @@ def forecast_frame(
     backtest errors. Series too short to backtest get their historic average; all-zero series a zero
     forecast. A series that makes the batch fail is retried alone and, if it still fails, reported in
     ``failed`` — the others are unaffected. ``n_jobs`` > 1 spreads the series over that many processes.
+
+    ``calendar`` (a frame ``unique_id, ds`` and any of ``closed``, ``promo``, ``holiday``; an empty frame
+    counts): the calendar-aware forecast of :mod:`this module's calendar section <forecasting.engine>` —
+    closed days exactly 0 and out of fitting and errors, promotion and holiday uplift learned and applied,
+    launches forecast from their group, the year's season, a band calibrated on the backtest. ``groups``
+    (``unique_id → category, store``) says which series learn from each other. Without a calendar
+    (``None``) the forecast is the plain one, number for number.
     """
     horizon = validate_horizon(horizon)
     if windows < 2:
         raise EngineError("A rolling-origin backtest needs at least two windows.")
     models = [m for m in models if m in CANDIDATES] or list(FAST_MODELS)
-    h_bt = min(horizon, BACKTEST_HORIZON_MAX)
     df = demand[["unique_id", "ds", "y"]].copy()
     df["unique_id"] = df["unique_id"].astype(str)
     df["ds"] = pd.to_datetime(df["ds"])
@@ -687,6 +704,33 @@ def forecast_frame(
     for uid in bad[bad].index:
         failed[uid] = "the history holds missing, infinite or negative values"
     df = df[~df["unique_id"].isin(failed)]
+    kw: dict[str, Any] = {
+        "horizon": horizon,
+        "models": models,
+        "windows": windows,
+        "season": season,
+        "history_days": history_days,
+    }
+    if calendar is None:
+        return _forecast_core(df, failed, n_jobs=n_jobs, cal=None, **kw)
+    cal = CalendarModel(df, calendar, groups=groups, horizon=horizon)
+    result = _forecast_core(cal.adjusted_frame(), failed, n_jobs=n_jobs, cal=cal, **kw)
+    return cal.finish(result, windows=windows)
+
+
+def _forecast_core(
+    df: pd.DataFrame,
+    failed: dict[str, str],
+    *,
+    horizon: int,
+    models: Sequence[str],
+    windows: int,
+    season: int,
+    history_days: int | None,
+    n_jobs: int,
+    cal: CalendarModel | None,
+) -> ForecastResult:
+    h_bt = min(horizon, BACKTEST_HORIZON_MAX)
     full = df
     if history_days:
         keep = history_days + windows * h_bt
@@ -698,7 +742,7 @@ def forecast_frame(
     short_ids = set(lengths[lengths < min_len].index) - zero_ids
     long_ids = sorted(set(lengths.index) - zero_ids - short_ids)
 
-    fc_parts, acc_parts, chosen = [], [], {}
+    fc_parts, acc_parts, bt_parts, chosen = [], [], [], {}
     for uid in sorted(zero_ids | short_ids):
         series = df[df["unique_id"] == uid]
         fc, info = _simple_forecast(uid, series, horizon, zero=uid in zero_ids)
@@ -707,23 +751,24 @@ def forecast_frame(
     if long_ids:
         long_df = df[df["unique_id"].isin(long_ids)]
         long_full = full[full["unique_id"].isin(long_ids)] if {"prophet", "global"} & set(models) else None
+        common: dict[str, Any] = {
+            "models": models,
+            "h_bt": h_bt,
+            "horizon": horizon,
+            "windows": windows,
+            "season": season,
+        }
+        if cal is not None:
+            common["cal"] = cal
         try:
-            result = _select_many(
-                long_df,
-                models=models,
-                h_bt=h_bt,
-                horizon=horizon,
-                windows=windows,
-                season=season,
-                n_jobs=n_jobs,
-                full=long_full,
-            )
+            result = _select_many(long_df, n_jobs=n_jobs, full=long_full, **common)
         except Exception:  # one bad series must not sink the batch: retry each alone
             log.warning("batch forecast failed; retrying series one by one", exc_info=True)
             result = None
         if result is not None:
             fc_parts.append(result.forecasts)
             acc_parts.append(result.accuracy)
+            bt_parts.append(result.backtest)
             chosen.update(result.chosen)
             failed.update(result.failed)
         else:
@@ -731,19 +776,16 @@ def forecast_frame(
                 try:
                     one = _select_many(
                         long_df[long_df["unique_id"] == uid],
-                        models=models,
-                        h_bt=h_bt,
-                        horizon=horizon,
-                        windows=windows,
-                        season=season,
                         n_jobs=1,
                         full=None if long_full is None else long_full[long_full["unique_id"] == uid],
+                        **common,
                     )
                 except Exception as exc:  # noqa: BLE001 — reported per series
                     failed[uid] = f"{type(exc).__name__}: {exc}"[:300]
                     continue
                 fc_parts.append(one.forecasts)
                 acc_parts.append(one.accuracy)
+                bt_parts.append(one.backtest)
                 chosen.update(one.chosen)
                 failed.update(one.failed)
     forecasts = (
@@ -751,12 +793,19 @@ def forecast_frame(
         if fc_parts
         else pd.DataFrame(columns=["unique_id", "ds", "yhat", "lo", "hi", "model"])
     )
+    forecasts["baseline"] = forecasts["yhat"]
     acc = (
         pd.concat(acc_parts, ignore_index=True)
         if acc_parts
         else pd.DataFrame(columns=["unique_id", "model", "mase", "wmape", "bias", "rmse", "mae", "chosen"])
     )
-    return ForecastResult(forecasts=forecasts, accuracy=acc, chosen=chosen, failed=failed)
+    bt_parts = [b for b in bt_parts if b is not None]
+    backtest = (
+        pd.concat(bt_parts, ignore_index=True)
+        if bt_parts
+        else pd.DataFrame(columns=["unique_id", "ds", "cutoff", "y", "yhat"])
+    )
+    return ForecastResult(forecasts=forecasts, accuracy=acc, chosen=chosen, failed=failed, backtest=backtest)
 
 
 def _simple_forecast(uid: str, series: pd.DataFrame, horizon: int, *, zero: bool) -> tuple[pd.DataFrame, dict]:
@@ -803,9 +852,11 @@ def _select_many(
     season: int,
     n_jobs: int,
     full: pd.DataFrame | None = None,
+    cal: CalendarModel | None = None,
 ) -> ForecastResult:
     """Backtest, choose and forecast series that are all long enough to backtest. ``full``: their whole
-    history, from which Prophet's eligible series take up to three years."""
+    history, from which Prophet's eligible series take up to three years. ``cal``: the backtest is scored
+    on what sold (the fitted series are calendar-adjusted), and the forecasts carry the year's season."""
     fast = [m for m in models if m not in {"prophet", "global"}]
     base = _base_models(fast)
     cv, fc = backtest_frames(df, names=base, h_bt=h_bt, horizon=horizon, windows=windows, season=season, n_jobs=n_jobs)
@@ -836,6 +887,8 @@ def _select_many(
     for m in candidates:
         cv[m] = cv[m].clip(lower=0)
         fc[m] = fc[m].clip(lower=0)
+    if cal is not None:
+        cv = cal.backtest_view(cv, candidates)
     selection = choose(df, cv=cv, candidates=candidates, season=season)
     # The backtest fitted each model once, at the first origin; the model a series finally uses is fitted
     # again on its whole history (on real demand, eight-week-old parameters cost accuracy).
@@ -859,7 +912,22 @@ def _select_many(
         fc["combo"] = fc["combo"].clip(lower=0)
     for m in refit_names & set(fc.columns):
         fc[m] = fc[m].clip(lower=0)
-    return selection.result(history=df, cv=cv, fc=fc)
+    if cal is not None:
+        fc = cal.forecast_view(fc, candidates)
+    result = selection.result(history=df, cv=cv, fc=fc)
+    codes = selection.uids.get_indexer(cv["unique_id"])
+    values = cv[selection.candidates].to_numpy(dtype=float)
+    result.backtest = pd.DataFrame(
+        {
+            "unique_id": cv["unique_id"].to_numpy(),
+            "ds": cv["ds"].to_numpy(),
+            "cutoff": cv["cutoff"].to_numpy(),
+            "y": cv["y"].to_numpy(dtype=float),
+            "yhat": np.where(selection.weights[codes] > 0, values, 0.0).sum(axis=1),
+        }
+    )
+    result.backtest = result.backtest[~result.backtest["unique_id"].isin(result.failed)].reset_index(drop=True)
+    return result
 
 
 def mase_scales(history: pd.DataFrame, cv: pd.DataFrame, season: int = SEASON) -> pd.Series:
@@ -1154,3 +1222,436 @@ def trust_badge(
         f"High: beats “same weekday last week” clearly (MASE {mase:.2f}), bias {bias:+.0%}, daily error "
         f"{wmape:.0%} of the units sold."
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# The calendar: closures, promotions, holidays, launches, the year's season, a calibrated band
+# --------------------------------------------------------------------------------------------------
+#
+# The statistical models fit a *baseline*: what would sell on an ordinary open day. The calendar-aware
+# forecast (forecast_frame(..., calendar=…)) works in three steps:
+# 1. learn, per series, from its whole history: a local level (the mean of its ordinary days — open, no
+#    promotion, no holiday — within ±14 days) times its weekday profile gives the ordinary day expected on
+#    any day; on promotion days, sales above it per unit of discount give the promotion uplift
+#    (uplift = 1 + g × discount); on open holidays, sales over it give the holiday factor. Each is shrunk
+#    toward its group (the category's and the store's pooled estimate, themselves shrunk toward the whole
+#    frame's) by credibility: weight = expected units on those days ÷ (those units + K);
+# 2. fit the models on the adjusted history: promotion and holiday days divided by their uplift, closed days
+#    replaced by the ordinary day expected (a shut day is not a day of zero demand); the backtest is scored
+#    on what sold (uplift applied), closed days left out; the year's season multiplies the forecasts;
+# 3. apply: baseline × uplift on future promotion / holiday days, exactly 0 on closed days; the band from
+#    the backtest's own errors (empirical 10 % / 90 % quantiles, per volume band); launches (too short to
+#    backtest) get their group's profile at their own level after the launch week.
+
+CAL_LEVEL_HALF_WINDOW = 14  # the ordinary-day level: mean of ordinary days within ±14 days (±42 if too few)
+CAL_PROMO_K = 20.0  # credibility: expected units on promotion days at which a series' own uplift weighs half
+CAL_HOLIDAY_K = 20.0
+CAL_GROUP_K = 60.0  # the same for a group (category, store) toward the whole frame
+CAL_EVENT_DAYS = 14.0  # and days at which it weighs half: one promotion week, however busy, is one event
+CAL_UPLIFT_RANGE = (0.2, 10.0)
+YEAR = 364  # 52 weeks: the same weekday last year
+YEARLY_REF_DAYS = 28  # last year's level: the 28 days before last year's origin
+YEARLY_HALF_WEEK = 3  # last year's same week: 7 days centred on the same weekday 52 weeks before
+YEARLY_K = 30.0  # credibility of a series' own yearly index, in units of last year's week
+YEARLY_RANGE = (0.25, 4.0)
+YEARLY_HISTORY_DAYS = YEAR + YEARLY_REF_DAYS + 7  # the history one origin's yearly index reads
+LAUNCH_SPIKE_DAYS = 7  # a launch's first week is its spike: never the level
+LAUNCH_K_DAYS = 7.0  # days after the spike at which a launch's own level weighs half against its group's
+BAND_QUANTILES = (0.10, 0.90)
+BAND_BUCKETS = (1.0, 5.0)  # calibration per volume band: < 1, 1–5, ≥ 5 units a day
+BAND_MIN_POINTS = 60
+
+
+def history_days_with_calendar(models: Sequence[str] = DEFAULT_MODELS, windows: int = DEFAULT_WINDOWS) -> int:
+    """Days of history a calendar-aware run should read: the yearly index needs last year's same weeks and
+    last year's level before the backtest's first origin (as well as what :func:`history_days_needed` says)."""
+    return max(history_days_needed(models, windows), YEARLY_HISTORY_DAYS + windows * BACKTEST_HORIZON_MAX)
+
+
+def _centred_mean(values: np.ndarray, mask: np.ndarray, half: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of ``values`` where ``mask`` over columns t−half..t+half of each row, and the count."""
+    pad = np.zeros((values.shape[0], 1))
+    csum = np.hstack([pad, np.cumsum(np.where(mask, values, 0.0), axis=1)])
+    ccnt = np.hstack([pad, np.cumsum(mask, axis=1)])
+    t = values.shape[1]
+    lo = np.clip(np.arange(t) - half, 0, t)
+    hi = np.clip(np.arange(t) + half + 1, 0, t)
+    total = csum[:, hi] - csum[:, lo]
+    count = ccnt[:, hi] - ccnt[:, lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan), count
+
+
+def _shrink(num, den, units, prior, k: float, days=None, k_days: float = 0.0) -> np.ndarray:
+    """Credibility: num/den weighted by units/(units+k) — and by days/(days+k_days) when given: one event,
+    however busy, is one event —, the rest from ``prior`` (where den is 0: prior)."""
+    num, den, units = (np.asarray(a, dtype=float) for a in (num, den, units))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        own = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+    w = np.where(den > 0, units / (units + k), 0.0)
+    if days is not None and k_days > 0:
+        days = np.asarray(days, dtype=float)
+        w = w * days / (days + k_days)
+    return w * own + (1 - w) * np.asarray(prior, dtype=float)
+
+
+def _group_table(uids: pd.Index, groups) -> pd.DataFrame:
+    """category and store per series: from ``groups`` (a frame ``unique_id, category, store``, or a dict
+    unique_id → (category, store) / {"category": …, "store": …}); missing: the store from "store:product",
+    one category for all."""
+    table = pd.DataFrame(index=uids)
+    table["store"] = [u.split(":", 1)[0] if ":" in u else "" for u in uids]
+    table["category"] = "*"
+    if groups is None:
+        return table
+    if isinstance(groups, pd.DataFrame):
+        g = groups.copy()
+        g["unique_id"] = g["unique_id"].astype(str)
+        g = g.drop_duplicates("unique_id").set_index("unique_id")
+    else:
+        rows = {}
+        for uid, value in dict(groups).items():
+            if isinstance(value, dict):
+                rows[str(uid)] = {"category": value.get("category"), "store": value.get("store")}
+            elif isinstance(value, list | tuple):
+                rows[str(uid)] = {"category": value[0], "store": value[1] if len(value) > 1 else None}
+            else:
+                rows[str(uid)] = {"category": value, "store": None}
+        g = pd.DataFrame.from_dict(rows, orient="index")
+    for col in ("category", "store"):
+        if col in g.columns:
+            known = g[col].reindex(uids)
+            table[col] = np.where(known.notna(), known.astype(object).astype(str), table[col])
+    return table
+
+
+class CalendarModel:
+    """The calendar of one engine call, as day-aligned matrices (series × day, history and horizon), and the
+    effects learned from it. Built by :func:`forecast_frame`; see the section comment above."""
+
+    def __init__(self, df: pd.DataFrame, calendar: pd.DataFrame, *, groups, horizon: int):
+        self.horizon = horizon
+        codes, uids = pd.factorize(df["unique_id"], sort=False)
+        self.uids = pd.Index(uids)
+        n = len(uids)
+        self.day0 = df["ds"].min() if len(df) else pd.Timestamp("2000-01-01")
+        cols = ((df["ds"] - self.day0) // pd.Timedelta(days=1)).to_numpy(dtype=int) if len(df) else np.zeros(0, int)
+        t = (int(cols.max()) + 1 if len(cols) else 1) + horizon
+        self.y = np.full((n, t), np.nan)
+        self.y[codes, cols] = df["y"].to_numpy(dtype=float)
+        self.start = np.full(n, t, dtype=int)
+        np.minimum.at(self.start, codes, cols)
+        self.end = np.zeros(n, dtype=int)
+        np.maximum.at(self.end, codes, cols)
+        self.codes, self.cols = codes, cols
+        self.closed = np.zeros((n, t), dtype=bool)
+        self.promo = np.zeros((n, t))
+        self.holiday = np.zeros((n, t), dtype=bool)
+        self._read_calendar(calendar)
+        self.groups = _group_table(self.uids, groups)
+        self.weekday = (self.day0.dayofweek + np.arange(t)) % 7
+        self.effects: dict[str, dict] = {}
+        self._learn()
+
+    # ---- input ------------------------------------------------------------------------------------
+
+    def _read_calendar(self, calendar: pd.DataFrame) -> None:
+        """Rows for unknown series, or days outside a series' history + horizon, are ignored; several rows
+        for one day combine (closed if any, the deepest discount, holiday if any)."""
+        if calendar is None or len(calendar) == 0 or not {"unique_id", "ds"} <= set(calendar.columns):
+            return
+        cal = calendar.copy()
+        cal["unique_id"] = cal["unique_id"].astype(str)
+        rows = self.uids.get_indexer(cal["unique_id"])
+        days = pd.to_datetime(cal["ds"], errors="coerce")
+        cols = ((days - self.day0) // pd.Timedelta(days=1)).to_numpy(dtype=float)
+        ok = (rows >= 0) & np.isfinite(cols)
+        rows, cols = rows[ok], cols[ok].astype(int)
+        ok2 = (cols >= self.start[rows]) & (cols <= self.end[rows] + self.horizon) & (cols < self.y.shape[1])
+        sel = np.flatnonzero(ok)[ok2]
+        rows, cols = rows[ok2], cols[ok2]
+
+        def column(name: str, default):
+            if name not in cal.columns:
+                return np.full(len(sel), default)
+            values = pd.to_numeric(cal[name].iloc[sel], errors="coerce").fillna(default).to_numpy(dtype=float)
+            return values
+
+        np.logical_or.at(self.closed, (rows, cols), column("closed", 0) > 0)
+        np.logical_or.at(self.holiday, (rows, cols), column("holiday", 0) > 0)
+        np.maximum.at(self.promo, (rows, cols), np.clip(column("promo", 0.0), 0.0, 1.0))
+
+    # ---- learning ---------------------------------------------------------------------------------
+
+    def _pooled(
+        self, num: np.ndarray, den: np.ndarray, units: np.ndarray, days: np.ndarray, prior0: float, k: float
+    ) -> np.ndarray:
+        """Per series: own estimate shrunk toward the mean of its category's and its store's (each shrunk
+        toward the whole frame's, itself shrunk toward ``prior0``)."""
+        whole = float(_shrink(num.sum(), den.sum(), units.sum(), prior0, CAL_GROUP_K, days.sum(), CAL_EVENT_DAYS))
+        priors = []
+        for col in ("category", "store"):
+            key = self.groups[col].to_numpy()
+            frame = pd.DataFrame({"k": key, "num": num, "den": den, "units": units, "days": days})
+            frame = frame.groupby("k").sum()
+            est = _shrink(frame["num"], frame["den"], frame["units"], whole, CAL_GROUP_K, frame["days"], CAL_EVENT_DAYS)
+            priors.append(pd.Series(est, index=frame.index).reindex(key).to_numpy())
+        prior = (priors[0] + priors[1]) / 2
+        return _shrink(num, den, units, prior, k, days, CAL_EVENT_DAYS)
+
+    def _learn(self) -> None:
+        y, t = self.y, self.y.shape[1]
+        cols = np.arange(t)
+        in_history = (cols[None, :] >= self.start[:, None]) & (cols[None, :] <= self.end[:, None])
+        open_ = in_history & ~self.closed & np.isfinite(y)
+        ordinary = open_ & (self.promo <= 0) & ~self.holiday
+        level, count = _centred_mean(y, ordinary, CAL_LEVEL_HALF_WINDOW)
+        wide, _ = _centred_mean(y, ordinary, 3 * CAL_LEVEL_HALF_WINDOW)
+        level = np.where(count >= 5, level, wide)
+        with np.errstate(invalid="ignore"):
+            series_mean = np.nanmean(np.where(ordinary, y, np.nan), axis=1) if t else np.zeros(len(y))
+        series_mean = np.nan_to_num(series_mean)
+        level = np.where(np.isfinite(level), level, series_mean[:, None])
+        # weekday profile: Σ sold ÷ Σ level over each weekday's ordinary days (1 where it has none)
+        profile = np.ones((len(y), 7))
+        for d in range(7):
+            m = ordinary & (self.weekday == d)[None, :]
+            num = np.where(m, y, 0.0).sum(axis=1)
+            den = np.where(m, level, 0.0).sum(axis=1)
+            profile[:, d] = np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
+        expected = level * profile[:, self.weekday]
+        self.level, self.expected = level, expected
+        # promotions: uplift = 1 + g × discount, g = Σ(sold − expected) ÷ Σ(expected × discount)
+        pm = open_ & (self.promo > 0)
+        a = np.where(pm, y - expected, 0.0).sum(axis=1)
+        b = np.where(pm, expected * self.promo, 0.0).sum(axis=1)
+        units = np.where(pm, expected, 0.0).sum(axis=1)
+        self.promo_g = self._pooled(a, b, units, pm.sum(axis=1), 0.0, CAL_PROMO_K)
+        # holidays (open, no promotion): factor = Σ sold ÷ Σ expected
+        hm = open_ & self.holiday & (self.promo <= 0)
+        hy = np.where(hm, y, 0.0).sum(axis=1)
+        hb = np.where(hm, expected, 0.0).sum(axis=1)
+        self.holiday_f = self._pooled(hy, hb, hb, hm.sum(axis=1), 1.0, CAL_HOLIDAY_K)
+        lo, hi = CAL_UPLIFT_RANGE
+        uplift = np.where(self.promo > 0, np.clip(1 + self.promo_g[:, None] * self.promo, lo, hi), 1.0)
+        uplift = uplift * np.where(self.holiday, np.clip(self.holiday_f[:, None], lo, hi), 1.0)
+        self.uplift = uplift
+        adjusted = np.where(open_, y / uplift, np.nan_to_num(expected))
+        self.adjusted = np.where(in_history, adjusted, np.nan)
+        pad = np.zeros((len(y), 1))
+        self._csum = np.hstack([pad, np.cumsum(np.nan_to_num(self.adjusted), axis=1)])
+        self._ccnt = np.hstack([pad, np.cumsum(in_history, axis=1)])
+        for i, uid in enumerate(self.uids):
+            self.effects[str(uid)] = {
+                "promo_per_discount": float(self.promo_g[i]),
+                "holiday": float(self.holiday_f[i]),
+                "promo_days": int(pm[i].sum()),
+                "closed_days": int((self.closed[i] & in_history[i]).sum()),
+            }
+
+    def adjusted_frame(self) -> pd.DataFrame:
+        """The demand frame the models fit: promotion / holiday days divided by their uplift, closed days
+        replaced by the ordinary day expected there."""
+        return pd.DataFrame(
+            {
+                "unique_id": np.asarray(self.uids)[self.codes],
+                "ds": self.day0 + pd.to_timedelta(self.cols, unit="D"),
+                "y": self.adjusted[self.codes, self.cols],
+            }
+        )
+
+    # ---- the year's season ------------------------------------------------------------------------
+
+    def _mean(self, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean of the adjusted history of ``rows`` over columns lo..hi, and whether they are all history."""
+        t = self.adjusted.shape[1]
+        lo_c, hi_c = np.clip(lo, 0, t), np.clip(hi + 1, 0, t)
+        total = self._csum[rows, hi_c] - self._csum[rows, lo_c]
+        count = self._ccnt[rows, hi_c] - self._ccnt[rows, lo_c]
+        full = (lo >= self.start[rows]) & (count == hi - lo + 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, total / np.maximum(count, 1), np.nan), full
+
+    def yearly_index(self, rows: np.ndarray, origins: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """The year's season for day ``targets`` forecast from day ``origins`` (columns): last year's same
+        week ÷ last year's level before the origin; a series without that year borrows its category's (pooled
+        over the category's series that have it); shrunk by credibility; 1 where nobody has a year."""
+        ref, ref_ok = self._mean(rows, origins - YEAR - YEARLY_REF_DAYS + 1, origins - YEAR)
+        week, week_ok = self._mean(rows, targets - YEAR - YEARLY_HALF_WEEK, targets - YEAR + YEARLY_HALF_WEEK)
+        ok = ref_ok & week_ok & (ref > 0)
+        ref, week = np.where(ok, ref, 0.0), np.where(ok, week, 0.0)
+        cat = self.groups["category"].to_numpy()[rows]
+        frame = pd.DataFrame({"cat": cat, "o": origins, "d": targets, "ref": ref, "week": week})
+        pooled = frame.groupby(["cat", "o", "d"])[["ref", "week"]].transform("sum")
+        group = _shrink(pooled["week"], pooled["ref"], 7 * pooled["ref"], 1.0, YEARLY_K)
+        index = _shrink(week, ref, 7 * ref, group, YEARLY_K)
+        return np.clip(index, *YEARLY_RANGE)
+
+    def _columns(self, frame: pd.DataFrame, name: str = "ds") -> np.ndarray:
+        return ((pd.to_datetime(frame[name]) - self.day0) // pd.Timedelta(days=1)).to_numpy(dtype=int)
+
+    # ---- hooks into the selection -----------------------------------------------------------------
+
+    def backtest_view(self, cv: pd.DataFrame, candidates: Sequence[str]) -> pd.DataFrame:
+        """The backtest on what sold: forecasts × the year's season × uplift, ``y`` = units sold, closed days
+        left out (a window wholly closed keeps its rows, at 0 and 0, so every series keeps its windows)."""
+        rows = self.uids.get_indexer(cv["unique_id"])
+        days, origins = self._columns(cv), self._columns(cv, "cutoff")
+        factor = self.yearly_index(rows, origins, days) * self.uplift[rows, days]
+        closed = self.closed[rows, days]
+        uplift = self.uplift[rows, days]
+        cv = cv.copy()
+        for m in candidates:  # Prophet fits its own yearly season: the uplift only
+            cv[m] = np.where(closed, 0.0, cv[m].to_numpy(dtype=float) * (uplift if m == "prophet" else factor))
+        cv["y"] = np.where(closed, 0.0, np.nan_to_num(self.y[rows, days]))
+        whole = pd.Series(closed).groupby([cv["unique_id"].to_numpy(), cv["cutoff"].to_numpy()]).transform("all")
+        keep = ~closed | whole.to_numpy()
+        return cv[keep].reset_index(drop=True)
+
+    def forecast_view(self, fc: pd.DataFrame, candidates: Sequence[str]) -> pd.DataFrame:
+        """The forecasts × the year's season (the baseline: no promotion or holiday uplift yet)."""
+        rows = self.uids.get_indexer(fc["unique_id"])
+        days = self._columns(fc)
+        index = self.yearly_index(rows, self.end[rows], days)
+        fc = fc.copy()
+        for m in candidates:
+            if m != "prophet":  # Prophet fits its own yearly season
+                fc[m] = fc[m].to_numpy(dtype=float) * index
+        return fc
+
+    # ---- the result -------------------------------------------------------------------------------
+
+    def finish(self, result: ForecastResult, *, windows: int) -> ForecastResult:
+        fc = result.forecasts.copy()
+        if fc.empty:
+            fc["baseline"] = fc.get("yhat")
+            result.forecasts = fc
+            return result
+        fc = self._launches(fc, result)
+        rows = self.uids.get_indexer(fc["unique_id"])
+        days = np.clip(self._columns(fc), 0, self.y.shape[1] - 1)
+        baseline = fc["yhat"].to_numpy(dtype=float)
+        closed = self.closed[rows, days]
+        yhat = np.where(closed, 0.0, baseline * self.uplift[rows, days])
+        fc["baseline"] = np.where(closed, 0.0, baseline)
+        fc["yhat"] = yhat
+        lo, hi = self._band(result, fc)
+        fc["lo"] = np.where(closed, 0.0, lo)
+        fc["hi"] = np.where(closed, 0.0, hi)
+        result.forecasts = fc[["unique_id", "ds", "yhat", "lo", "hi", "model", "baseline"]]
+        result.effects = {u: e for u, e in self.effects.items() if u in set(fc["unique_id"])}
+        for uid, info in result.chosen.items():
+            if uid in result.effects and info.get("model") not in {"zero", "mean", "launch"}:
+                e = result.effects[uid]
+                bits = []
+                if e["promo_days"]:
+                    bits.append(f"promotions learned from {e['promo_days']} promotion days")
+                if e["closed_days"]:
+                    bits.append(f"{e['closed_days']} closed days left out")
+                if bits:
+                    info["reason"] = info["reason"].rstrip(".") + "; " + ", ".join(bits) + "."
+        return result
+
+    def _launches(self, fc: pd.DataFrame, result: ForecastResult) -> pd.DataFrame:
+        """Series too short to backtest (model "mean"): their group's profile (category, else all) at their
+        own level after the launch week, shrunk toward the group's typical level while that is short."""
+        short = [u for u, c in result.chosen.items() if c.get("model") == "mean" and u in self.uids]
+        if not short:
+            return fc
+        recent = {}
+        for i, uid in enumerate(self.uids):
+            lo = max(self.start[i], self.end[i] - 27)
+            window = self.adjusted[i, lo : self.end[i] + 1]
+            recent[str(uid)] = float(np.nanmean(window)) if np.isfinite(window).any() else 0.0
+        fc = fc.reset_index(drop=True)
+        step = fc.groupby("unique_id").cumcount().to_numpy()
+        profiles: dict[str, np.ndarray] = {}
+        levels: dict[str, float] = {}
+        long_ok = [
+            u for u, c in result.chosen.items() if c.get("model") not in {"mean", "zero"} and recent.get(u, 0) > 0
+        ]
+        cats = self.groups["category"]
+        for key in [*cats.unique(), "*all*"]:
+            members = [u for u in long_ok if key == "*all*" or cats.get(u) == key]
+            if not members:
+                continue
+            sub = fc[fc["unique_id"].isin(members)]
+            rel = sub["yhat"].to_numpy(dtype=float) / sub["unique_id"].map(recent).to_numpy(dtype=float)
+            prof = pd.Series(rel).groupby(step[sub.index.to_numpy()]).mean()
+            profiles[key] = prof.reindex(range(self.horizon)).fillna(1.0).to_numpy()
+            levels[key] = float(np.median([recent[u] for u in members]))
+        for uid in short:
+            i = self.uids.get_loc(uid)
+            key = cats.get(uid) if cats.get(uid) in profiles else "*all*"
+            history = self.adjusted[i, self.start[i] : self.end[i] + 1]
+            after = history[LAUNCH_SPIKE_DAYS:][-28:]
+            own = float(np.mean(after)) if len(after) else 0.0
+            if key in profiles:
+                w = len(after) / (len(after) + LAUNCH_K_DAYS)
+                level = w * own + (1 - w) * levels[key]
+                shape = profiles[key]
+            else:
+                level = own if len(after) else float(np.mean(history))
+                shape = np.ones(self.horizon)
+            where = (fc["unique_id"] == uid).to_numpy()
+            values = level * shape[step[where]]
+            sd = np.sqrt(np.maximum(values, 0.0)) + (float(np.std(after)) if len(after) > 1 else 0.0) / 2
+            fc.loc[where, "yhat"] = values
+            fc.loc[where, "lo"] = np.clip(values - Z_INTERVAL * sd, 0, None)
+            fc.loc[where, "hi"] = values + Z_INTERVAL * sd
+            fc.loc[where, "model"] = "launch"
+            n = int(self.end[i] - self.start[i] + 1)
+            result.chosen[uid] = {
+                **result.chosen[uid],
+                "model": "launch",
+                "reason": (
+                    f"{MODEL_LABELS['launch']}: only {n} days of history, too short to backtest; "
+                    f"{'its level after the launch week' if len(after) else 'no sales after its launch week yet'}"
+                    f" ({own:.1f} a day) weighs {len(after) / (len(after) + LAUNCH_K_DAYS):.0%} against similar "
+                    f"products' ({levels.get(key, own):.1f} a day)."
+                ),
+            }
+        return fc
+
+    def _band(self, result: ForecastResult, fc: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The 80 % band from the backtest's own errors: each day's error ÷ (the series' backtest RMSE ×
+        √(forecast ÷ its mean forecast)), its 10 % and 90 % quantiles pooled per volume band."""
+        yhat = fc["yhat"].to_numpy(dtype=float)
+        lo_default = np.asarray(fc["lo"], dtype=float)
+        hi_default = np.asarray(fc["hi"], dtype=float)
+        bt = result.backtest
+        if bt is None or bt.empty:
+            return lo_default, hi_default
+        err = bt["y"].to_numpy(dtype=float) - bt["yhat"].to_numpy(dtype=float)
+        by = bt.groupby("unique_id", sort=False)
+        rmse = np.sqrt(pd.Series(err**2).groupby(bt["unique_id"].to_numpy()).mean())
+        mean_pred = by["yhat"].mean()
+        stats = pd.DataFrame({"rmse": rmse, "mean": mean_pred})
+        bucket = np.digitize(stats["mean"].to_numpy(), BAND_BUCKETS)
+        stats["bucket"] = bucket
+
+        def scale(uids: np.ndarray, pred: np.ndarray) -> np.ndarray:
+            s = stats.reindex(uids)
+            m = s["mean"].to_numpy(dtype=float)
+            ratio = np.where(m > 0, np.maximum(pred, 0.1 * m) / np.where(m > 0, m, 1.0), 1.0)
+            return s["rmse"].to_numpy(dtype=float) * np.sqrt(ratio)
+
+        s_bt = scale(bt["unique_id"].to_numpy(), bt["yhat"].to_numpy(dtype=float))
+        ok = np.isfinite(s_bt) & (s_bt > 0)
+        z = err[ok] / s_bt[ok]
+        zb = stats["bucket"].reindex(bt["unique_id"].to_numpy()).to_numpy()[ok]
+        q_all = np.quantile(z, BAND_QUANTILES) if len(z) >= BAND_MIN_POINTS else (-Z_INTERVAL, Z_INTERVAL)
+        quantiles = {
+            b: (np.quantile(z[zb == b], BAND_QUANTILES) if (zb == b).sum() >= BAND_MIN_POINTS else q_all)
+            for b in range(len(BAND_BUCKETS) + 1)
+        }
+        uids = fc["unique_id"].to_numpy()
+        s_fc = scale(uids, yhat)
+        b_fc = stats["bucket"].reindex(uids).to_numpy()
+        known = np.isfinite(s_fc) & ~pd.isna(b_fc)
+        q_lo = np.array([quantiles[int(b)][0] if k else 0.0 for b, k in zip(b_fc, known, strict=True)])
+        q_hi = np.array([quantiles[int(b)][1] if k else 0.0 for b, k in zip(b_fc, known, strict=True)])
+        s_fc = np.nan_to_num(s_fc)
+        lo = np.where(known, np.minimum(np.clip(yhat + q_lo * s_fc, 0, None), yhat), lo_default)
+        hi = np.where(known, np.maximum(yhat + q_hi * s_fc, yhat) + 1e-9, hi_default)
+        return lo, hi

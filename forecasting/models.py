@@ -107,6 +107,9 @@ class DemandForecast(models.Model):
     yhat = models.FloatField()
     lo = models.FloatField()
     hi = models.FloatField()
+    baseline = models.FloatField(
+        null=True, blank=True, help_text="The forecast without promotion or holiday uplift (None: no calendar)."
+    )
     model = models.CharField(max_length=20)
 
     objects = StoreScopedQuerySet.as_manager()
@@ -260,3 +263,165 @@ class StockAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.product_id}@{self.store_id}"
+
+
+# --- the retail calendar: promotions, closures, public holidays (forecasting/calendar.py reads them) --------------
+
+
+class PromotionQuerySet(models.QuerySet):
+    """Promotions are chain planning data bound to stores through a many-to-many (none = every store)."""
+
+    def visible_to(self, user):
+        """The promotions a user may read: every one for a user who sees every store; for anyone else the
+        chain-wide ones and those that include one of their stores (never another store's own promotion)."""
+        from inventory.models import Store  # noqa: PLC0415 — inventory.models imports nothing of forecasting
+
+        if user is None or not user.is_authenticated:
+            return self.none()
+        mine = Store.objects.for_user(user).values("pk")
+        return self.filter(Q(stores__isnull=True) | Q(pk__in=self.model.stores.through.objects.filter(
+            store_id__in=mine).values("promotion_id"))).distinct()  # fmt: skip
+
+    def overlapping(self, start, end):
+        """Promotions running on any day of start..end (both inclusive)."""
+        return self.filter(start__lte=end, end__gte=start)
+
+
+class Promotion(models.Model):
+    """A discount on products and/or categories, in some stores (none = every store), from start to end inclusive."""
+
+    name = models.CharField(max_length=120)
+    start = models.DateField()
+    end = models.DateField(help_text="The last day of the promotion (inclusive).")
+    stores = models.ManyToManyField("inventory.Store", blank=True, related_name="+", help_text="None: every store.")
+    products = models.ManyToManyField("inventory.Product", blank=True, related_name="+")
+    categories = models.ManyToManyField(
+        "inventory.Category", blank=True, related_name="+", help_text="A top category includes its sub-categories."
+    )
+    discount_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True, help_text="% off the list price, e.g. 20 for 20 % off."
+    )
+    promo_price = models.DecimalField(**MONEY, null=True, blank=True, help_text="Or: the price during the promotion.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PromotionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-start", "name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gte=models.F("start")), name="promotion_end_ge_start"),
+            models.CheckConstraint(
+                condition=(Q(discount_percent__isnull=False) & Q(promo_price__isnull=True))
+                | (Q(discount_percent__isnull=True) & Q(promo_price__isnull=False)),
+                name="promotion_one_discount_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.start:%d %b}–{self.end:%d %b %Y}, {self.discount_label})"
+
+    @property
+    def discount_label(self) -> str:
+        if self.discount_percent is not None:
+            return f"{self.discount_percent.normalize():f} % off"
+        return f"at {self.promo_price}" if self.promo_price is not None else "no discount"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError  # noqa: PLC0415 — only models' validation needs it
+
+        errors: dict[str, str] = {}
+        if self.start and self.end and self.end < self.start:
+            errors["end"] = f"The promotion ends ({self.end:%d %b %Y}) before it starts ({self.start:%d %b %Y})."
+        has_percent, has_price = self.discount_percent is not None, self.promo_price is not None
+        if has_percent == has_price:
+            errors["discount_percent"] = "Give either a discount in % or a promotion price, not both and not neither."
+        elif has_percent and not (Decimal("0") < self.discount_percent < Decimal("100")):
+            errors["discount_percent"] = "The discount must be more than 0 % and less than 100 %."
+        elif has_price and self.promo_price < 0:
+            errors["promo_price"] = "The promotion price cannot be negative."
+        if self.pk and not (self.products.exists() or self.categories.exists()):
+            errors["products"] = "Choose at least one product or category for the promotion."
+        if errors:
+            raise ValidationError(errors)
+
+    def share_for(self, list_price: Decimal | None) -> float:
+        """The discount share (0.2 = 20 % off) on a product with this list price."""
+        if self.discount_percent is not None:
+            return float(self.discount_percent) / 100.0
+        if self.promo_price is None or not list_price or list_price <= 0:
+            return 0.0
+        return max(0.0, min(1.0, 1.0 - float(self.promo_price) / float(list_price)))
+
+
+class StoreClosure(models.Model):
+    """A one-off day a store is shut (a refit, a snow day)."""
+
+    store = models.ForeignKey("inventory.Store", on_delete=models.CASCADE, related_name="+")
+    date = models.DateField()
+    reason = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    objects = StoreScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-date", "store"]
+        constraints = [models.UniqueConstraint(fields=["store", "date"], name="uniq_store_closure")]
+
+    def __str__(self) -> str:
+        return f"{self.store_id} closed {self.date}"
+
+
+class WeeklyClosingDay(models.Model):
+    """A weekday a store is always shut. Entered by hand (confirmed), or detected from the sales history (no sales
+    on that weekday for 8+ weeks) and used only once an owner confirms it."""
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, "Monday"
+        TUESDAY = 1, "Tuesday"
+        WEDNESDAY = 2, "Wednesday"
+        THURSDAY = 3, "Thursday"
+        FRIDAY = 4, "Friday"
+        SATURDAY = 5, "Saturday"
+        SUNDAY = 6, "Sunday"
+
+    store = models.ForeignKey("inventory.Store", on_delete=models.CASCADE, related_name="+")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    confirmed = models.BooleanField(default=False, help_text="Only confirmed closing days are used by forecasts.")
+    detected = models.BooleanField(default=False, help_text="Found in the sales history rather than entered.")
+    detected_at = models.DateTimeField(null=True, blank=True)
+    confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    objects = StoreScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["store", "weekday"]
+        constraints = [models.UniqueConstraint(fields=["store", "weekday"], name="uniq_weekly_closing_day")]
+
+    def __str__(self) -> str:
+        state = "confirmed" if self.confirmed else "to confirm"
+        return f"{self.store_id} closed {self.get_weekday_display()}s ({state})"
+
+
+class HolidayOverride(models.Model):
+    """A store's own trading on one day, over its country's public holidays: open as usual, closed, or a short day."""
+
+    class Kind(models.TextChoices):
+        OPEN = "open", "open as usual"
+        CLOSED = "closed", "closed"
+        SHORT = "short", "short day"
+
+    store = models.ForeignKey("inventory.Store", on_delete=models.CASCADE, related_name="+")
+    date = models.DateField()
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    note = models.CharField(max_length=200, blank=True)
+
+    objects = StoreScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-date", "store"]
+        constraints = [models.UniqueConstraint(fields=["store", "date"], name="uniq_holiday_override")]
+
+    def __str__(self) -> str:
+        return f"{self.store_id} {self.date}: {self.get_kind_display()}"

@@ -38,6 +38,15 @@ OVERSTOCK_DAYS = 90
 DEAD_STOCK_DAYS = 60
 
 
+# The step of an explanation that names unit cost, cash and margin: only roles that see costs read it.
+COST_STEP = "Cash needed "
+
+
+def explanation_for(lines: list[str], *, costs: bool) -> list[str]:
+    """A reorder line's explanation as a role may read it: without the cost step for roles that see no costs."""
+    return list(lines) if costs else [line for line in lines if not line.startswith(COST_STEP)]
+
+
 def season_turning(last_year: float, forecast: float) -> bool:
     """Did the same days last year sell clearly more than the forecast says they will?"""
     return last_year >= SEASON_RATIO * forecast and last_year - forecast >= SEASON_MIN_UNITS
@@ -200,7 +209,7 @@ def reorder_policy(inp: PolicyInput) -> PolicyResult:
         saved = Decimal(str(round(short_without - short_with, 6)))
         margin = (saved * unit_margin).quantize(CENT, rounding=ROUND_HALF_UP)
         steps.append(
-            f"Cash needed {cash} at unit cost {unit_cost:.2f}. Over the {lead + review} days, expected sales missed "
+            f"{COST_STEP}{cash} at unit cost {unit_cost:.2f}. Over the {lead + review} days, expected sales missed "
             f"for lack of stock: {short_without:.1f} units without this order, {short_with:.1f} with it; "
             f"× unit margin {unit_margin:.2f} = margin protected ≈ {margin}."
         )

@@ -90,6 +90,50 @@ def stock_delta_frame(*, pairs: list[tuple[int, int]], end: date) -> pd.DataFram
     return pd.DataFrame(rows, columns=["unique_id", "ds", "delta"])
 
 
+def series_groups_frame(*, pairs: list[tuple[int, int]]) -> pd.DataFrame:
+    """The groups a series' calendar effects are shrunk toward (``unique_id, store, category``): its store and
+    its product's category (0 for a product without one). One query."""
+    categories = dict(
+        Product.objects.filter(pk__in={p for _, p in pairs}).values_list("pk", "category_id").iterator(chunk_size=5000)
+    )
+    rows = [(series_id(s, p), s, categories.get(p) or 0) for s, p in pairs if p in categories]
+    return pd.DataFrame(rows, columns=["unique_id", "store", "category"])
+
+
+def calendar_days(*, pairs: list[tuple[int, int]], start: date, end: date) -> dict[tuple[int, int], dict[date, dict]]:
+    """(store, product) → {day: {"closed", "promo", "holiday"}} for the days of ``start``..``end`` that are not
+    ordinary days (:func:`forecasting.calendar.calendar_frame`, one set-based read)."""
+    from . import calendar as retail_calendar  # noqa: PLC0415 — calendar imports this module (series_id)
+
+    frame = retail_calendar.calendar_frame(pairs=pairs, start=start, end=end)
+    out: dict[tuple[int, int], dict[date, dict]] = defaultdict(dict)
+    if frame.empty:
+        return out
+    cols = {c: frame[c] if c in frame else pd.Series(False, index=frame.index) for c in ("closed", "holiday")}
+    promo = frame["promo"] if "promo" in frame else pd.Series(0.0, index=frame.index)
+    for uid, ds, closed, share, holiday in zip(
+        frame["unique_id"], frame["ds"], cols["closed"], promo, cols["holiday"], strict=True
+    ):
+        out[series_split(uid)][pd.Timestamp(ds).date()] = {
+            "closed": bool(closed),
+            "promo": float(share or 0.0),
+            "holiday": bool(holiday),
+        }
+    return out
+
+
+def forecast_uplift_map(*, run: ForecastRun, store_ids: list[int]) -> dict[tuple[int, int], dict[date, float]]:
+    """(store, product) → {day: forecast − baseline} on the days a run raised above its baseline (a promotion or
+    a holiday it learned); only those rows are read."""
+    out: dict[tuple[int, int], dict[date, float]] = defaultdict(dict)
+    rows = DemandForecast.objects.filter(run=run, store_id__in=store_ids, baseline__isnull=False)
+    for s, p, day, yhat, baseline in rows.filter(yhat__gt=F("baseline")).values_list(
+        "store_id", "product_id", "date", "yhat", "baseline"
+    ):
+        out[(s, p)][day] = yhat - baseline
+    return out
+
+
 FINISHED = (ForecastRun.Status.DONE, ForecastRun.Status.PARTIAL)
 RUNS_SCANNED = 200  # how far back latest_run looks for a run covering the stores: half a year of nights and more
 
@@ -228,6 +272,12 @@ def series_detail(*, run: ForecastRun | None, store: Store, product: Product, hi
         days = [f.date - LAST_YEAR for f in forecasts]
         sold = dict(sales.filter(date__gte=days[0], date__lte=days[-1]).values_list("date", "units"))
         last_year = [(day, sold.get(day, 0)) for day in days]
+    # Promotions, closures and public holidays over the chart's days, past and coming.
+    days = [d for d, _ in history] + [f.date for f in forecasts]
+    marks = calendar_days(pairs=[(store.pk, product.pk)], start=days[0], end=days[-1]) if days else {}
+    mine = marks.get((store.pk, product.pk), {})
+    for f in forecasts:  # the forecast-by-day table names each day's mark
+        f.calendar = mine.get(f.date, {})
     return {
         "history": history,
         "stockouts": stockouts,
@@ -235,6 +285,7 @@ def series_detail(*, run: ForecastRun | None, store: Store, product: Product, hi
         "accuracies": accuracies,
         "end": end,
         "last_year": last_year,
+        "calendar": mine,
     }
 
 

@@ -27,6 +27,7 @@ from inventory.services import stock_transfer_post
 from retailops.models import OutboxMessage
 from sales.models import SalesDaily
 
+from . import calendar as retail_calendar
 from . import charts, engine, leases, policy, selectors
 from .dispatch import enqueue
 from .models import (
@@ -275,14 +276,23 @@ def chunks_sweep(*, run_ids: list[int] | None = None, limit: int = 500) -> dict[
 
 def _chunk_compute(run: ForecastRun, chunk: ForecastChunk) -> tuple[engine.ForecastResult, dict]:
     pairs = [tuple(p) for p in chunk.series]
-    days = engine.history_days_needed(run.model_names, run.backtest_windows) + 14
+    # What the calendar-aware engine reads: last year's same weeks and level before the backtest, for the yearly
+    # season and the promotion and holiday effects (it keeps its own window for the statistical fits).
+    days = engine.history_days_with_calendar(run.model_names, run.backtest_windows) + 14
     sales = selectors.demand_history_frame(pairs=pairs, end=run.history_end, days=days)
     stock = selectors.stock_delta_frame(pairs=pairs, end=run.history_end)
     demand = engine.prepare_demand(sales, stock=stock, end=run.history_end)
     if not demand.empty:
         demand = demand[demand["ds"] > demand["ds"].max() - timedelta(days=days)]
+    # The calendar of these series over the history read and the horizon: closures, promotions, holidays.
+    calendar = _calendar_frame_for(pairs, start=run.history_end - timedelta(days=days - 1), run=run)
     result = engine.forecast_frame(
-        demand, horizon=run.horizon_days, models=run.model_names, windows=run.backtest_windows
+        demand,
+        horizon=run.horizon_days,
+        models=run.model_names,
+        windows=run.backtest_windows,
+        calendar=calendar,
+        groups=selectors.series_groups_frame(pairs=pairs),
     )
     known = set(demand["unique_id"]) if not demand.empty else set()
     for s, p in pairs:
@@ -296,6 +306,15 @@ def _chunk_compute(run: ForecastRun, chunk: ForecastChunk) -> tuple[engine.Forec
                 "history_days": 0,
             }
     return result, {"stockout_days": int(demand["stockout"].sum()) if not demand.empty else 0}
+
+
+def _calendar_frame_for(pairs: list[tuple[int, int]], *, start: date, run: ForecastRun):
+    """The calendar frame (:func:`forecasting.calendar.calendar_frame`) of ``pairs`` from ``start`` to the
+    run's last forecast day. Passed even when empty: the calendar-aware engine also forecasts launches from
+    similar products, carries the year's season and calibrates its band on the backtest."""
+    return retail_calendar.calendar_frame(
+        pairs=pairs, start=start, end=run.history_end + timedelta(days=run.horizon_days)
+    )
 
 
 def forecast_chunk_process(*, chunk_id: int) -> ForecastChunk:
@@ -359,13 +378,28 @@ def forecast_chunk_fail(*, chunk_id: int, error: str) -> None:
     forecast_run_finalize(run_id=chunk.run_id)
 
 
+REASON_LENGTH = 300  # ForecastAccuracy.reason
+
+
+def _reason_fit(text: str, limit: int = REASON_LENGTH) -> str:
+    """A model's reason within the column: whole clauses (cut at the last "; " or ", " that fits) and "…", never a
+    sentence broken mid-word or ending on a comma."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    cut = max(head.rfind("; "), head.rfind(", "))
+    return (head[:cut] if cut > limit // 2 else head.rstrip()) + "…"
+
+
 def _result_rows(run: ForecastRun, result: engine.ForecastResult):
     forecasts = []
     fc = result.forecasts
     if not fc.empty:
         ids = fc["unique_id"].map(selectors.series_split)
-        for (s, p), ds, yhat, lo, hi, model in zip(
-            ids, fc["ds"], fc["yhat"], fc["lo"], fc["hi"], fc["model"], strict=True
+        # The forecast without promotion or holiday uplift (= yhat without a calendar; None if the engine gave none).
+        baselines = fc["baseline"] if "baseline" in fc else [None] * len(fc)
+        for (s, p), ds, yhat, lo, hi, model, baseline in zip(
+            ids, fc["ds"], fc["yhat"], fc["lo"], fc["hi"], fc["model"], baselines, strict=True
         ):
             forecasts.append(
                 DemandForecast(
@@ -376,6 +410,7 @@ def _result_rows(run: ForecastRun, result: engine.ForecastResult):
                     yhat=round(float(yhat), 4),
                     lo=round(float(lo), 4),
                     hi=round(float(hi), 4),
+                    baseline=None if baseline is None or baseline != baseline else round(float(baseline), 4),
                     model=model,
                 )
             )
@@ -404,7 +439,7 @@ def _result_rows(run: ForecastRun, result: engine.ForecastResult):
                 abs_error_week=_num(row.abs_error_week),
                 error=_num(row.error),
                 chosen=bool(row.chosen),
-                reason=info.get("reason", "")[:300] if row.chosen else "",
+                reason=_reason_fit(info.get("reason", "")) if row.chosen else "",
                 history_days=info.get("history_days") or 0,
             )
         )
@@ -420,7 +455,7 @@ def _result_rows(run: ForecastRun, result: engine.ForecastResult):
                 model=info["model"],
                 rmse=_num(info.get("rmse")),
                 chosen=True,
-                reason=info["reason"][:300],
+                reason=_reason_fit(info["reason"]),
                 history_days=info.get("history_days") or 0,
             )
         )
@@ -548,6 +583,7 @@ def reorder_plan(
         .values_list("product_id", "r")
     )
     abc = policy.abc_classes(revenue)
+    notes_for = _calendar_notes_reader(run, store_ids, levels) if run else None
     lines, alerts, capped = [], [], 0
     for level in levels:
         key = (level.store_id, level.product_id)
@@ -593,6 +629,8 @@ def reorder_plan(
                     f"Ordered for the season: the forecast raised to {season['halfway']:.0f} over those "
                     f"{season['days']} days, halfway to last year's figure."
                 )
+        # What the calendar did to the forecast over the days this order covers (right after that forecast).
+        notes = notes_for(key, lead + level.review_period_days) if notes_for and key in daily else []
         lines.append(
             PlanLine(
                 store_id=level.store_id,
@@ -607,7 +645,7 @@ def reorder_plan(
                 on_order=Decimal(str(on_order.get(key, 0))),
                 forecast_error=errors.get(key, 0.0),
                 quantity=result.quantity,
-                explanation=explanation + result.explanation,
+                explanation=explanation + result.explanation[:1] + notes + result.explanation[1:],
                 season=season,
                 case_pack=product.case_pack,
             )
@@ -626,6 +664,74 @@ def reorder_plan(
             ln.in_budget = i in picked
         messages.append(msg)
     return Plan(lines, alerts, messages, run)
+
+
+CALENDAR_LOOKAROUND = 62  # days read either side of the cover, so a promotion's whole range can be named
+
+
+def _calendar_notes_reader(run: ForecastRun, store_ids: list[int], levels: list[StockLevel]):
+    """A function (store, product), cover days → the lines that say how the calendar changed the forecast over
+    the cover: each promotion that raised it, with its range, discount and units ("Promotion 12–18 Dec, 20 % off:
+    +34 units"), and the days the store is closed ("Closed Sun 13 Dec: 0 expected"). Two reads for the plan."""
+    start = run.history_end + timedelta(days=1)
+    longest = max((_cover_days(level) for level in levels), default=0)
+    uplift = selectors.forecast_uplift_map(run=run, store_ids=store_ids)
+    marks = selectors.calendar_days(
+        pairs=[(level.store_id, level.product_id) for level in levels],
+        start=start - timedelta(days=CALENDAR_LOOKAROUND),
+        end=start + timedelta(days=longest + CALENDAR_LOOKAROUND),
+    )
+
+    def notes(key: tuple[int, int], cover: int) -> list[str]:
+        return calendar_notes(marks.get(key, {}), uplift.get(key, {}), start=start, days=min(cover, run.horizon_days))
+
+    return notes
+
+
+def _cover_days(level: StockLevel) -> int:
+    lead = level.lead_time_override_days
+    if lead is None:
+        supplier = level.product.supplier
+        lead = supplier.lead_time_days if supplier is not None else DEFAULT_LEAD_TIME
+    return lead + level.review_period_days
+
+
+def _day_range(first: date, last: date) -> str:
+    """ "12–18 Dec", "28 Dec–3 Jan", "5 Dec" (one day)."""
+    if first == last:
+        return f"{first.day} {first:%b}"
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day}–{last.day} {last:%b}"
+    return f"{first.day} {first:%b}–{last.day} {last:%b}"
+
+
+def calendar_notes(marks: dict[date, dict], uplift: dict[date, float], *, start: date, days: int) -> list[str]:
+    """The explanation lines of the calendar over the ``days`` days from ``start`` (the days an order covers):
+    a line per promotion (a run of consecutive days at one discount) whose days there the forecast raised above
+    its baseline, with the units it added; then the closed days, forecast 0. ``marks``: day → {closed, promo,
+    holiday} (:func:`selectors.calendar_days`); ``uplift``: day → forecast − baseline
+    (:func:`selectors.forecast_uplift_map`)."""
+    window = {start + timedelta(days=i) for i in range(max(days, 0))}
+    runs: list[list] = []  # [first, last, share]
+    for day in sorted(d for d, m in marks.items() if m["promo"] > 0):
+        share = marks[day]["promo"]
+        if runs and runs[-1][1] == day - timedelta(days=1) and abs(runs[-1][2] - share) < 1e-9:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day, share])
+    out = []
+    for first, last, share in runs:
+        added = sum(v for d, v in uplift.items() if first <= d <= last and d in window)
+        if round(added) >= 1:
+            length = (last - first).days + 1
+            inside = sum(1 for d in window if first <= d <= last)
+            part = f" over the {inside} of its {length} days this order covers" if inside < length else ""
+            out.append(f"Promotion {_day_range(first, last)}, {share * 100:.0f} % off: +{added:.0f} units{part}.")
+    closed = sorted(d for d in window if marks.get(d, {}).get("closed"))
+    if closed:
+        listed = ", ".join(f"{d:%a} {d.day} {d:%b}" for d in closed[:6]) + (" …" if len(closed) > 6 else "")
+        out.append(f"Closed {listed}: 0 expected.")
+    return out
 
 
 def _store_label(store: Store) -> str:

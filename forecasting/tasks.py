@@ -51,5 +51,13 @@ def suggestions_build_task(run_id: int | None = None) -> dict:
 
 
 @shared_task
+def closing_days_detect_task() -> dict:
+    """Beat, nightly before the forecast run: weekly closing days found in the sales history, for confirmation."""
+    from .calendar import closing_days_detect  # noqa: PLC0415 — calendar imports pandas; load it in the task only
+
+    return closing_days_detect()
+
+
+@shared_task
 def alerts_digest_task() -> int:
     return services.alerts_digest_send()

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import calendar_views, promo_preview, views
 
 app_name = "forecasting"
 
@@ -23,4 +23,17 @@ urlpatterns = [
     path("reorder/transfers/", views.TransfersMoveView.as_view(), name="transfers_move"),
     path("reorder/digest/", views.DigestPreviewView.as_view(), name="digest_preview"),
     path("partials/alerts/", views.AlertsPartialView.as_view(), name="alerts_panel"),
+    path("calendar/", calendar_views.CalendarView.as_view(), name="calendar"),
+    path("calendar/promotions/add/", calendar_views.PromotionAddView.as_view(), name="promotion_add"),
+    path("calendar/import/", calendar_views.CalendarImportView.as_view(), name="calendar_import"),
+    path(
+        "calendar/closing-days/<int:pk>/confirm/",
+        calendar_views.ClosingDayConfirmView.as_view(),
+        name="closing_day_confirm",
+    ),
+    path(
+        "calendar/promotions/<int:pk>/uplift/",
+        promo_preview.PromotionUpliftView.as_view(),
+        name="promotion_uplift",
+    ),
 ]

@@ -17,11 +17,10 @@ from inventory.models import Product, StockLevel
 from inventory.selectors import low_stock as inventory_low_stock
 from inventory.selectors import stores_visible, user_can_see_costs
 from retailops.api import validation_messages
-from retailops.charts import CHARTJS_DEFAULT_COLOUR, chart
 from retailops.htmx import HtmxPartialMixin, is_htmx_partial
 from retailops.permissions import RolePermissionMixin
 
-from . import engine, selectors, services
+from . import charts, engine, selectors, services
 from .filters import SUGGESTION_STATUSES, SuggestionFilter
 from .models import ForecastRun, ReorderSuggestion
 
@@ -82,79 +81,13 @@ class ForecastDetailView(RolePermissionMixin, TemplateView):
             a.label, a.description = engine.model_name(a.model), engine.model_description(a.model)
         ctx.update(store=store, product=product, run=run, chosen=chosen, trust=trust, trust_why=trust_why, **data)
         ctx["trust_rule"] = engine.TRUST_RULE
-        ctx["chart_json"] = _series_chart(data["history"], data["forecasts"], set(data["stockouts"]), data["last_year"])
+        ctx["chart_json"] = charts.series_chart(
+            data["history"], data["forecasts"], set(data["stockouts"]), data["last_year"], data["calendar"]
+        )
         ctx["fc_total"] = sum(f.yhat for f in data["forecasts"][:7])
         ctx.update(selectors.series_last_year_check(forecasts=data["forecasts"], last_year=data["last_year"]))
         ctx["stock_level"] = StockLevel.objects.filter(store=store, product=product).first()
         return ctx
-
-
-def _series_chart(history, forecasts, stockouts=frozenset(), last_year=()) -> str:
-    labels = [d.isoformat() for d, _ in history] + [f.date.isoformat() for f in forecasts]
-    n_hist = len(history)
-    pad = [None] * n_hist
-    empty_shelf = {
-        "label": "Empty shelf (not read as zero demand)",
-        "data": [0 if d in stockouts else None for d, _ in history] + [None] * len(forecasts),
-        "showLine": False,
-        "pointStyle": "rect",
-        "pointRadius": 3,
-        "borderColor": "#d92d20",
-        "backgroundColor": "#d92d20",
-    }
-    datasets = [
-        {
-            "label": "Sold",
-            "data": [float(u) for _, u in history] + [None] * len(forecasts),
-            "borderColor": "#1d2433",
-            "backgroundColor": CHARTJS_DEFAULT_COLOUR,
-            "pointRadius": 0,
-            "borderWidth": 1.5,
-        },
-        {
-            "label": "Forecast",
-            "data": pad + [round(f.yhat, 2) for f in forecasts],
-            "borderColor": "#1f6feb",
-            "backgroundColor": CHARTJS_DEFAULT_COLOUR,
-            "pointRadius": 0,
-            "borderWidth": 2,
-        },
-        {
-            "label": "80 % low",
-            "data": pad + [round(f.lo, 2) for f in forecasts],
-            "borderColor": "rgba(31,111,235,.25)",
-            "backgroundColor": CHARTJS_DEFAULT_COLOUR,
-            "pointRadius": 0,
-            "borderWidth": 1,
-            "fill": False,
-        },
-        {
-            "label": "80 % high",
-            "data": pad + [round(f.hi, 2) for f in forecasts],
-            "borderColor": "rgba(31,111,235,.25)",
-            "backgroundColor": "rgba(31,111,235,.12)",
-            "pointRadius": 0,
-            "borderWidth": 1,
-            "fill": "-1",
-        },
-    ]
-    if stockouts:
-        datasets.append(empty_shelf)
-    if last_year:
-        datasets.append(
-            {
-                "label": "Same weekday last year",
-                "data": pad + [float(u) for _, u in last_year],
-                "borderColor": "#98a2b3",
-                "backgroundColor": CHARTJS_DEFAULT_COLOUR,
-                "borderDash": [4, 3],
-                "pointRadius": 0,
-                "borderWidth": 1.5,
-            }
-        )
-    return chart(
-        "line", labels, datasets, plugins={"legend": {"position": "bottom"}}, scales={"y": {"beginAtZero": True}}
-    )
 
 
 class AccuracyOverviewView(RolePermissionMixin, TemplateView):

@@ -43,6 +43,12 @@ class Store(models.Model):
     name = models.CharField(max_length=120)
     chain = models.CharField(max_length=80, blank=True, help_text="Chain or banner the store trades under.")
     region = models.CharField(max_length=80, blank=True)
+    country = models.CharField(
+        max_length=2, default="GB", help_text="ISO 3166 code of its country: its public holidays (e.g. GB, IE, FR)."
+    )
+    subdivision = models.CharField(
+        max_length=10, blank=True, help_text="Region for public holidays where they differ (GB: ENG, SCT, WLS, NIR)."
+    )
     timezone = models.CharField(max_length=64, default="Europe/London", validators=[validate_timezone])
     currency = models.CharField(
         max_length=3, default="GBP", validators=[validate_currency], help_text="ISO code of the money it trades in."

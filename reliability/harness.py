@@ -298,7 +298,8 @@ class Stack:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", self.web_port, timeout=5)
             conn.request("GET", "/healthz/")
-            ok = conn.getresponse().status == 200
+            # 200, or 503 while no worker or beat has started yet (they start after the web): the web answers
+            ok = conn.getresponse().status in (200, 503)
             conn.close()
             return ok
         except OSError:

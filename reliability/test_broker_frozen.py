@@ -56,7 +56,9 @@ def test_no_request_waits_on_a_frozen_broker_and_the_queued_run_runs_after(stack
     slowest = max(a.seconds for a in timed.values())
     scorecard.record("p_max_s", slowest)
     problems = {n: (a.status, round(a.seconds, 2), a.error or a.body[:160]) for n, a in timed.items()}
-    assert all(0 < a.status < 500 for a in timed.values()), problems
+    # /healthz/ reports the frozen broker: 503 is its right answer (within the time limit, like the rest)
+    assert timed["healthz"].status == 503, problems
+    assert all(0 < a.status < 500 for name, a in timed.items() if name != "healthz"), problems
     assert slowest <= LIMIT_S, problems
     assert timed["receipt"].status == 201, problems
     assert timed["run_start"].status == 201 and timed["run_start_again"].status == 201, problems

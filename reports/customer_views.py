@@ -212,6 +212,9 @@ class ModelRunListView(RolePermissionMixin, TemplateView):
         runs = list(CustomerModelRun.objects.select_related("created_by")[:20])
         latest = customer_sel.latest_run()
         active = next((r for r in runs if r.status in ("pending", "running")), None)
+        finished = [r for r in runs if r.status in ("done", "failed") and not r.backdated]
+        last_attempt = finished[0] if finished else None
+        ctx["not_trained"] = last_attempt if last_attempt and latest and last_attempt.pk != latest.pk else None
         ctx.update(
             runs=runs,
             latest=latest,
@@ -221,8 +224,9 @@ class ModelRunListView(RolePermissionMixin, TemplateView):
         )
         if latest:
             spend = latest.metrics.get("spend", {})
-            names = [n for n in ("regression", "probabilistic") if n in spend]
-            ctx["spend_rows"] = [{"name": n, **spend[n]} for n in names]
+            names = [n for n in ("regression", "probabilistic", "blend") if spend.get(n, {}).get("rmse") is not None]
+            ctx["spend_rows"] = [{"name": n, "label": LABELS[n], **spend[n]} for n in names]
+            ctx["kept_label"] = LABELS.get(latest.chosen_model, latest.chosen_model)
             ctx["spend_chart"] = chart(
                 "bar",
                 ["Actual"] + [LABELS.get(n, n) for n in names],
@@ -234,6 +238,16 @@ class ModelRunListView(RolePermissionMixin, TemplateView):
                     }
                 ],
             )
+            churn = latest.metrics.get("churn", {})
+            ctx["churn"] = churn
+            ctx["churn_rows"] = [
+                {"name": n, "label": CHURN_LABELS.get(n, n), **m} for n, m in churn.get("models", {}).items()
+            ]
+            ctx["churn_label"] = CHURN_LABELS.get(churn.get("chosen"), churn.get("chosen", ""))
+            ctx["season"] = latest.metrics.get("season")
+            ctx["holdout_season"] = spend.get("holdout_season")
+            ctx["not_scored"] = latest.metrics.get("not_scored", {})
+            ctx["not_scored_total"] = sum(ctx["not_scored"].values())
             disc = latest.metrics.get("discount", {})
             ctx["discount"] = disc
             if disc.get("calibration"):
@@ -251,7 +265,17 @@ class ModelRunListView(RolePermissionMixin, TemplateView):
         return ctx
 
 
-LABELS = {"regression": "Linear regression (baseline)", "probabilistic": "BG/NBD × Gamma-Gamma"}
+LABELS = {
+    "regression": "Linear regression (baseline)",
+    "probabilistic": "BG/NBD × Gamma-Gamma",
+    "blend": "Blend (one's shape, the other's total)",
+}
+CHURN_LABELS = {
+    "heuristic": "Days since the last visit ÷ usual gap",
+    "bgnbd": "BG/NBD 1 − P(alive)",
+    "logistic": "Logistic regression on RFM, tenure, tier",
+    "boosting": "Gradient-boosted trees on RFM, tenure, tier",
+}
 
 
 class ModelRunStartView(RolePermissionMixin, View):

@@ -33,6 +33,11 @@ STAFF_PERMS = [
     "forecasting.view_demandforecast",
     "forecasting.view_reordersuggestion",
     "forecasting.view_forecastrun",
+    # the retail calendar (issue 18): staff read the promotions, closures and holidays of their stores
+    "forecasting.view_promotion",
+    "forecasting.view_storeclosure",
+    "forecasting.view_weeklyclosingday",
+    "forecasting.view_holidayoverride",
 ]
 
 # Accountants read everything with costs, and export; they change nothing and see no personal data.

@@ -220,6 +220,14 @@ AXES_CLIENT_IP_CALLABLE = "retailops.logins.client_ip"
 # the connection's address; 1 takes the address the proxy appended (the last hop), 2 the one before it, …
 RETAILOPS_TRUSTED_PROXY_COUNT = int(os.environ.get("RETAILOPS_TRUSTED_PROXY_COUNT", "0"))
 
+# --- monitoring (/metrics; /healthz/ is open) ----------------------------------------------------------------------
+# /metrics answers a scraper that sends "Authorization: Bearer <RETAILOPS_METRICS_TOKEN>" (when set), or one calling
+# from an address on RETAILOPS_METRICS_ALLOW (comma-separated; default this machine); 404 to anyone else.
+RETAILOPS_METRICS_TOKEN = os.environ.get("RETAILOPS_METRICS_TOKEN", "")
+RETAILOPS_METRICS_ALLOW = [
+    a.strip() for a in os.environ.get("RETAILOPS_METRICS_ALLOW", "127.0.0.1").split(",") if a.strip()
+]
+
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Token first, so an anonymous API call gets 401 with a WWW-Authenticate header.

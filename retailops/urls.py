@@ -6,6 +6,8 @@ from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from reports import health
+
 from . import views
 
 admin.site.site_header = "RetailOps administration"
@@ -16,11 +18,20 @@ urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("healthz/", views.healthz, name="healthz"),
+    # The health check and the metrics are retailops' views; the figures they show are the reports app's.
+    path(
+        "healthz/",
+        views.healthz,
+        {"newest_sale_age": health.newest_sale_age_seconds, "stale_after": health.SALE_STALE_AFTER.total_seconds()},
+        name="healthz",
+    ),
+    path("metrics", views.metrics, {"collector_class": health.HealthCollector}, name="metrics"),
     path("admin/", admin.site.urls),
     path("inventory/", include("inventory.urls")),
     path("sales/", include("sales.urls")),
     path("sales/", include("reports.urls")),  # the dashboards keep their /sales/… paths
+    path("reports/", include("reports.insights_urls")),  # the insights report, its PDF and e-mail
+    path("reports/", include("reports.health_urls")),  # the pipeline health page (owners)
     path("customers/", include("customers.urls")),
     path("customers/", include("reports.customer_urls")),  # customer pages that read sales keep /customers/…
     path("forecasting/", include("forecasting.urls")),

@@ -13,7 +13,8 @@ from django.db.models import Sum
 
 from demo.load import demo_load
 from demo.till import demo_till_backfill, demo_till_tick
-from inventory.models import StockLevel, StockMovement
+from forecasting.models import StoreClosure, WeeklyClosingDay
+from inventory.models import StockLevel, StockMovement, Store
 from sales.models import Sale, StoreDaily
 
 from .test_demo import TINY
@@ -59,3 +60,17 @@ def test_the_till_stays_closed_on_a_database_seed_demo_did_not_load(world):
 
     assert "the till stays closed" in out.getvalue()
     assert not Sale.objects.exists()
+
+
+def test_a_store_shut_today_rings_nothing_up(demo):
+    first, second = Store.objects.order_by("code")[:2]
+    StoreClosure.objects.create(store=first, date=date(2026, 4, 1), reason="refit")
+    WeeklyClosingDay.objects.create(store=second, weekday=date(2026, 4, 1).weekday(), confirmed=True)
+
+    posted = demo_till_backfill(now=NOON)
+    for _ in range(20):
+        demo_till_tick(rng=random.Random(_), now=NOON)
+
+    today = Sale.objects.filter(local_date=date(2026, 4, 1))
+    assert posted > 0 and today.count() == posted + 20
+    assert not today.filter(store__in=[first, second]).exists()

@@ -1,6 +1,7 @@
 """Serializers of the customer-model API (moved from customers/api/): predictions per customer and training
 runs (no personal data)."""
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from customers.models import CustomerModelRun, CustomerPrediction
@@ -15,8 +16,8 @@ class CustomerPredictionSerializer(serializers.ModelSerializer):
     scored_until = serializers.DateField(source="run.scored_until", read_only=True)
     churn_risk = serializers.SerializerMethodField(
         help_text="Risk (0–1) that the customer does not buy again: the figure the customer pages show "
-        "(forecasting.customer_selectors.customer_churn). p_alive is the raw BG/NBD output, certain for "
-        "one-time buyers."
+        "(forecasting.customer_selectors.customer_churn): the run's churn model, chosen by its AUC on a time "
+        "split. p_alive is the raw BG/NBD output, certain for one-time buyers."
     )
     churn_band = serializers.SerializerMethodField(help_text="low, medium or high, as on the customer pages.")
 
@@ -74,6 +75,8 @@ class CustomerModelRunSerializer(serializers.ModelSerializer):
             "cutoff",
             "scored_until",
             "horizon_days",
+            "as_of",
+            "backdated",
             "chosen_model",
             "metrics",
             "n_customers",
@@ -82,6 +85,22 @@ class CustomerModelRunSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
         read_only_fields = fields
+
+
+class ModelRunStartInput(serializers.Serializer):
+    as_of = serializers.DateField(
+        required=False,
+        help_text="Train on sales up to this day (YYYY-MM-DD, not in the future); an earlier day's run never "
+        "replaces the current one.",
+        error_messages={"invalid": "as_of must be a day written YYYY-MM-DD."},
+    )
+
+    def validate_as_of(self, value):
+        if value > timezone.localdate():
+            raise serializers.ValidationError(
+                f"as_of {value:%Y-%m-%d} is in the future: there are no sales after today to train on."
+            )
+        return value
 
 
 class ModelRunStartOutput(serializers.Serializer):

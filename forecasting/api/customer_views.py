@@ -13,7 +13,12 @@ from customers.models import CustomerModelRun, CustomerPrediction
 from forecasting.customer_models import model_run_start
 from retailops.permissions import HasPerms
 
-from .customer_serializers import CustomerModelRunSerializer, CustomerPredictionSerializer, ModelRunStartOutput
+from .customer_serializers import (
+    CustomerModelRunSerializer,
+    CustomerPredictionSerializer,
+    ModelRunStartInput,
+    ModelRunStartOutput,
+)
 
 
 class CustomerPredictionFilter(filters.FilterSet):
@@ -67,12 +72,16 @@ class CustomerModelTrainApi(APIView):
         description=(
             "One training run at a time, chain-wide: while one is waiting or running, this returns it with "
             "`queued` false. A run whose worker stopped is taken over and queued again. When the task queue is "
-            "down the run is still queued (its `message` says so) and starts when the queue is back."
+            "down the run is still queued (its `message` says so) and starts when the queue is back. With `as_of` the "
+            "run sees only sales up to that day; a run as of an earlier day is kept apart (`backdated`) and never "
+            "replaces the predictions the pages and `/customer-predictions/` read."
         ),
-        request=None,
+        request=ModelRunStartInput,
         responses={202: ModelRunStartOutput},
     )
     def post(self, request):
-        run, queued = model_run_start(actor=request.user)
+        params = ModelRunStartInput(data=request.data)
+        params.is_valid(raise_exception=True)
+        run, queued = model_run_start(actor=request.user, as_of=params.validated_data.get("as_of"))
         body = {"run": CustomerModelRunSerializer(run).data, "queued": queued}
         return Response(body, status=status.HTTP_202_ACCEPTED)

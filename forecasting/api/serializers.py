@@ -2,8 +2,9 @@
 
 from rest_framework import serializers
 
-from forecasting import engine
+from forecasting import engine, policy
 from forecasting.models import ForecastRun, ReorderSuggestion
+from inventory.selectors import user_can_see_costs
 
 
 class ForecastRunSerializer(serializers.ModelSerializer):
@@ -133,3 +134,10 @@ class ReorderSuggestionSerializer(serializers.ModelSerializer):
             "edit_reason", "purchase_order", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        costs = bool(request and user_can_see_costs(user=request.user))
+        data["explanation"] = policy.explanation_for(data["explanation"] or [], costs=costs)
+        return data

@@ -1,12 +1,14 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import views
+from . import calendar_views, views
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("forecast-runs", views.ForecastRunViewSet, basename="forecastrun")
 router.register("reorder-suggestions", views.ReorderSuggestionViewSet, basename="reordersuggestion")
+router.register("promotions", calendar_views.PromotionViewSet, basename="promotion")
+router.register("store-closures", calendar_views.StoreClosureViewSet, basename="storeclosure")
 
 urlpatterns = [
     *router.urls,

@@ -11,7 +11,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from forecasting import charts, engine, selectors, services
+from forecasting import charts, engine, policy, selectors, services
 from forecasting.models import ForecastRun, ReorderSuggestion
 from inventory.models import Product
 from inventory.selectors import stores_visible, user_can_see_costs
@@ -157,7 +157,7 @@ class ReorderOptimizeApi(APIView):
                 "cash_needed": ln.cash if costs else None,
                 "margin_at_risk": ln.result.margin_at_risk if costs else None,
                 "in_budget": ln.in_budget,
-                "explanation": ln.explanation,
+                "explanation": policy.explanation_for(ln.explanation, costs=costs),
             }
             for ln in plan.lines
             if ln.quantity > 0

@@ -36,8 +36,9 @@ def test_a_run_trains_both_spend_models_scores_every_customer_and_serves_the_api
     run = model_run_execute(run_id=run.pk, today=(start + timedelta(days=400)).date())
 
     assert run.status == CustomerModelRun.Status.DONE, run.message
-    assert set(run.metrics["spend"]) == {"regression", "probabilistic"}
-    assert run.chosen_model in {"regression", "probabilistic"}
+    assert {"regression", "probabilistic", "blend"} <= set(run.metrics["spend"])
+    assert run.chosen_model in {"regression", "probabilistic", "blend"}
+    assert run.metrics["churn"]["chosen"]  # steady shoppers all come back: no AUC, the heuristic is kept
     assert run.metrics["spend"]["probabilistic"]["n"] == 30
     assert CustomerPrediction.objects.filter(run=run).count() == 30
     weekly = CustomerPrediction.objects.get(run=run, customer=customers[0])

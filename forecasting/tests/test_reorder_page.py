@@ -256,3 +256,24 @@ def test_a_page_filtered_on_a_store_ignores_the_runs_of_other_stores(world):
 
     assert "Forecast running" not in page.content.decode()
     assert "No suggestion here" in page.content.decode()
+
+
+# --- costs: the explanation's cash / unit cost / margin step only for roles that see costs -------------------
+
+
+def test_the_explanations_cost_step_is_shown_only_to_roles_that_see_costs(world, lines):
+    line = lines["soap"]
+    line.explanation = [
+        "Forecast over the lead time: 10.0.",
+        "Cash needed 30.00 at unit cost 2.50. Over the 14 days, expected sales missed …",
+    ]
+    line.save(update_fields=["explanation"])
+    page = reverse("forecasting:suggestion_list") + f"?store={world.store_own.pk}"
+    owner_html = client_for(world.owner).get(page).content.decode()
+    staff_html = client_for(world.staff).get(page).content.decode()
+    assert "Forecast over the lead time: 10.0." in owner_html and "Forecast over the lead time: 10.0." in staff_html
+    assert "unit cost 2.50" in owner_html
+    assert "unit cost" not in staff_html and "Cash needed" not in staff_html
+    api = reverse("api:reordersuggestion-detail", kwargs={"pk": line.pk})
+    assert any("unit cost" in s for s in client_for(world.owner).get(api).json()["explanation"])
+    assert client_for(world.staff).get(api).json()["explanation"] == ["Forecast over the lead time: 10.0."]

@@ -2,6 +2,7 @@
 required fields are what each role really receives."""
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 import yaml
@@ -10,6 +11,7 @@ from rest_framework.test import APIClient
 
 from customers.models import CustomerModelRun, CustomerPrediction
 from customers.tests.factories import CustomerFactory
+from forecasting.models import Promotion, StoreClosure
 from forecasting.tests.factories import finished_run, open_suggestion
 from inventory.tests.factories import PASSWORD, ProductFactory
 from sales.tests.factories import post_sale
@@ -103,6 +105,11 @@ def one_of_each(world):
     finished_run(pairs=[(world.store_own, product)], end=date(2026, 12, 1), store_ids=[world.store_own.pk])
     run = CustomerModelRun.objects.create(status=CustomerModelRun.Status.DONE, chosen_model="bgnbd")
     CustomerPrediction.objects.create(run=run, customer=CustomerFactory(home_store=world.store_own))
+    promotion = Promotion.objects.create(
+        name="Soap week", start=date(2026, 12, 7), end=date(2026, 12, 13), discount_percent=Decimal("20")
+    )
+    promotion.products.add(product)
+    StoreClosure.objects.create(store=world.store_own, date=date(2026, 12, 25), reason="Christmas")
     owner = APIClient()
     owner.force_authenticate(world.owner)
     assert owner.post("/api/v1/stock-counts/", {"store": world.store_own.pk}, format="json").status_code == 201

@@ -16,6 +16,11 @@
       spec.options.responsive = true;
       spec.options.maintainAspectRatio = false;
       spec.options.animation = false;
+      // A dataset marked noTooltip (a shaded calendar day) has no figure of its own: leave it out of tooltips.
+      spec.options.plugins = spec.options.plugins || {};
+      spec.options.plugins.tooltip = Object.assign({
+        filter: function (item) { return !item.dataset.noTooltip; }
+      }, spec.options.plugins.tooltip || {});
       if (canvas.dataset.money === "1") {
         spec.options.scales = spec.options.scales || {};
         spec.options.scales.y = Object.assign({ ticks: { callback: money } }, spec.options.scales.y || {});
