@@ -1206,12 +1206,18 @@ def series_forecast_now(*, store: Store, product: Product, horizon: int, end: da
     horizon = engine.validate_horizon(horizon)
     end = end or _history_end([store.pk])
     pairs = [(store.pk, product.pk)]
-    sales = selectors.demand_history_frame(
-        pairs=pairs, end=end, days=engine.history_days_needed(engine.FAST_MODELS) + 24
-    )
+    # As a run reads it: last year's same weeks too, and the calendar over the history and the horizon.
+    days = engine.history_days_with_calendar(engine.FAST_MODELS, engine.DEFAULT_WINDOWS) + 14
+    sales = selectors.demand_history_frame(pairs=pairs, end=end, days=days)
     stock = selectors.stock_delta_frame(pairs=pairs, end=end)
     demand = engine.prepare_demand(sales, stock=stock, end=end)
-    return engine.forecast_frame(demand, horizon=horizon), end
+    calendar = retail_calendar.calendar_frame(
+        pairs=pairs, start=end - timedelta(days=days - 1), end=end + timedelta(days=horizon)
+    )
+    result = engine.forecast_frame(
+        demand, horizon=horizon, calendar=calendar, groups=selectors.series_groups_frame(pairs=pairs)
+    )
+    return result, end
 
 
 def series_forecast_predict(*, store: Store, product: Product, horizon: int) -> dict:

@@ -8,9 +8,10 @@ import pytest
 from django.utils import timezone
 
 from forecasting import selectors, services
+from forecasting.models import StoreClosure
 from inventory.tests.factories import ProductFactory
 
-from .factories import finished_run
+from .factories import finished_run, sales_days
 
 END = date(2025, 3, 31)
 
@@ -114,3 +115,21 @@ def test_a_series_never_sold_in_the_store_is_forecast_zero_on_demand_from_today(
         "info": {"model": "zero", "reason": "No sales history in this store: forecast zero."},
         "days": [{"date": today + timedelta(days=d), "yhat": 0.0, "lo": 0.0, "hi": 0.0} for d in range(3)],
     }
+
+
+def test_an_on_demand_forecast_is_zero_on_a_day_the_store_is_shut(world):
+    # given: 20 weeks of sales ending yesterday, and a refit day in the coming week
+    tea = ProductFactory(sku="TEA")
+    yesterday = timezone.localdate() - timedelta(days=1)
+    sales_days(store=world.store_own, product=tea, units=[3, 4, 5, 6, 7, 8, 9] * 20, end=yesterday)
+    shut = yesterday + timedelta(days=3)
+    StoreClosure.objects.create(store=world.store_own, date=shut, reason="refit")
+
+    # when: a horizon no run covers
+    got = services.series_forecast_predict(store=world.store_own, product=tea, horizon=7)
+
+    # then: nothing can be sold that day; the other days are not
+    by_day = {d["date"]: d["yhat"] for d in got["days"]}
+    assert got["source"] == "on demand"
+    assert by_day[shut] == 0.0
+    assert all(y > 0 for day, y in by_day.items() if day != shut)
