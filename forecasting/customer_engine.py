@@ -175,6 +175,18 @@ class BGNBD:
         out = first * second / (1 + self._odds_dead(x, tx, T))
         return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0), 0.0, None)
 
+    def p_no_purchase(self, t: float, frequency, recency, T) -> np.ndarray:
+        """P(no purchase in (T, T + t] | history) = (1 − P(alive)) + P(alive) · E[e^{−λt} | alive, history].
+
+        Given the history, λ is Gamma(r + x, α + T), so E[e^{−λt}] = ((α + T) / (α + T + t))^(r + x): unlike
+        1 − P(alive), a one-time buyer (P(alive) = 1 under BG/NBD) still gets a chance of staying away.
+        """
+        x = np.asarray(frequency, float)
+        T = np.asarray(T, float)
+        alive = self.p_alive(x, recency, T)
+        silent = np.exp((self.r + x) * (np.log(self.alpha + T) - np.log(self.alpha + T + t)))
+        return (1.0 - alive) + alive * silent
+
     def simulate(self, n: int, T: float, rng: np.random.Generator) -> pd.DataFrame:
         """Draw n customers' (frequency, recency, T) from the model (used by tests and the benchmark)."""
         lam = rng.gamma(self.r, 1.0 / self.alpha, size=n)
@@ -605,7 +617,9 @@ CHURN_FEATURES = [
     "gap_ratio",
     "tier_rank",
 ]
-CHURN_MODELS = ("heuristic", "bgnbd", "logistic", "boosting")
+CHURN_MODELS = ("heuristic", "bgnbd", "bgnbd_silent", "logistic", "bgnbd_logistic", "boosting")
+# bgnbd_silent: the fitted BG/NBD's P(no purchase in the horizon); bgnbd_logistic: a logistic on that score (as
+# log-odds), log recency and log frequency. Online Retail validation AUC 0.745 / 0.748 vs logistic 0.762.
 
 
 def churn_labels(days: pd.DataFrame, *, start: pd.Timestamp, end: pd.Timestamp, customers: pd.Index) -> pd.Series:
@@ -626,13 +640,33 @@ def _churn_matrix(X: pd.DataFrame) -> np.ndarray:
     return np.log1p(X[CHURN_FEATURES].clip(lower=0).to_numpy(float))
 
 
+def bgnbd_silent(days: pd.DataFrame, *, as_of: pd.Timestamp, horizon_days: int) -> pd.Series:
+    """The BG/NBD fitted on history up to `as_of`: P(no purchase in the next `horizon_days`) per customer."""
+    summary = rfm_summary(days, as_of=as_of)
+    bg = BGNBD().fit(summary["frequency"], summary["recency"], summary["T"])
+    p0 = bg.p_no_purchase(horizon_days, summary["frequency"], summary["recency"], summary["T"])
+    return pd.Series(p0, index=summary.index)
+
+
+def _silent_frame(days: pd.DataFrame, *, as_of: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
+    summary = rfm_summary(days, as_of=as_of)
+    p0 = bgnbd_silent(days, as_of=as_of, horizon_days=horizon_days).clip(1e-9, 1 - 1e-9)
+    return pd.DataFrame(
+        {
+            "silent_logit": np.log(p0 / (1 - p0)),
+            "log_recency": np.log1p((as_of - summary["last_date"]) / DAY),
+            "log_frequency": np.log1p(summary["frequency"]),
+        }
+    )
+
+
 def _churn_classifier(name: str):
     from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: PLC0415 — heavy: sklearn (~2 s) loads at first fit, not at start-up
     from sklearn.linear_model import LogisticRegression  # noqa: PLC0415 — heavy: sklearn (~2 s) loads at first fit, not at start-up
     from sklearn.pipeline import make_pipeline  # noqa: PLC0415 — heavy: sklearn (~2 s) loads at first fit, not at start-up
     from sklearn.preprocessing import StandardScaler  # noqa: PLC0415 — heavy: sklearn (~2 s) loads at first fit, not at start-up
 
-    if name == "logistic":
+    if name in ("logistic", "bgnbd_logistic"):
         return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     # small, slow-learning, regularised trees: chosen on the validation split (AUC 0.735 → 0.748, bench/customers.py)
     return HistGradientBoostingClassifier(
@@ -651,6 +685,15 @@ def _churn_scores(name: str, *, days, as_of, horizon_days, tiers, fitted=None) -
         summary = rfm_summary(days, as_of=as_of)
         bg = BGNBD().fit(summary["frequency"], summary["recency"], summary["T"])
         return pd.Series(1.0 - bg.p_alive(summary["frequency"], summary["recency"], summary["T"]), summary.index), bg
+    if name == "bgnbd_silent":
+        return bgnbd_silent(days, as_of=as_of, horizon_days=horizon_days).reindex(X.index), None
+    if name == "bgnbd_logistic":
+        frame = lambda at: _silent_frame(days[days["date"] <= at], as_of=at, horizon_days=horizon_days)  # noqa: E731
+        matrix = lambda F: F.to_numpy(float)  # noqa: E731
+        X = frame(as_of).reindex(X.index).fillna(0.0)
+    else:
+        frame = lambda at: churn_frame(days[days["date"] <= at], as_of=at, tiers=tiers)  # noqa: E731
+        matrix = _churn_matrix
     from threadpoolctl import threadpool_limits  # noqa: PLC0415 — comes with scikit-learn, loaded only here
 
     model = fitted
@@ -659,12 +702,12 @@ def _churn_scores(name: str, *, days, as_of, horizon_days, tiers, fitted=None) -
     with threadpool_limits(limits=1):
         if model is None:
             start = as_of - pd.Timedelta(days=horizon_days)
-            X_train = churn_frame(days[days["date"] <= start], as_of=start, tiers=tiers)
+            X_train = frame(start)
             y_train = churn_labels(days, start=start, end=as_of, customers=X_train.index)
             if len(X_train) < 20 or y_train.nunique() < 2:
                 raise ValueError("Too few customers, or no one both stayed and left, one period before: no classifier.")
-            model = _churn_classifier(name).fit(_churn_matrix(X_train), y_train.to_numpy())
-        return pd.Series(model.predict_proba(_churn_matrix(X))[:, 1], index=X.index), model
+            model = _churn_classifier(name).fit(matrix(X_train), y_train.to_numpy())
+        return pd.Series(model.predict_proba(matrix(X))[:, 1], index=X.index), model
 
 
 def roc_auc(y: np.ndarray, score: np.ndarray) -> float | None:

@@ -273,7 +273,9 @@ LABELS = {
 CHURN_LABELS = {
     "heuristic": "Days since the last visit ÷ usual gap",
     "bgnbd": "BG/NBD 1 − P(alive)",
+    "bgnbd_silent": "BG/NBD P(no purchase in 90 days)",
     "logistic": "Logistic regression on RFM, tenure, tier",
+    "bgnbd_logistic": "Logistic regression on BG/NBD P(no purchase), recency, frequency",
     "boosting": "Gradient-boosted trees on RFM, tenure, tier",
 }
 

@@ -141,3 +141,39 @@ def test_the_stored_churn_risk_is_the_one_figure_for_every_customer_it_scored():
     assert out["churn_risk"].tolist() == [0.35, 0.2]  # the one-time buyer gets the model's figure too
     assert set(out["churn_source"]) == {"model"}
     assert customer_churn is not None
+
+
+def test_bgnbd_p_no_purchase_matches_a_monte_carlo_and_leaves_one_time_buyers_a_chance_to_stay_away():
+    """The closed form against simulated futures: averaged over any group picked by its history, the
+    conditional P(no purchase in (T, T + t]) must equal the share of that group that really bought nothing."""
+    truth = engine.BGNBD(r=0.8, alpha=20.0, a=0.6, b=2.5)
+    rng = np.random.default_rng(11)
+    n, T, t = 20_000, 100.0, 60.0
+    lam = rng.gamma(truth.r, 1 / truth.alpha, size=n)
+    p = rng.beta(truth.a, truth.b, size=n)
+    x, tx, silent = np.zeros(n), np.zeros(n), np.ones(n, bool)
+    for i in range(n):
+        clock, alive = 0.0, True
+        while alive:
+            clock += rng.exponential(1 / lam[i])
+            if clock > T + t:
+                break
+            if clock > T:
+                silent[i] = False
+                break
+            x[i], tx[i] = x[i] + 1, clock
+            alive = rng.random() >= p[i]
+    p0 = truth.p_no_purchase(t, x, tx, np.full(n, T))
+    for group in (x == 0, (x > 0) & (tx < 40), (x >= 3) & (tx > 80)):
+        assert group.sum() > 1000
+        assert p0[group].mean() == pytest.approx(silent[group].mean(), abs=0.015)
+    assert truth.p_alive(x[x == 0], tx[x == 0], np.full((x == 0).sum(), T)) == pytest.approx(1.0)
+    assert p0[x == 0].max() < 0.95  # 1 − P(alive) calls them all certain to return; this does not
+
+    fitted = engine.BGNBD().fit(x, tx, np.full(n, T))
+    assert fitted.p_no_purchase(t, x, tx, np.full(n, T))[x == 0].max() < 1.0
+
+    days = shoppers()
+    ev = engine.churn_evaluate(days, cutoff=days["date"].max() - pd.Timedelta(days=91))
+    assert ev.metrics["bgnbd_silent"]["auc"] > ev.metrics["bgnbd"]["auc"] + 0.1
+    assert ev.metrics["bgnbd_logistic"]["auc"] > ev.metrics["bgnbd"]["auc"] + 0.1
