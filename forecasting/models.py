@@ -287,6 +287,10 @@ class PromotionQuerySet(models.QuerySet):
         return self.filter(start__lte=end, end__gte=start)
 
 
+# The years a promotion may fall in: the calendar is read for forecasts of the sales history and the weeks ahead.
+PROMOTION_FIRST_YEAR, PROMOTION_LAST_YEAR = 1990, 2200
+
+
 class Promotion(models.Model):
     """A discount on products and/or categories, in some stores (none = every store), from start to end inclusive."""
 
@@ -334,6 +338,13 @@ class Promotion(models.Model):
         errors: dict[str, str] = {}
         if self.start and self.end and self.end < self.start:
             errors["end"] = f"The promotion ends ({self.end:%d %b %Y}) before it starts ({self.start:%d %b %Y})."
+        for name in ("start", "end"):
+            day = getattr(self, name)
+            if day and not (PROMOTION_FIRST_YEAR <= day.year <= PROMOTION_LAST_YEAR):
+                errors.setdefault(
+                    name,
+                    f"A promotion runs between {PROMOTION_FIRST_YEAR} and {PROMOTION_LAST_YEAR}, not in {day.year}.",
+                )
         has_percent, has_price = self.discount_percent is not None, self.promo_price is not None
         if has_percent == has_price:
             errors["discount_percent"] = "Give either a discount in % or a promotion price, not both and not neither."

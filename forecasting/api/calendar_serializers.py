@@ -9,11 +9,21 @@ from inventory.models import Category, Product, Store
 from ..models import Promotion, StoreClosure
 
 
+class CodeField(serializers.SlugRelatedField):
+    """A store code or SKU: refused as invalid (400) when it holds a NUL character, which PostgreSQL cannot
+    compare (a plain SlugRelatedField would send it to the database and answer 500)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or "\x00" in data:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class PromotionSerializer(serializers.ModelSerializer):
-    stores = serializers.SlugRelatedField(
+    stores = CodeField(
         slug_field="code", many=True, required=False, queryset=Store.objects.all(), help_text="Empty: every store."
     )
-    products = serializers.SlugRelatedField(slug_field="sku", many=True, required=False, queryset=Product.objects.all())
+    products = CodeField(slug_field="sku", many=True, required=False, queryset=Product.objects.all())
     categories = serializers.PrimaryKeyRelatedField(many=True, required=False, queryset=Category.objects.all())
 
     class Meta:
@@ -62,7 +72,7 @@ class PromotionSerializer(serializers.ModelSerializer):
 
 
 class StoreClosureSerializer(serializers.ModelSerializer):
-    store = serializers.SlugRelatedField(slug_field="code", queryset=Store.objects.all())
+    store = CodeField(slug_field="code", queryset=Store.objects.all())
 
     class Meta:
         model = StoreClosure

@@ -135,3 +135,24 @@ def test_api_owner_creates_and_is_refused_an_overlap_or_a_closure_on_a_trading_d
     assert backwards.status_code == 400 and "before it starts" in str(backwards.json())
     traded = owner.post("/api/v1/store-closures/", {"store": "OWN", "date": D.isoformat()}, format="json")
     assert traded.status_code == 400 and "has sales recorded" in str(traded.json())
+
+
+@pytest.mark.parametrize("bad", ["TEA\x00-1", 7, None])
+def test_api_refuses_a_code_postgresql_cannot_compare_with_a_400_not_a_500(calendar_world, bad):
+    # found by the reliability suite's schemathesis run on PostgreSQL: a NUL byte in a SKU reached the database
+    owner = _api(calendar_world.owner)
+    body = {"name": "Tea", "start": "2027-06-01", "end": "2027-06-07", "products": [bad], "discount_percent": "20"}
+    response = owner.post("/api/v1/promotions/", body, format="json")
+    assert response.status_code == 400 and "products" in response.json()
+    closure = owner.post("/api/v1/store-closures/", {"store": bad, "date": "2027-06-02"}, format="json")
+    assert closure.status_code == 400 and "store" in closure.json()
+    assert not Promotion.objects.filter(name="Tea").exists() and not StoreClosure.objects.exists()
+
+
+def test_api_refuses_a_promotion_in_year_1_or_9999(calendar_world):
+    owner = _api(calendar_world.owner)
+    base = {"name": "Old", "products": ["TEA-1"], "discount_percent": "20"}
+    for start, end in (("0001-01-01", "0001-01-02"), ("9999-12-30", "9999-12-31")):
+        response = owner.post("/api/v1/promotions/", {**base, "start": start, "end": end}, format="json")
+        assert response.status_code == 400 and "A promotion runs between 1990 and 2200" in str(response.json())
+    assert not Promotion.objects.filter(name="Old").exists()
