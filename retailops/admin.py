@@ -2,6 +2,7 @@
 
 from django.contrib import admin, messages
 
+from .admin_mixins import LedgerAdmin
 from .models import OutboxMessage
 from .outbox import outbox_relay
 
@@ -20,7 +21,7 @@ class SentFilter(admin.SimpleListFilter):
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):
+class OutboxMessageAdmin(LedgerAdmin):
     """Read-only: messages are written by the services and published by the relay."""
 
     list_display = ("id", "task_name", "args", "queue", "key", "created_at", "sent_at", "attempts", "next_attempt_at")
@@ -28,15 +29,6 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     search_fields = ("task_name", "key")
     readonly_fields = [f.name for f in OutboxMessage._meta.fields]
     actions = ["publish_now"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_publish_permission(self, request):
         return request.user.has_perm("retailops.change_outboxmessage")

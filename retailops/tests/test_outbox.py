@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from inventory.tests.factories import PASSWORD
 from retailops import outbox
 from retailops.celery import app as retailops_app
 from retailops.models import OutboxMessage
@@ -230,3 +231,15 @@ def test_a_worker_started_while_redis_is_down_runs_the_work_queued_meanwhile(req
         if redis_server:
             redis_server.terminate()
             redis_server.wait(timeout=10)
+
+
+@pytest.mark.django_db
+def test_owners_read_the_outbox_in_the_admin_and_nobody_edits_it(client, world):
+    OutboxMessage.objects.create(task_name="sales.import_sales", args=[1], queue="interactive", key="import:1")
+    assert client.login(username=world.owner.username, password=PASSWORD)
+    listing = client.get("/admin/retailops/outboxmessage/?state=unsent")
+    assert listing.status_code == 200 and "import:1" in listing.content.decode()
+    assert client.get("/admin/retailops/outboxmessage/add/").status_code == 403
+    client.logout()
+    assert client.login(username=world.staff.username, password=PASSWORD)
+    assert client.get("/admin/retailops/outboxmessage/").status_code in (302, 403)
