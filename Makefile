@@ -41,6 +41,7 @@ run: demo
 	@echo ""
 	@echo "  RetailOps is starting on http://127.0.0.1:$(PORT)/  (Ctrl+C stops web, the two workers — interactive and heavy —, beat and the demo till)"
 	@echo "  Demo logins:  owner / owner-demo-2026   accountant / accountant-demo-2026   staff / staff-demo-2026"
+	@echo "  POS devices:  one API token per store (user pos-<store code, lower case>): $(BIN)/python manage.py drf_create_token pos-hb01"
 	@echo ""
 	PATH="$(CURDIR)/$(BIN):$$PATH" PORT=$(PORT) DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/honcho -f Procfile.dev start
 
