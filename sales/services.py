@@ -253,6 +253,10 @@ def receipt_validate(draft, *, now: datetime, kinds: tuple[str, ...] = DRAFT_KIN
         draft.errors.append(("points_redeemed", str(draft.points_redeemed), "redeemed points cannot be negative"))
     if draft.points_redeemed and not draft.customer:
         draft.errors.append(("points_redeemed", str(draft.points_redeemed), "only a loyalty customer can redeem"))
+    if draft.points_redeemed and kind == "return":
+        # Money goes back on a return; no points are spent on one. So a return never locks its customer, and the
+        # till's path (original, then stock) cannot take locks in another order than the batch path.
+        draft.errors.append(("points_redeemed", str(draft.points_redeemed), "a return cannot redeem points"))
     if draft.customer is not None and draft.customer.anonymised_at:
         draft.errors.append(("customer", draft.customer.code, "this customer was deleted on request"))
 

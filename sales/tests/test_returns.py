@@ -99,6 +99,20 @@ def test_a_second_return_past_what_was_sold_is_refused_and_the_exact_remainder_a
     assert StockLevel.objects.get(store=world.store_own, product=roll).on_hand == Decimal("0")
 
 
+def test_a_return_cannot_redeem_points(till):
+    # Money goes back on a return; points are not spent on one (and a return then never locks the customer, so
+    # the till's lock order — the original, then stock — stays the same as the batch path's).
+    owner, world, _roll, _ = till
+    member = CustomerFactory()
+    post(owner, receipt("R123", 2, customer=member.code))
+
+    response = post(owner, back("B1", 1, customer=member.code, points_redeemed=50))
+
+    assert response.status_code == 400
+    assert "a return cannot redeem points" in str(response.data)
+    assert Sale.objects.filter(kind="return").count() == 0
+
+
 def test_returns_in_one_batch_count_each_other_and_a_sale_of_the_same_batch(till):
     owner, _, _, _ = till
     body = {"receipts": [receipt("R123", 2), back("B1", 1), back("B2", 1), back("B3", 1)]}
