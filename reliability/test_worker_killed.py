@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +21,6 @@ import time
 from datetime import date
 
 import pytest
-import redis
 from django.conf import settings
 from django.db import connection
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
@@ -31,6 +29,7 @@ from forecasting import services
 from forecasting.models import DemandForecast, ForecastAccuracy, ForecastChunk, ForecastRun
 from forecasting.tests.factories import sales_days
 from inventory.tests.factories import ProductFactory, StoreFactory
+from retailops.testing import private_redis_server
 
 END = date(2025, 3, 31)
 REDIS_PORT = 6392
@@ -44,34 +43,8 @@ RELAY_TASK = "retailops.outbox_relay"
 @pytest.fixture
 def private_redis():
     """A redis-server of this test's own on port 6392 (no persistence), stopped at the end."""
-    binary = shutil.which("redis-server")
-    if not binary:
-        if settings.REQUIRE_SERVICES:
-            pytest.fail("This test needs redis-server on the PATH (REQUIRE_SERVICES is on).")
-        pytest.skip("needs redis-server on the PATH")
-    server = subprocess.Popen(
-        [binary, "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=REDIS_PORT, socket_connect_timeout=1)
-    try:
-        _wait(lambda: _pings(client), seconds=20, what="the private redis-server to answer")
+    with private_redis_server(REDIS_PORT, require=settings.REQUIRE_SERVICES):
         yield f"redis://127.0.0.1:{REDIS_PORT}/0"
-    finally:
-        client.close()
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
 
 
 def process_env(broker_url: str) -> dict[str, str]:

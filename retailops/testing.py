@@ -25,9 +25,17 @@ a staff member's list shows their store's rows and none of the other store's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+import pytest
 
 LOGIN = 302  # anonymous page request → redirect to the login page
 UNAUTH = 401  # anonymous API request
@@ -66,3 +74,48 @@ class World:
 
 def resolve(value, world):
     return value(world) if callable(value) else value
+
+
+# --- a private redis-server, for tests that stop or freeze their broker (never the shared one) -----------------
+
+
+def redis_server_program(*, require: bool) -> str:
+    """The redis-server program; a test without it skips, or fails when services are required (CI)."""
+    program = shutil.which("redis-server")
+    if not program:
+        if require:
+            pytest.fail("This test needs the redis-server program (REQUIRE_SERVICES is on).")
+        pytest.skip("needs the redis-server program")
+    return program
+
+
+@contextmanager
+def private_redis_server(port: int, *, require: bool) -> Iterator[subprocess.Popen]:
+    """A redis-server of the test's own on `port`, without persistence: yields its process once the port answers,
+    and stops it at the end (woken first, should the test have frozen it with SIGSTOP)."""
+    command = [redis_server_program(require=require), "--port", str(port), "--bind", "127.0.0.1"]
+    process = subprocess.Popen(command + ["--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while not _answers_ping(port):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"redis-server on port {port} did not answer within 20 s")
+            time.sleep(0.05)
+        yield process
+    finally:
+        process.send_signal(signal.SIGCONT)
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False

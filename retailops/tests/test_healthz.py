@@ -2,8 +2,6 @@
 address allow-list, Prometheus text)."""
 
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +17,7 @@ from django.utils import timezone
 
 from retailops import heartbeat
 from retailops.models import Heartbeat
+from retailops.testing import private_redis_server
 
 KEYS = {
     "status",
@@ -118,28 +117,8 @@ def test_an_old_newest_sale_is_stale_not_down(client, db):
     assert response.json()["newest_sale"] == "stale" and response.json()["newest_sale_age_seconds"] >= 5 * 86400
 
 
-@contextmanager
 def own_redis():
-    server = shutil.which("redis-server")
-    if not server:
-        if settings.REQUIRE_SERVICES:
-            pytest.fail("This test needs the redis-server program.")
-        pytest.skip("needs the redis-server program")
-    command = [server, "--port", str(OWN_REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", OWN_REDIS_PORT), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield process
-    finally:
-        process.send_signal(signal.SIGCONT)
-        process.terminate()
-        process.wait(timeout=10)
+    return private_redis_server(OWN_REDIS_PORT, require=settings.REQUIRE_SERVICES)
 
 
 @pytest.mark.redis

@@ -2,14 +2,13 @@
 refuses connections (a circuit breaker spares the next requests the wait), until the relay publishes it."""
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from unittest import mock
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,6 +25,7 @@ from retailops.celery import app as retailops_app
 from retailops.models import OutboxMessage
 from retailops.outbox import outbox_enqueue, outbox_relay
 from retailops.tasks import selftest_marker
+from retailops.testing import private_redis_server, redis_server_program
 
 REFUSED = "redis://127.0.0.1:6399/0"  # nothing listens there
 
@@ -177,11 +177,7 @@ def test_two_relays_at_once_publish_each_message_once(require_postgres, transact
 @pytest.mark.redis
 @pytest.mark.postgres
 def test_a_worker_started_while_redis_is_down_runs_the_work_queued_meanwhile(require_postgres, transactional_db):
-    server = shutil.which("redis-server")
-    if not server:
-        if settings.REQUIRE_SERVICES:
-            pytest.fail("This test needs the redis-server program.")
-        pytest.skip("needs the redis-server program")
+    redis_server_program(require=settings.REQUIRE_SERVICES)
     port = _free_port()
     url = f"redis://127.0.0.1:{port}/0"
     token = uuid.uuid4().hex
@@ -203,15 +199,11 @@ def test_a_worker_started_while_redis_is_down_runs_the_work_queued_meanwhile(req
         stderr=subprocess.STDOUT,
         text=True,
     )
-    redis_server = None
+    outage = ExitStack()
     try:
         time.sleep(5)  # the outage lasts 5 s after the worker started
         assert worker.poll() is None, f"the worker gave up on the broker: {worker.stdout.read()}"
-        redis_server = subprocess.Popen(
-            [server, "--port", str(port), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        outage.enter_context(private_redis_server(port, require=settings.REQUIRE_SERVICES))
         marker = selftest_marker(token)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not marker.exists():
@@ -228,9 +220,7 @@ def test_a_worker_started_while_redis_is_down_runs_the_work_queued_meanwhile(req
             worker.wait(timeout=15)
         except subprocess.TimeoutExpired:
             worker.kill()
-        if redis_server:
-            redis_server.terminate()
-            redis_server.wait(timeout=10)
+        outage.close()
 
 
 @pytest.mark.django_db
