@@ -7,7 +7,9 @@ Trains on everything up to a cut-off and scores the following quarter (91 days),
      cancellations included as negative spend; holdout = the last 91 days).
 Prints RMSE, MAE, R² and the aggregate error of total spend per model, and the machine.
 
-    DATABASE_URL=sqlite:////tmp/demo.sqlite3 .venv/bin/python bench/customers.py
+    DATABASE_URL=sqlite:////tmp/demo.sqlite3 .venv/bin/python bench/customers.py [--origins] [--demo]
+
+--origins also scores every candidate at four earlier validation cut-offs (how stable each choice is).
 """
 
 from __future__ import annotations
@@ -123,6 +125,27 @@ def run(name: str, days: pd.DataFrame) -> None:
     scored("final", days, final, spend_choice=choice["spend"], churn_choice=choice["churn"])
 
 
+def origins(name: str, days: pd.DataFrame, steps=(90, 60, 30, 0)) -> None:
+    """Every engine candidate at several validation cut-offs (all before the final split's): how stable is
+    each choice? Spend total error per model and churn AUC per model, one row per cut-off."""
+    final = days["date"].max() - pd.Timedelta(days=HORIZON)
+    print(f"\n{name}: rolling validation cut-offs (each scored on its next {HORIZON} / {engine.CHURN_DAYS} days)")
+    print(f"    {'cut-off':<12}{'BG/NBD×GG':>11}{'regression':>11}{'  churn AUC: ' + ', '.join(engine.CHURN_MODELS)}")
+    aucs: dict[str, list[float]] = {m: [] for m in engine.CHURN_MODELS}
+    for step in steps:
+        cutoff = final - pd.Timedelta(days=HORIZON + step)
+        ev = engine.spend_evaluate(days, cutoff=cutoff, horizon_days=HORIZON)
+        ch = engine.churn_evaluate(days, cutoff=cutoff, horizon_days=engine.CHURN_DAYS)
+        errs = [ev.metrics[k].get("total_error_pct") for k in ("probabilistic", "regression")]
+        cells = [f"{e:>+10.1f}%" if e is not None else f"{'—':>11}" for e in errs]
+        for m in engine.CHURN_MODELS:
+            if ch.metrics[m].get("auc") is not None:
+                aucs[m].append(ch.metrics[m]["auc"])
+        row = ", ".join(f"{ch.metrics[m]['auc']:.3f}" if ch.metrics[m].get("auc") else "—" for m in engine.CHURN_MODELS)
+        print(f"    {cutoff.date()!s:<12}{''.join(cells)}  {row}")
+    print("    mean churn AUC: " + ", ".join(f"{m} {np.mean(v):.3f}" for m, v in aucs.items() if v))
+
+
 # The issue's size: 25,000 customers and about 70,000 receipts over three years (a light-buying chain).
 SPEED_TRUTH = engine.BGNBD(r=0.8, alpha=85.0, a=1.0, b=1.6)
 
@@ -184,7 +207,10 @@ def main() -> None:
     if "--speed-only" in sys.argv:  # only the speed run: skip the real data's splits
         pass
     elif REAL.exists():
-        run("Online Retail 2010–2011 (UCI), customers with an id", real_days())
+        real = real_days()
+        if "--origins" in sys.argv:
+            origins("Online Retail 2010–2011 (UCI)", real)
+        run("Online Retail 2010–2011 (UCI), customers with an id", real)
     else:
         print(f"\n(skipped: {REAL} not found)")
     speed()

@@ -478,21 +478,38 @@ def spend_blend(shape: pd.Series, total: pd.Series) -> pd.Series:
 def seasonal_index(days: pd.DataFrame, *, start: pd.Timestamp, horizon_days: int = 91) -> dict | None:
     """The chain's seasonal index for the `horizon_days` after `start`, from the same days a year earlier.
 
-    index = the chain's spend in (start − 365, start − 365 + horizon] ÷ its mean spend per `horizon_days` over
-    the year (start − 365, start]: above 1 for a busy season. None when the history does not cover that
-    quarter last year (then no season is applied, and the page says so).
+    index = the chain's spend in that quarter last year ÷ its mean spend per `horizon_days` over a year of
+    history around it: above 1 for a busy season. Where the history reaches back far enough (about 16½
+    months before `start`), the year is centred on last year's quarter ("centred"): a chain that grew (or
+    shrank) over the year then does not read its growth as a season — over the year after the quarter
+    (`trailing`, the fallback) a growing chain's busy quarter looks smaller than it was. None when the
+    history does not cover that quarter last year (then no season is applied, and the page says so).
     """
     start = pd.Timestamp(start).normalize()
     year_start = start - pd.Timedelta(days=365)
     if days.empty or days["date"].min() > year_start + pd.Timedelta(days=1):
         return None
     same = float(spend_between(days, start=year_start, end=year_start + pd.Timedelta(days=horizon_days)).sum())
-    year = float(spend_between(days, start=year_start, end=start).sum()) * horizon_days / 365
+    centre_from = year_start + pd.Timedelta(days=horizon_days // 2 - 182)
+    if days["date"].min() <= centre_from + pd.Timedelta(days=1):
+        method, base_from = "centred", centre_from
+    else:
+        method, base_from = "trailing", year_start
+    year = (
+        float(spend_between(days, start=base_from, end=base_from + pd.Timedelta(days=365)).sum()) * horizon_days / 365
+    )
     if same <= 0 or year <= 0:
         return None
     first = year_start + pd.Timedelta(days=1)
     last = year_start + pd.Timedelta(days=horizon_days)
-    return {"index": same / year, "from": first.date().isoformat(), "to": last.date().isoformat()}
+    return {
+        "index": same / year,
+        "from": first.date().isoformat(),
+        "to": last.date().isoformat(),
+        "method": method,
+        "year_from": (base_from + pd.Timedelta(days=1)).date().isoformat(),
+        "year_to": (base_from + pd.Timedelta(days=365)).date().isoformat(),
+    }
 
 
 @dataclass

@@ -177,3 +177,24 @@ def test_bgnbd_p_no_purchase_matches_a_monte_carlo_and_leaves_one_time_buyers_a_
     ev = engine.churn_evaluate(days, cutoff=days["date"].max() - pd.Timedelta(days=91))
     assert ev.metrics["bgnbd_silent"]["auc"] > ev.metrics["bgnbd"]["auc"] + 0.1
     assert ev.metrics["bgnbd_logistic"]["auc"] > ev.metrics["bgnbd"]["auc"] + 0.1
+
+
+def test_a_growing_chain_does_not_read_its_growth_as_a_season():
+    """Spend doubles over three years and every first quarter is twice as busy. With history far enough
+    back, the year is centred on last year's quarter and the index is the season itself (2 ÷ the mean
+    season ≈ 1.60); a year taken after the quarter reads the growth as a quieter season."""
+    dates = pd.date_range("2022-01-01", "2024-12-31", freq="D")
+    level = 1.0 + (dates - dates[0]).days / 1095
+    amount = level * np.where(dates.month.isin([1, 2, 3]), 2.0, 1.0)
+    days = pd.DataFrame({"customer_id": 1, "date": dates, "amount": amount, "discount": 0.0})
+    true_index = 2.0 / ((2.0 * 90 + 275) / 365)
+
+    centred = engine.seasonal_index(days, start=pd.Timestamp("2025-01-01"), horizon_days=90)
+    assert centred["method"] == "centred"
+    assert centred["index"] == pytest.approx(true_index, rel=0.03)
+    assert centred["from"] == "2024-01-03"
+
+    short = days[days["date"] >= "2023-12-01"]  # too short to centre: the year after the quarter
+    trailing = engine.seasonal_index(short, start=pd.Timestamp("2025-01-01"), horizon_days=90)
+    assert trailing["method"] == "trailing" and trailing["year_from"] == "2024-01-03"
+    assert trailing["index"] < true_index * 0.95  # the bias the centred year removes

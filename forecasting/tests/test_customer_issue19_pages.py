@@ -106,6 +106,19 @@ def test_the_season_line_says_plainly_when_no_season_could_be_applied_and_which_
     line = section(page(world.owner), "spend-metrics")
     assert "×1.42" in line and "2025-09-02 – 2025-12-01" in line
     assert "no same quarter last year" not in line
+    CustomerModelRun.objects.all().delete()
+    finished_run(
+        season={
+            "index": 1.6,
+            "from": "2025-09-02",
+            "to": "2025-12-01",
+            "method": "centred",
+            "year_from": "2025-03-18",
+            "year_to": "2026-03-17",
+        }
+    )
+    line = section(page(world.owner), "spend-metrics")
+    assert "the year 2025-03-18 – 2026-03-17, centred on that quarter" in line
 
 
 @pytest.mark.django_db
@@ -135,6 +148,16 @@ def test_the_train_api_takes_an_as_of_day_and_keeps_that_run_apart(world):
     assert response.status_code == 202, response.content
     run = CustomerModelRun.objects.get(pk=response.json()["run"]["id"])
     assert (run.as_of, run.backdated) == (date(2024, 6, 30), True)
+
+
+@pytest.mark.django_db
+def test_a_backdated_run_is_listed_as_such_and_its_figures_are_not_the_ones_shown(world):
+    finished_run()
+    past = finished_run(churn={"chosen": "heuristic", "auc": 0.6123, "horizon_days": 90, "models": {}})
+    CustomerModelRun.objects.filter(pk=past.pk).update(as_of=date(2024, 6, 30), backdated=True)
+    html = page(world.owner)
+    assert "as of 30 Jun 2024: kept apart, not shown" in html
+    assert "0.740" in section(html, "churn-auc") and "0.612" not in section(html, "churn-auc")
 
 
 @pytest.mark.django_db
