@@ -521,10 +521,17 @@ class SpendEvaluation:
     params: dict
     holdout: pd.DataFrame = field(repr=False)
     season: dict | None = None
+    level: dict | None = None
+    backtests: dict = field(default_factory=dict, repr=False)  # {cut-off: SpendEvaluation} of the level check
 
 
 def spend_evaluate(
-    days: pd.DataFrame, *, cutoff: pd.Timestamp, horizon_days: int = 91, summary: pd.DataFrame | None = None
+    days: pd.DataFrame,
+    *,
+    cutoff: pd.Timestamp,
+    horizon_days: int = 91,
+    summary: pd.DataFrame | None = None,
+    level: bool = True,
 ) -> SpendEvaluation:
     """Train both spend models on data up to `cutoff`, score them (and their blend) on (cutoff, cutoff + horizon].
 
@@ -562,8 +569,80 @@ def spend_evaluate(
         preds["blend"] = spend_blend(preds[shape], preds[total])
         results["blend"] = {**regression_metrics(actual, preds["blend"], past=past), "shape": shape, "total": total}
     results["past_spend_capture_top20"] = top_share(actual, past)
+    checked, backtests = None, {}
+    if level:  # the kept figure with its level check, as the run would have shown it at the cut-off
+        roles = blend_roles(results) if chosen == "blend" else None
+        backtests = {}
+        checked = level_check(
+            train, as_of=cutoff, model=total_model(chosen, roles), horizon_days=horizon_days, evaluations=backtests
+        )
+        if checked:
+            preds["level_checked"] = preds[chosen] * checked["factor"]
+            results["level_checked"] = {**regression_metrics(actual, preds["level_checked"], past=past), "of": chosen}
     holdout = pd.DataFrame({"actual": actual, **{k: v.reindex(actual.index) for k, v in preds.items()}})
-    return SpendEvaluation(cutoff, horizon_days, results, chosen, params, holdout, season)
+    return SpendEvaluation(cutoff, horizon_days, results, chosen, params, holdout, season, checked, backtests)
+
+
+LEVEL_HISTORY_DAYS = 365  # a back-test's model must have seen a year: on months of history its misses are noise
+LEVEL_LIMITS = (0.8, 1.25)
+
+
+def total_model(chosen: str, roles: tuple[str, str] | None) -> str:
+    """The model whose total the kept figure carries: itself, or for a blend the model it takes its total from."""
+    return roles[1] if chosen == "blend" and roles else chosen
+
+
+def level_check(
+    days: pd.DataFrame,
+    *,
+    as_of: pd.Timestamp,
+    model: str,
+    horizon_days: int = 91,
+    quarters: int = 2,
+    evaluations: dict | None = None,
+) -> dict | None:
+    """How far the spend model's total missed in the last `quarters` quarters before `as_of`, and the factor that
+    corrects its level: the mean of actual ÷ predicted over those back-tests, limited to LEVEL_LIMITS.
+
+    Each back-test fits on history up to as_of − k·horizon and is scored on the quarter after it (season included,
+    as the forecast is), from data up to `as_of` only. A back-test counts only when its model saw at least a year
+    of history; with fewer than `quarters` such back-tests there is no level check (None), and the page says so.
+    `evaluations` ({cut-off: SpendEvaluation}) reuses back-tests already made, and gains the ones made here.
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    if days.empty:
+        return None
+    first = days["date"].min()
+    hist = days[days["date"] <= as_of]
+    checks = []
+    for k in range(1, quarters + 1):
+        cutoff = as_of - pd.Timedelta(days=k * horizon_days)
+        if (cutoff - first).days < LEVEL_HISTORY_DAYS:
+            return None
+        ev = evaluations.get(cutoff) if evaluations is not None else None
+        if ev is None:
+            ev = spend_evaluate(hist, cutoff=cutoff, horizon_days=horizon_days, level=False)
+            if evaluations is not None:
+                evaluations[cutoff] = ev
+        m = ev.metrics.get(model) or {}
+        predicted, actual = m.get("total_predicted"), m.get("total_actual")
+        if not predicted or not actual or predicted <= 0 or actual <= 0:
+            return None
+        checks.append(
+            {
+                "cutoff": cutoff.date().isoformat(),
+                "error_pct": (predicted - actual) / actual * 100,
+                "ratio": actual / predicted,
+            }
+        )
+    raw = float(np.mean([c["ratio"] for c in checks]))
+    return {
+        "factor": float(np.clip(raw, *LEVEL_LIMITS)),
+        "raw": raw,
+        "model": model,
+        "checks": checks,
+        "limits": list(LEVEL_LIMITS),
+    }
 
 
 def top_share(actual: pd.Series, score: pd.Series, share: float = 0.2) -> float | None:

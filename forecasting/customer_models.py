@@ -279,8 +279,20 @@ def _execute(run: CustomerModelRun, *, today: date, owner: str = "") -> None:
     season = customer_engine.seasonal_index(days, start=data_end, horizon_days=HORIZON)
     metrics["season"] = season
     factor = season["index"] if season else 1.0
-    quarter = customer_engine.spend_kept(predicted, chosen=chosen, horizon=HORIZON, roles=roles, factor=factor)
-    year = customer_engine.spend_kept(predicted, chosen=chosen, horizon=365, roles=roles)  # a year has every season
+    # The level check: how far the kept model's total missed in the last two quarters (back-tests reused).
+    level = customer_engine.level_check(
+        days,
+        as_of=data_end,
+        model=customer_engine.total_model(chosen, roles),
+        horizon_days=HORIZON,
+        evaluations={cutoff: evaluation, **evaluation.backtests},
+    )
+    metrics["level"] = level
+    metrics["spend"]["holdout_level"] = evaluation.level
+    scale = level["factor"] if level else 1.0
+    quarter = customer_engine.spend_kept(predicted, chosen=chosen, horizon=HORIZON, roles=roles, factor=factor * scale)
+    # a year has every season, but the model's level is the same
+    year = customer_engine.spend_kept(predicted, chosen=chosen, horizon=365, roles=roles, factor=scale)
     try:
         churn = customer_engine.churn_predict(days, as_of=data_end, model=churn_model, tiers=tiers)
     except ValueError:
@@ -349,6 +361,8 @@ def _execute(run: CustomerModelRun, *, today: date, owner: str = "") -> None:
     auc = metrics["churn"].get("auc")
     churn_text = f"churn: {churn_model} (AUC {auc:.2f})" if auc is not None else f"churn: {churn_model}"
     season_text = f"season ×{season['index']:.2f} applied" if season else "no season applied"
+    if level:
+        season_text += f"; level ×{level['factor']:.2f}"
     _results_save(
         run,
         owner=owner,

@@ -16,7 +16,7 @@ from django.views.generic import TemplateView
 from customers import selectors as customer_sel
 from customers.models import CustomerModelRun, LoyaltyTier
 from customers.views import PII, store_param
-from forecasting.customer_engine import SEGMENTS
+from forecasting.customer_engine import LEVEL_HISTORY_DAYS, SEGMENTS
 from forecasting.customer_models import model_run_start
 from inventory.selectors import stores_visible
 from retailops.charts import CHARTJS_DEFAULT_COLOUR, chart
@@ -224,9 +224,14 @@ class ModelRunListView(RolePermissionMixin, TemplateView):
         )
         if latest:
             spend = latest.metrics.get("spend", {})
-            names = [n for n in ("regression", "probabilistic", "blend") if spend.get(n, {}).get("rmse") is not None]
+            names = [
+                n
+                for n in ("regression", "probabilistic", "blend", "level_checked")
+                if spend.get(n, {}).get("rmse") is not None
+            ]
             ctx["spend_rows"] = [{"name": n, "label": LABELS[n], **spend[n]} for n in names]
             ctx["kept_label"] = LABELS.get(latest.chosen_model, latest.chosen_model)
+            ctx["spend_highlight"] = "level_checked" if "level_checked" in names else latest.chosen_model
             ctx["spend_chart"] = chart(
                 "bar",
                 ["Actual"] + [LABELS.get(n, n) for n in names],
@@ -246,6 +251,8 @@ class ModelRunListView(RolePermissionMixin, TemplateView):
             ctx["churn_label"] = CHURN_LABELS.get(churn.get("chosen"), churn.get("chosen", ""))
             ctx["season"] = latest.metrics.get("season")
             ctx["holdout_season"] = spend.get("holdout_season")
+            ctx["level"] = latest.metrics.get("level")
+            ctx["level_history_days"] = LEVEL_HISTORY_DAYS
             ctx["not_scored"] = latest.metrics.get("not_scored", {})
             ctx["not_scored_total"] = sum(ctx["not_scored"].values())
             disc = latest.metrics.get("discount", {})
@@ -269,6 +276,7 @@ LABELS = {
     "regression": "Linear regression (baseline)",
     "probabilistic": "BG/NBD × Gamma-Gamma",
     "blend": "Blend (one's shape, the other's total)",
+    "level_checked": "The kept model with its level check",
 }
 CHURN_LABELS = {
     "heuristic": "Days since the last visit ÷ usual gap",

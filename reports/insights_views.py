@@ -123,7 +123,7 @@ class InsightsSendView(FiltersMixin, View):
     permission_required = SEND_PERMS
 
     def post(self, request):
-        queued = enqueue(SEND_TASK, key="insights-weekly-send-now")
+        queued = enqueue(SEND_TASK, True, key="insights-weekly-send-now")  # force: even if sent this week
         n = len(insights_mail.recipients())
         if queued.published is False:
             messages.warning(

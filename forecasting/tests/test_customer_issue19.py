@@ -198,3 +198,61 @@ def test_a_growing_chain_does_not_read_its_growth_as_a_season():
     trailing = engine.seasonal_index(short, start=pd.Timestamp("2025-01-01"), horizon_days=90)
     assert trailing["method"] == "trailing" and trailing["year_from"] == "2024-01-03"
     assert trailing["index"] < true_index * 0.95  # the bias the centred year removes
+
+
+def growing_chain(years: float = 3.0, n: int = 600, growth: float = 0.3, seed: int = 19) -> pd.DataFrame:
+    """Customers buying at steady rates (a few drop out) whose baskets grow `growth` a year: the spend models,
+    which take a customer's past basket as their next, come out under in every quarter."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2023-01-01")
+    span = int(365 * years)
+    rows = []
+    for c in range(n):
+        t = rng.uniform(0, span / 3)
+        rate, value = rng.gamma(2.0, 1 / 40), rng.gamma(5.0, 4.0)
+        while t < span:
+            rows.append((c, start + pd.Timedelta(days=int(t)), value * (1 + growth) ** (t / 365) * rng.gamma(8, 1 / 8)))
+            if rng.random() < 0.01:
+                break
+            t += rng.exponential(1 / rate)
+    frame = pd.DataFrame(rows, columns=["customer_id", "date", "amount"]).assign(discount=0.0)
+    return engine.purchase_days(frame)
+
+
+def test_the_level_check_corrects_a_model_that_misses_the_same_way_every_quarter():
+    days = growing_chain()
+    cutoff = days["date"].max() - pd.Timedelta(days=91)
+    level = engine.level_check(days[days["date"] <= cutoff], as_of=cutoff, model="probabilistic", horizon_days=91)
+    assert len(level["checks"]) == 2
+    assert all(c["error_pct"] < -10 for c in level["checks"])  # BG/NBD × GG under in both back-tests …
+    assert 1.1 < level["factor"] <= engine.LEVEL_LIMITS[1]  # … so raised
+    ev = engine.spend_evaluate(days, cutoff=cutoff, horizon_days=91)
+    actual, raw = ev.holdout["actual"].sum(), ev.holdout["probabilistic"].sum()
+    assert raw < actual and abs(raw * level["factor"] - actual) < abs(raw - actual) / 2  # the next quarter agrees
+
+
+def test_the_holdout_scores_the_kept_figure_with_its_level_check_and_keeps_the_back_tests():
+    days = growing_chain()
+    cutoff = days["date"].max() - pd.Timedelta(days=91)
+    ev = engine.spend_evaluate(days, cutoff=cutoff, horizon_days=91)
+    roles = engine.blend_roles(ev.metrics) if ev.chosen == "blend" else None
+    assert ev.level["model"] == engine.total_model(ev.chosen, roles)
+    checked = ev.holdout["level_checked"]
+    assert np.allclose(checked, ev.holdout[ev.chosen] * ev.level["factor"])
+    assert ev.metrics["level_checked"]["total_predicted"] == pytest.approx(checked.sum())
+    # the back-tests are the run's to reuse: one and two quarters before the cut-off
+    assert sorted(ev.backtests) == [cutoff - pd.Timedelta(days=182), cutoff - pd.Timedelta(days=91)]
+
+
+def test_no_level_check_without_a_year_of_history_before_each_back_test():
+    days = growing_chain(years=1.6)  # the second back-test's model would have seen ~11 months
+    cutoff = days["date"].max() - pd.Timedelta(days=91)
+    assert engine.level_check(days, as_of=cutoff, model="probabilistic", horizon_days=91) is None
+    ev = engine.spend_evaluate(days, cutoff=cutoff, horizon_days=91)
+    assert ev.level is None and "level_checked" not in ev.metrics
+
+
+def test_the_level_factor_is_held_within_its_limits():
+    days = growing_chain(growth=3.0)  # baskets quadrupling a year: the mean miss is far beyond the limit
+    level = engine.level_check(days, as_of=days["date"].max(), model="probabilistic", horizon_days=91)
+    assert level["raw"] > engine.LEVEL_LIMITS[1] and level["factor"] == engine.LEVEL_LIMITS[1]

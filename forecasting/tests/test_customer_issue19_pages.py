@@ -207,3 +207,24 @@ def test_the_churn_classifiers_fit_on_one_thread(monkeypatch):
     days = shoppers(n=200)
     engine.churn_predict(days, as_of=days["date"].max(), model="boosting")
     assert len(seen) == 2 and all(seen) and all(n == 1 for threads in seen for n in threads)
+
+
+@pytest.mark.django_db
+def test_the_level_line_says_how_far_the_model_missed_and_the_factor_or_why_there_is_none(world):
+    finished_run()
+    line = section(page(world.owner), "level")
+    assert "No level check" in line and "365 days of history" in line
+    CustomerModelRun.objects.all().delete()
+    checks = [
+        {"cutoff": "2026-06-02", "error_pct": -7.94, "ratio": 1.086},
+        {"cutoff": "2026-03-03", "error_pct": -4.6, "ratio": 1.048},
+    ]
+    finished_run(
+        level={"factor": 1.067, "raw": 1.067, "model": "probabilistic", "checks": checks, "limits": [0.8, 1.25]}
+    )
+    line = section(page(world.owner), "level")
+    assert "-7.9 %" in line and "(from 2026-06-02)" in line and "-4.6 %" in line and "×1.07" in line
+    assert "held to" not in line
+    CustomerModelRun.objects.all().delete()
+    finished_run(level={"factor": 1.25, "raw": 1.41, "model": "probabilistic", "checks": checks, "limits": [0.8, 1.25]})
+    assert "(the mean, 1.41, held to ×0.80–×1.25)" in section(page(world.owner), "level")
