@@ -114,8 +114,10 @@ class BGNBD:
         penalty = 1e-7 * np.sum(log_params**2)
         return -(weights * ll).sum() / weights.sum() + penalty
 
-    def fit(self, frequency, recency, T) -> BGNBD:
-        """Maximum-likelihood fit on (frequency, recency, T); identical rows are weighted, not repeated."""
+    def fit(self, frequency, recency, T, *, warm: BGNBD | None = None) -> BGNBD:
+        """Maximum-likelihood fit on (frequency, recency, T); identical rows are weighted, not repeated.
+
+        `warm`: a fit on much the same customers (a back-test's, say) to start from, instead of three starts."""
         frame = pd.DataFrame({"x": frequency, "tx": recency, "T": T}).astype(float)
         if frame.empty:
             raise ValueError("BG/NBD needs at least one customer.")
@@ -125,7 +127,10 @@ class BGNBD:
         x, tx, T_, w = (grouped[c].to_numpy(float) for c in ("x", "tx", "T", "w"))
         scale = max(float(T_.max()), 1.0) / 10.0  # fit on a rescaled clock: better conditioned
         best = None
-        for start in ([0.0, 0.0, 0.0, 0.0], [-1.0, 1.0, -0.5, 0.5], [0.5, 2.0, 0.0, 1.0]):
+        starts = [[0.0, 0.0, 0.0, 0.0], [-1.0, 1.0, -0.5, 0.5], [0.5, 2.0, 0.0, 1.0]]
+        if warm is not None and warm.converged:
+            starts = [np.log([warm.r, warm.alpha / scale, warm.a, warm.b]).clip(-12, 12).tolist()]
+        for start in starts:
             res = optimize.minimize(
                 self._neg_ll,
                 np.array(start),
@@ -396,8 +401,8 @@ class ProbabilisticSpend:
         )
 
 
-def probabilistic_fit(summary: pd.DataFrame) -> ProbabilisticSpend:
-    bg = BGNBD().fit(summary["frequency"], summary["recency"], summary["T"])
+def probabilistic_fit(summary: pd.DataFrame, *, warm: BGNBD | None = None) -> ProbabilisticSpend:
+    bg = BGNBD().fit(summary["frequency"], summary["recency"], summary["T"], warm=warm)
     fallback = float(summary["first_amount"].mean()) if len(summary) else 0.0
     gg: GammaGamma | None
     try:
@@ -522,7 +527,7 @@ class SpendEvaluation:
     holdout: pd.DataFrame = field(repr=False)
     season: dict | None = None
     level: dict | None = None
-    backtests: dict = field(default_factory=dict, repr=False)  # {cut-off: SpendEvaluation} of the level check
+    backtests: dict = field(default_factory=dict, repr=False)  # {cut-off: {model: totals}} of the level check
 
 
 def spend_evaluate(
@@ -569,12 +574,17 @@ def spend_evaluate(
         preds["blend"] = spend_blend(preds[shape], preds[total])
         results["blend"] = {**regression_metrics(actual, preds["blend"], past=past), "shape": shape, "total": total}
     results["past_spend_capture_top20"] = top_share(actual, past)
-    checked, backtests = None, {}
+    checked: dict | None = None
+    backtests: dict[pd.Timestamp, dict] = {}
     if level:  # the kept figure with its level check, as the run would have shown it at the cut-off
         roles = blend_roles(results) if chosen == "blend" else None
-        backtests = {}
         checked = level_check(
-            train, as_of=cutoff, model=total_model(chosen, roles), horizon_days=horizon_days, evaluations=backtests
+            train,
+            as_of=cutoff,
+            model=total_model(chosen, roles),
+            horizon_days=horizon_days,
+            evaluations=backtests,
+            warm=prob.bgnbd,
         )
         if checked:
             preds["level_checked"] = preds[chosen] * checked["factor"]
@@ -592,6 +602,34 @@ def total_model(chosen: str, roles: tuple[str, str] | None) -> str:
     return roles[1] if chosen == "blend" and roles else chosen
 
 
+def backtest_total(
+    days: pd.DataFrame, *, cutoff: pd.Timestamp, model: str, horizon_days: int = 91, warm: BGNBD | None = None
+) -> dict:
+    """One spend model fitted on history up to `cutoff`, season included as the forecast carries it: its total
+    for the quarter after against the actual total of the same customers (only that model, so a level check
+    costs one fit per quarter)."""
+    cutoff = pd.Timestamp(cutoff).normalize()
+    train = days[days["date"] <= cutoff]
+    summary = rfm_summary(train, as_of=cutoff)
+    if len(summary) < 3:
+        return {}
+    actual = spend_between(days, start=cutoff, end=cutoff + pd.Timedelta(days=horizon_days))
+    season = seasonal_index(train, start=cutoff, horizon_days=horizon_days)
+    if model == "regression":
+        try:
+            reg = spend_regression_fit(train, as_of=cutoff, horizon_days=horizon_days)
+        except ValueError:
+            return {}
+        predicted = spend_regression_predict(reg, train, as_of=cutoff, customers=summary.index)
+    else:
+        predicted = probabilistic_fit(summary, warm=warm).predict(summary, horizon_days)["spend"]
+    factor = season["index"] if season else 1.0
+    return {
+        "total_predicted": float(predicted.sum()) * factor,
+        "total_actual": float(actual.reindex(summary.index).fillna(0.0).sum()),
+    }
+
+
 def level_check(
     days: pd.DataFrame,
     *,
@@ -600,6 +638,7 @@ def level_check(
     horizon_days: int = 91,
     quarters: int = 2,
     evaluations: dict | None = None,
+    warm: BGNBD | None = None,
 ) -> dict | None:
     """How far the spend model's total missed in the last `quarters` quarters before `as_of`, and the factor that
     corrects its level: the mean of actual ÷ predicted over those back-tests, limited to LEVEL_LIMITS.
@@ -607,7 +646,8 @@ def level_check(
     Each back-test fits on history up to as_of − k·horizon and is scored on the quarter after it (season included,
     as the forecast is), from data up to `as_of` only. A back-test counts only when its model saw at least a year
     of history; with fewer than `quarters` such back-tests there is no level check (None), and the page says so.
-    `evaluations` ({cut-off: SpendEvaluation}) reuses back-tests already made, and gains the ones made here.
+    `evaluations` ({cut-off: {model: metrics}}) reuses back-tests already made, and gains the ones made here;
+    `warm`: a BG/NBD fit to start the back-tests' fits from.
     """
     as_of = pd.Timestamp(as_of).normalize()
     if days.empty:
@@ -619,12 +659,12 @@ def level_check(
         cutoff = as_of - pd.Timedelta(days=k * horizon_days)
         if (cutoff - first).days < LEVEL_HISTORY_DAYS:
             return None
-        ev = evaluations.get(cutoff) if evaluations is not None else None
-        if ev is None:
-            ev = spend_evaluate(hist, cutoff=cutoff, horizon_days=horizon_days, level=False)
+        scored = evaluations.get(cutoff) if evaluations is not None else None
+        if scored is None or model not in scored:
+            scored = {model: backtest_total(hist, cutoff=cutoff, model=model, horizon_days=horizon_days, warm=warm)}
             if evaluations is not None:
-                evaluations[cutoff] = ev
-        m = ev.metrics.get(model) or {}
+                evaluations[cutoff] = scored
+        m = scored.get(model) or {}
         predicted, actual = m.get("total_predicted"), m.get("total_actual")
         if not predicted or not actual or predicted <= 0 or actual <= 0:
             return None

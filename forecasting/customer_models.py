@@ -285,7 +285,7 @@ def _execute(run: CustomerModelRun, *, today: date, owner: str = "") -> None:
         as_of=data_end,
         model=customer_engine.total_model(chosen, roles),
         horizon_days=HORIZON,
-        evaluations={cutoff: evaluation, **evaluation.backtests},
+        evaluations={cutoff: evaluation.metrics, **evaluation.backtests},
     )
     metrics["level"] = level
     metrics["spend"]["holdout_level"] = evaluation.level

@@ -256,3 +256,34 @@ def test_the_level_factor_is_held_within_its_limits():
     days = growing_chain(growth=3.0)  # baskets quadrupling a year: the mean miss is far beyond the limit
     level = engine.level_check(days, as_of=days["date"].max(), model="probabilistic", horizon_days=91)
     assert level["raw"] > engine.LEVEL_LIMITS[1] and level["factor"] == engine.LEVEL_LIMITS[1]
+
+
+@pytest.mark.django_db
+def test_a_run_scales_the_quarter_and_the_year_by_its_level_check_and_says_so(monkeypatch):
+    """A growing chain's run (the sales frame stands in for the database's): the stored quarter and year figures
+    are the kept model's times the season and the level factor, and the message names the factor."""
+    from forecasting import customer_models  # noqa: PLC0415 — beside the one test that runs it
+
+    days = growing_chain(n=200)
+    customers = CustomerFactory.create_batch(200)
+    ids = {i: c.pk for i, c in enumerate(customers)}
+    frame = days.assign(customer_id=days["customer_id"].map(ids), store_id=1)
+    monkeypatch.setattr(customer_models.sel, "transactions_frame", lambda **_: frame)
+    monkeypatch.setattr(customer_models.sel, "exposure_lines_frame", lambda **_: pd.DataFrame())
+    run = CustomerModelRun.objects.create()
+
+    run = customer_models.model_run_execute(run_id=run.pk, today=frame["date"].max().date())
+
+    assert run.status == CustomerModelRun.Status.DONE, run.message
+    level, season = run.metrics["level"], run.metrics["season"]
+    assert level and level["factor"] != 1.0 and f"level ×{level['factor']:.2f}" in run.message
+    end = frame["date"].max()
+    predicted = engine.spend_predict(frame, as_of=end, horizons=(91, 365))
+    roles = run.metrics["spend"]["blend_roles"]
+    quarter = engine.spend_kept(predicted, chosen=run.chosen_model, horizon=91, roles=roles)
+    year = engine.spend_kept(predicted, chosen=run.chosen_model, horizon=365, roles=roles)
+    stored = {p.customer_id: p for p in CustomerPrediction.objects.filter(run=run)}
+    for cid in list(stored)[:20]:
+        expected_q = quarter[cid] * season["index"] * level["factor"]
+        assert float(stored[cid].spend_quarter) == pytest.approx(expected_q, abs=0.006)
+        assert float(stored[cid].spend_year) == pytest.approx(year[cid] * level["factor"], abs=0.006)
