@@ -105,7 +105,7 @@ def scored(name: str, days: pd.DataFrame, cutoff: pd.Timestamp, *, spend_choice=
     m = ev.metrics[spend]
     print(f"  {name} split: train ≤ {cutoff.date()}, scored on the next {HORIZON} days; season: {ev.season or 'none'}")
     print(f"    {'spend model':<24}{'RMSE':>9}{'total err':>11}{'corr':>8}{'top-20%':>9}")
-    for key in ("regression", "probabilistic", "blend"):
+    for key in ("regression", "probabilistic", "blend", "level_checked"):
         k = ev.metrics.get(key, {})
         if k.get("rmse") is not None:
             print(
@@ -113,6 +113,11 @@ def scored(name: str, days: pd.DataFrame, cutoff: pd.Timestamp, *, spend_choice=
                 f"{k['capture_top20']:>9.3f}"
             )
     print(f"    {'past spend ranking':<24}{'':>9}{'':>11}{'':>8}{ev.metrics['past_spend_capture_top20']:>9.3f}")
+    if ev.level:
+        misses = ", ".join(f"{c['error_pct']:+.1f}% from {c['cutoff']}" for c in ev.level["checks"])
+        print(f"    level check of {ev.level['model']}: {misses} → ×{ev.level['factor']:.3f} (row level_checked)")
+    else:
+        print("    level check: none (needs a year of history before each of the two back-tests)")
     print("    churn AUC (90 days): " + ", ".join(f"{k}={v['auc']:.3f}" for k, v in ch.metrics.items() if v.get("auc")))
     print(f"    kept: spend {spend}, churn {churn} (AUC {ch.metrics[churn]['auc']:.3f})")
     return {"spend": spend, "churn": churn, "spend_metrics": m, "bg": ev.metrics["probabilistic"]}

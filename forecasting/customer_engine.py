@@ -236,8 +236,9 @@ class GammaGamma:
         )
         return -(w * ll).sum() / w.sum() + 1e-5 * np.sum(log_params**2)
 
-    def fit(self, frequency, monetary) -> GammaGamma:
-        """Fit on customers with at least one repeat purchase and a positive mean repeat value."""
+    def fit(self, frequency, monetary, *, warm: GammaGamma | None = None) -> GammaGamma:
+        """Fit on customers with at least one repeat purchase and a positive mean repeat value (`warm`: a fit on
+        much the same customers to start from, instead of three starts)."""
         frame = pd.DataFrame({"x": frequency, "m": monetary}).astype(float)
         frame = frame[(frame["x"] > 0) & (frame["m"] > 0)]
         if len(frame) < 3:
@@ -245,7 +246,10 @@ class GammaGamma:
         scale = float(frame["m"].median())
         x, m, w = frame["x"].to_numpy(), (frame["m"] / scale).to_numpy(), np.ones(len(frame))
         best = None
-        for start in ([0.0, 1.0, 0.0], [1.0, 2.0, 1.0], [2.0, 1.0, 1.5]):
+        starts = [[0.0, 1.0, 0.0], [1.0, 2.0, 1.0], [2.0, 1.0, 1.5]]
+        if warm is not None and warm.converged:
+            starts = [np.log([warm.p, warm.q, warm.v / scale]).clip(-10, 10).tolist()]
+        for start in starts:
             res = optimize.minimize(
                 self._neg_ll, np.array(start), args=(x, m, w), method="L-BFGS-B", bounds=[(-10, 10)] * 3
             )
@@ -401,12 +405,13 @@ class ProbabilisticSpend:
         )
 
 
-def probabilistic_fit(summary: pd.DataFrame, *, warm: BGNBD | None = None) -> ProbabilisticSpend:
-    bg = BGNBD().fit(summary["frequency"], summary["recency"], summary["T"], warm=warm)
+def probabilistic_fit(summary: pd.DataFrame, *, warm: ProbabilisticSpend | None = None) -> ProbabilisticSpend:
+    """BG/NBD × Gamma-Gamma on an RFM summary; `warm`: a fit on much the same customers to start both from."""
+    bg = BGNBD().fit(summary["frequency"], summary["recency"], summary["T"], warm=warm.bgnbd if warm else None)
     fallback = float(summary["first_amount"].mean()) if len(summary) else 0.0
     gg: GammaGamma | None
     try:
-        gg = GammaGamma().fit(summary["frequency"], summary["monetary"])
+        gg = GammaGamma().fit(summary["frequency"], summary["monetary"], warm=warm.gg if warm else None)
         if not gg.q > 1:
             gg = None
     except ValueError:
@@ -584,7 +589,7 @@ def spend_evaluate(
             model=total_model(chosen, roles),
             horizon_days=horizon_days,
             evaluations=backtests,
-            warm=prob.bgnbd,
+            warm=prob,
         )
         if checked:
             preds["level_checked"] = preds[chosen] * checked["factor"]
@@ -603,7 +608,12 @@ def total_model(chosen: str, roles: tuple[str, str] | None) -> str:
 
 
 def backtest_total(
-    days: pd.DataFrame, *, cutoff: pd.Timestamp, model: str, horizon_days: int = 91, warm: BGNBD | None = None
+    days: pd.DataFrame,
+    *,
+    cutoff: pd.Timestamp,
+    model: str,
+    horizon_days: int = 91,
+    warm: ProbabilisticSpend | None = None,
 ) -> dict:
     """One spend model fitted on history up to `cutoff`, season included as the forecast carries it: its total
     for the quarter after against the actual total of the same customers (only that model, so a level check
@@ -638,7 +648,7 @@ def level_check(
     horizon_days: int = 91,
     quarters: int = 2,
     evaluations: dict | None = None,
-    warm: BGNBD | None = None,
+    warm: ProbabilisticSpend | None = None,
 ) -> dict | None:
     """How far the spend model's total missed in the last `quarters` quarters before `as_of`, and the factor that
     corrects its level: the mean of actual ÷ predicted over those back-tests, limited to LEVEL_LIMITS.
@@ -647,7 +657,7 @@ def level_check(
     as the forecast is), from data up to `as_of` only. A back-test counts only when its model saw at least a year
     of history; with fewer than `quarters` such back-tests there is no level check (None), and the page says so.
     `evaluations` ({cut-off: {model: metrics}}) reuses back-tests already made, and gains the ones made here;
-    `warm`: a BG/NBD fit to start the back-tests' fits from.
+    `warm`: a BG/NBD × Gamma-Gamma fit to start the back-tests' fits from.
     """
     as_of = pd.Timestamp(as_of).normalize()
     if days.empty:

@@ -287,3 +287,21 @@ def test_a_run_scales_the_quarter_and_the_year_by_its_level_check_and_says_so(mo
         expected_q = quarter[cid] * season["index"] * level["factor"]
         assert float(stored[cid].spend_quarter) == pytest.approx(expected_q, abs=0.006)
         assert float(stored[cid].spend_year) == pytest.approx(year[cid] * level["factor"], abs=0.006)
+
+
+def test_a_warm_started_back_test_fit_finds_the_same_optimum_as_three_cold_starts():
+    days = growing_chain()
+    now, before = days["date"].max(), days["date"].max() - pd.Timedelta(days=91)
+    latest = engine.probabilistic_fit(engine.rfm_summary(days, as_of=now))
+    earlier = engine.rfm_summary(days[days["date"] <= before], as_of=before)
+    cold, warm = engine.probabilistic_fit(earlier), engine.probabilistic_fit(earlier, warm=latest)
+    # a and b are barely identified apart (a flat ridge along their ratio): compare what the fits say instead
+    assert warm.bgnbd.log_likelihood >= cold.bgnbd.log_likelihood - 0.01
+    for name in ("r", "alpha"):
+        assert warm.bgnbd.params[name] == pytest.approx(cold.bgnbd.params[name], rel=0.01)
+    dropout = lambda bg: bg.a / (bg.a + bg.b)  # noqa: E731
+    assert dropout(warm.bgnbd) == pytest.approx(dropout(cold.bgnbd), rel=0.01)
+    for name, value in cold.gg.params.items():
+        assert warm.gg.params[name] == pytest.approx(value, rel=0.01)
+    spend = lambda fit: fit.predict(earlier, 91)["spend"].sum()  # noqa: E731
+    assert spend(warm) == pytest.approx(spend(cold), rel=0.002)
