@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from celery import current_app
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
@@ -52,8 +53,8 @@ def heartbeat_record(*, role: str, name: str, queues: str = "", started: bool = 
 
 
 class WorkerPulse:
-    """A worker's heartbeat thread: a beat now, then every `every` seconds until `stop()`; old task events are
-    pruned at each beat. A failed beat (database away) is logged and tried again at the next one."""
+    """A worker's heartbeat thread: a beat now, then every `every` seconds until `stop()`; old task events and
+    login logs are pruned at each beat. A failed beat (database away) is logged and tried again at the next one."""
 
     def __init__(self, name: str, queues: str = "", *, every: float = WORKER_BEAT_SECONDS):
         self.name, self.queues, self.every = name, queues, every
@@ -64,6 +65,7 @@ class WorkerPulse:
         try:
             heartbeat_record(role=Heartbeat.Role.WORKER, name=self.name, queues=self.queues, started=started)
             task_events_prune()
+            login_logs_prune()
         except Exception:  # noqa: BLE001 — a missed beat is tried again; the worker carries on
             log.warning("worker heartbeat failed", exc_info=True)
 
@@ -142,6 +144,15 @@ def task_event_record(*, kind: str, task_name: str, task_id: str | None, exc: Ba
 
 def task_events_prune() -> int:
     return TaskEvent.objects.filter(at__lt=timezone.now() - KEEP_EVENTS).delete()[0]
+
+
+def login_logs_prune() -> int:
+    """django-axes keeps a row for every login (AccessLog) for ever: keep RETAILOPS_LOGIN_LOG_DAYS days of them.
+    Failed attempts (AccessAttempt) are axes' own to expire: they are the lock-out counter."""
+    from axes.models import AccessLog  # noqa: PLC0415 — axes' models load with the apps, not with this module
+
+    keep = timedelta(days=settings.RETAILOPS["LOGIN_LOG_DAYS"])
+    return AccessLog.objects.filter(attempt_time__lt=timezone.now() - keep).delete()[0]
 
 
 # --- reading: one figure, one function ---------------------------------------------------------------------------

@@ -347,6 +347,8 @@ RETAILOPS: dict = {  # mixed values: typed as a plain dict for mypy
     "LEASE_SECONDS": int(os.environ.get("RETAILOPS_LEASE_SECONDS", "60")),
     # Forecast runs one user (or API token) may have waiting or running at once (nightly runs: no limit).
     "MAX_QUEUED_RUNS": int(os.environ.get("RETAILOPS_MAX_QUEUED_RUNS", "3")),
+    # django-axes writes a row per login (who, when, from where): kept this many days, then pruned by the workers.
+    "LOGIN_LOG_DAYS": int(os.environ.get("RETAILOPS_LOGIN_LOG_DAYS", "90")),
 }
 
 # When true, tests that need PostgreSQL, Redis or a browser fail instead of skipping (CI sets it).

@@ -123,6 +123,20 @@ def test_failed_tasks_are_recorded_by_the_signal_and_pruned_after_a_week(db):
     assert heartbeat.task_events_prune() == 1
 
 
+def test_login_logs_are_kept_for_the_configured_days_then_pruned_at_a_worker_beat(db, settings):
+    from axes.models import AccessAttempt, AccessLog  # noqa: PLC0415 — only this test reads axes' tables
+
+    settings.RETAILOPS = {**settings.RETAILOPS, "LOGIN_LOG_DAYS": 30}
+    old, recent = (AccessLog.objects.create(username=n, ip_address="10.0.0.1", user_agent="t") for n in "ab")
+    AccessLog.objects.filter(pk=old.pk).update(attempt_time=timezone.now() - timedelta(days=31))
+    AccessLog.objects.filter(pk=recent.pk).update(attempt_time=timezone.now() - timedelta(days=29))
+    attempt = AccessAttempt.objects.create(username="c", ip_address="10.0.0.2", user_agent="t", failures_since_start=3)
+    AccessAttempt.objects.filter(pk=attempt.pk).update(attempt_time=timezone.now() - timedelta(days=60))
+    heartbeat.WorkerPulse("w1").beat()
+    assert list(AccessLog.objects.values_list("username", flat=True)) == ["b"]
+    assert AccessAttempt.objects.count() == 1  # the lock-out counter is axes' own to expire
+
+
 def test_beat_ticks_only_in_the_beat_process(db, monkeypatch):
     heartbeat.beat_publishing("retailops.outbox_relay")  # a web process publishing: not beat
     assert not Heartbeat.objects.filter(role="beat").exists()
