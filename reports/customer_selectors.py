@@ -130,10 +130,16 @@ def customer_list_rows(*, customers, segments: pd.DataFrame) -> list[dict]:
 
 
 def insights(*, months: int = 12, store_id=None, today: date | None = None) -> dict:
-    """The insights page: RFM segments, repeat rate by store × month, MRP vs DP share, points flows, churn."""
+    """The insights page: RFM segments, repeat rate by store × month, MRP vs DP share, points flows, churn. With
+    `store_id`, every part is that store's: its sales, its points, and its members (home store) for segments and
+    churn."""
     starts = month_starts(months=months, today=today)
     since = starts[0]
     seg = customer_segments(as_of=today)
+    churn_source = seg.attrs.get("churn_source", "heuristic")
+    if store_id:  # segments, churn bands and the at-risk list follow the store filter too: that store's members
+        members = Customer.objects.filter(home_store_id=store_id).values_list("pk", flat=True)
+        seg = seg[seg.index.isin(set(members))]
     segments = []
     if not seg.empty:
         grouped = seg.groupby("segment").agg(
@@ -274,7 +280,7 @@ def insights(*, months: int = 12, store_id=None, today: date | None = None) -> d
         "churn": churn,
         "at_risk": at_risk,
         "customers_scored": int(len(seg)),
-        "churn_source": seg.attrs.get("churn_source", "heuristic"),
+        "churn_source": churn_source,
     }
 
 

@@ -200,6 +200,7 @@ def customers(f: Filters) -> dict:
         "mix_last": mix[-1] if mix else None,
         "churn": data["churn"],
         "liability": liability,
+        "members_of": f.stores[0] if _store_id(f) else None,  # one store chosen: segments count its members
     }
 
 
