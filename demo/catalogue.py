@@ -636,6 +636,14 @@ class _Catalogue:
         self.customer_ids = np.array([c.pk for c in created], dtype=np.int64)
         self.customer_tier = tier
         self.customer_joined_day = (joined - first) // 86400  # first trading day index they may shop
+        # Members also leave, as in a shop: 45 % stop shopping some time after they join (a mean of 14 months
+        # on; the others stay), so lapsed members, churn risk and tiers that fall behave as a retailer sees them.
+        # An RNG of its own: the rest of the chain's history draws exactly what it drew before.
+        leave = np.random.default_rng([cfg.seed, 19])
+        lapses = leave.random(C) < 0.45
+        stay = leave.exponential(420.0, C)
+        start_day = np.maximum(self.customer_joined_day, 0)
+        self.customer_left_day = np.where(lapses, start_day + stay, np.inf)  # last trading day index + 1
         # Sampling tables, customers sorted by home store: 92 % of a member's visits are to the home store.
         self.cust_sorted = np.argsort(home, kind="stable")
         self.cust_home_sorted = home[self.cust_sorted]

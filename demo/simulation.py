@@ -646,7 +646,8 @@ class _Simulation:
         return np.clip(tod, OPEN_HOUR * 3600, CLOSE_HOUR * 3600 - 60).astype(np.int64)
 
     def pick_customers(self, rec_store: np.ndarray, t: int) -> np.ndarray:
-        """A loyalty customer for about a third of receipts (-1 = anonymous), mostly from the home store."""
+        """A loyalty customer for about a third of receipts (-1 = anonymous), mostly from the home store; a member
+        not yet joined, or who has left, is not drawn (that receipt is a walk-in's)."""
         rng, n = self.rng, len(rec_store)
         if not self.C:
             return np.full(n, -1, dtype=np.int64)
@@ -661,8 +662,9 @@ class _Simulation:
         anywhere = self.cust_sorted[np.minimum(np.searchsorted(self.cust_cdf_all, u, side="right"), self.C - 1)]
         cust = np.where(away, anywhere, np.where(home_ok, home, -1))
         cust = np.where(member, cust, -1)
-        joined = self.customer_joined_day[np.maximum(cust, 0)] <= t
-        return np.where(joined, cust, -1)
+        who = np.maximum(cust, 0)
+        member_now = (self.customer_joined_day[who] <= t) & (t < self.customer_left_day[who])
+        return np.where(member_now, cust, -1)
 
     def post_receipts(self, t: int, ser: np.ndarray, qty: np.ndarray) -> None:
         rng, _P = self.rng, self.P

@@ -52,7 +52,14 @@ class _Till:
         devices = {s.pk: users[pos_username(s)] for s in stores if pos_username(s) in users}
         return cls(
             stores=[s for s in stores if s.pk in devices],
-            customer_ids=list(Customer.objects.order_by("pk").values_list("pk", flat=True)[:500]),
+            # members still shopping (a sale in the last 120 days): a member who has left does not come back
+            customer_ids=list(
+                Customer.objects.filter(sales__local_date__gte=day - timedelta(days=120))
+                .distinct()
+                .order_by("pk")
+                .values_list("pk", flat=True)[:500]
+            )
+            or list(Customer.objects.order_by("pk").values_list("pk", flat=True)[:500]),
             devices=devices,
         )
 
