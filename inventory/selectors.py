@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db.models import (
@@ -243,6 +243,17 @@ def stock_level_list(
         )
     )
     return qs.order_by(*orders.get(sort, orders["sku"]))
+
+
+def stock_value_total(levels) -> Decimal:
+    """Value at cost of stock levels annotated by stock_level_list: each line to the penny (half up), negative
+    book stock at nothing, then summed — the rule of the inventory valuation, so the Stock page's total equals
+    the Inventory KPIs' and the cash tied up (reports.selectors.stock_value) for the same stores."""
+    total = ZERO
+    for on_hand, unit in levels.values_list("on_hand", "unit_value"):
+        if on_hand > 0 and unit:
+            total += (on_hand * unit).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return total
 
 
 def stock_level_row_extras(level: StockLevel) -> dict:

@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Sum
+from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views import View
@@ -29,6 +29,7 @@ from .selectors import (
     stock_count_list,
     stock_level_list,
     stock_level_row_extras,
+    stock_value_total,
     stores_visible,
     user_can_see_costs,
 )
@@ -133,7 +134,7 @@ class StockLevelListView(HtmxPartialMixin, RolePermissionMixin, ListView):
             q=self.request.GET.get("q", ""),
         )
         if show_costs:
-            context["total_value"] = self.object_list.aggregate(total=Sum("value"))["total"] or 0
+            context["total_value"] = stock_value_total(self.object_list)
         return context
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, FloatField, Max, Q, Sum, Value, When
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, FloatField, Max, Q, Sum, Value
 from django.db.models.functions import Cast, Coalesce, NullIf, Round, TruncDate
 from django.utils import timezone
 
@@ -142,9 +142,6 @@ def stock_levels(f: Filters):
 
 # Cost of one stock level: the moving average, or the product's cost price before any receipt.
 UNIT_COST = Coalesce(NullIf(F("average_cost"), Value(ZERO)), F("product__cost_price"), output_field=DEC)
-STOCK_VALUE = ExpressionWrapper(
-    Case(When(on_hand__gt=0, then=F("on_hand") * UNIT_COST), default=Value(ZERO), output_field=DEC), output_field=DEC
-)
 
 
 def day_bounds(start: date, end: date) -> tuple[dt.datetime, dt.datetime]:
@@ -985,6 +982,20 @@ def _stock_frame(f: Filters) -> dict[str, np.ndarray]:
     return {name: column[order] for name, column in frame.items()}
 
 
+def _line_values(stock: dict[str, np.ndarray]) -> np.ndarray:
+    """Each stock line's value at cost, rounded to the penny (half up) before any sum, as the inventory valuation
+    report rounds its lines; negative book stock is valued at nothing (in units of 10^-(COST_EXP + QTY_EXP))."""
+    q = stock["on_hand"]
+    pence = 10 ** (COST_EXP + QTY_EXP - MONEY_EXP)
+    return (np.where(q > 0, q * stock["unit_cost"], 0) + pence // 2) // pence * pence
+
+
+def stock_value(f: Filters) -> Decimal:
+    """Stock at cost now, in scope: the one figure of the Inventory KPIs, the cash tied up (Cash flow, Insights)
+    and the export's valuation at today (each line rounded to the penny, then summed)."""
+    return money(_dec(int(_line_values(_stock_frame(f)).sum()), COST_EXP + QTY_EXP))
+
+
 def _other_movements(f: Filters, since: dt.datetime):
     """Ledger movements other than sales and returns (receipts, counts, adjustments, …) from `since` on.
 
@@ -1121,10 +1132,7 @@ def inventory_overview(f: Filters, *, dead_days: int = DEAD_STOCK_DAYS) -> dict:
     stock = _stock_frame(f)
     keys, n = stock["keys"], len(stock["keys"])
     q = stock["on_hand"]
-    # Each line's value rounded to the penny (half up) before any sum, as the inventory valuation report rounds
-    # its lines; negative book stock is valued at nothing in both.
-    pence = 10 ** (COST_EXP + QTY_EXP - MONEY_EXP)
-    value = (np.where(q > 0, q * stock["unit_cost"], 0) + pence // 2) // pence * pence
+    value = _line_values(stock)
     frame = _sales_frame(f, f.start, f.end)
     pos, ok = _positions(keys, frame["keys"])
     sold = {name: _sum_into(n, pos, ok, frame[name]) for name in SALES_FRAME_FIELDS}
@@ -1466,11 +1474,10 @@ def _open_orders_due(f: Filters) -> list[dict]:
 
 def cash_tied(f: Filters) -> dict:
     """Cash tied in inventory: stock at cost now, plus the unpaid value of goods on order."""
-    stock = stock_levels(f).aggregate(value=Sum(STOCK_VALUE))["value"] or ZERO
     orders = _open_orders_due(f)
     on_order = sum((o["value"] for o in orders), ZERO)
     paid_ahead = sum((o["amount_paid"] for o in orders), ZERO)
-    return {"stock": money(stock), "on_order": on_order, "paid_ahead": paid_ahead}
+    return {"stock": stock_value(f), "on_order": on_order, "paid_ahead": paid_ahead}
 
 
 @dataclass

@@ -74,9 +74,9 @@ def test_owner_sees_every_store_with_value_at_cost(client, shop):
         ("OWN", "MUG-1"),
         ("OWN", "TEA-1"),
     ]
-    # 2 × (14 × 2.00 − 2 × 3.00) = 44.00
-    assert response.context["total_value"] == Decimal("44.00")
-    assert "£44.00" in response.content.decode()
+    # 2 stores × 14 × 2.00 = 56.00: the −2 mugs are worth nothing, as in the valuation and the Inventory KPIs
+    assert response.context["total_value"] == Decimal("56.00")
+    assert "£56.00" in response.content.decode()
 
 
 @pytest.mark.parametrize(
