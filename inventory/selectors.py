@@ -30,6 +30,7 @@ from .models import (
     Product,
     PurchaseOrder,
     PurchaseOrderLine,
+    ReasonCode,
     StockCount,
     StockCountLine,
     StockLevel,
@@ -481,7 +482,10 @@ def shrinkage_report(
             "product__category_id",
         ),
         "by_product": grouped(["product_id", "product__sku", "product__name"], "product_id", "product_id", limit=25),
-        "by_reason": grouped(["reason"], None, None),
+        "by_reason": [
+            {**row, "label": dict(ReasonCode.choices).get(row["reason"], row["reason"])}
+            for row in grouped(["reason"], None, None)
+        ],
         "by_month": by_month,
         "counts": list(counts[:50]),
         "repeat_offenders": list(repeat),

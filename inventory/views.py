@@ -401,9 +401,6 @@ class ShrinkageView(HtmxPartialMixin, RolePermissionMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         params = self.params()
         report = shrinkage_report(user=self.request.user, **params)
-        reasons = dict(ReasonCode.choices)
-        for row in report["by_reason"]:
-            row["label"] = reasons.get(row["reason"], row["reason"])
         months = report["by_month"]
         chart_json = chart(
             "bar",

@@ -333,7 +333,7 @@ def insights_pdf(report: dict, *, title: str = "Insights report") -> bytes:
         ["Reason", "Short", "Found", "Net", "Lines"],
         [
             [
-                r["reason"] or "unknown",
+                r["label"] if r["reason"] else "no variance",
                 format_money(r["loss"]),
                 format_money(r["found"]),
                 format_money(r["net"]),

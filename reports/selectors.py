@@ -38,6 +38,7 @@ from inventory.models import (
     Product,
     PurchaseOrder,
     PurchaseOrderLine,
+    ReasonCode,
     StockCountLine,
     StockLevel,
     StockMovement,
@@ -982,6 +983,9 @@ def _stock_frame(f: Filters) -> dict[str, np.ndarray]:
     return {name: column[order] for name, column in frame.items()}
 
 
+REASON_LABELS = dict(ReasonCode.choices)  # "supplier short", not "supplier_short", on every page
+
+
 def _line_values(stock: dict[str, np.ndarray]) -> np.ndarray:
     """Each stock line's value at cost, rounded to the penny (half up) before any sum, as the inventory valuation
     report rounds its lines; negative book stock is valued at nothing (in units of 10^-(COST_EXP + QTY_EXP))."""
@@ -1265,7 +1269,7 @@ def shrinkage(f: Filters, start: date, end: date) -> dict:
         loss = money(Decimal(str(total)))
         if kind == StockMovement.Kind.COUNT:
             counts += loss
-            by_reason[reason or "unknown"] += loss
+            by_reason[REASON_LABELS.get(reason or "unknown", reason)] += loss
         else:
             write_offs += loss
     return {

@@ -17,7 +17,12 @@ def navigation(request):
                     url = reverse(url_name)
                 except NoReverseMatch:
                     continue
-                items.append({"label": label, "url": url, "active": request.path.startswith(url)})
+                items.append({"label": label, "url": url, "active": False})
+        # One entry is current: the longest URL the path starts with (/forecasting/calendar/ is Calendar's, not
+        # also Forecasts').
+        matching = [item for item in items if request.path.startswith(item["url"])]
+        if matching:
+            max(matching, key=lambda item: len(item["url"]))["active"] = True
         if user.is_staff:
             items.append({"label": "Admin", "url": reverse("admin:index"), "active": False})
     return {"nav_items": items, "currency_symbol": settings.RETAILOPS["CURRENCY_SYMBOL"]}

@@ -39,6 +39,8 @@ def test_home_differs_by_role(client, world):
     login(client, world.owner)
     owner_home = client.get(reverse("home"))
     assert b"Reconcile counts" in owner_home.content
+    # the button opens the counts waiting for reconciliation, not the admin's index
+    assert b'href="/inventory/counts/?status=submitted">Reconcile counts' in owner_home.content
     assert "Admin" in nav_labels(owner_home)
 
 
@@ -85,3 +87,11 @@ def test_deploy_checks_pass_with_production_settings():
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_one_menu_entry_is_current_the_most_specific(client, world):
+    login(client, world.owner)
+    page = client.get(reverse("forecasting:calendar")).content.decode()
+    current = [chunk.split(">", 1)[1].split("<", 1)[0] for chunk in page.split('aria-current="page"')[1:]]
+    assert current == ["Calendar"]
+
