@@ -591,15 +591,24 @@ def sales_kpis(f: Filters) -> dict:
     changes, small = {}, {}
     for k, (base, count) in KPI_BASES.items():
         changes[k], small[k] = change_on_base(current[k], previous[k], base=previous[base], count=count)
+    empty = not current["revenue"] and not current["units"] and not current["transactions"]
+    cut = comparison_cut(f)
     return {
         "current": current,
         "previous": previous,
         "change": changes,
         "small": small,
         "small_rule": small_base_rule(),
-        "cut": comparison_cut(f),
-        "empty": not current["revenue"] and not current["units"] and not current["transactions"],
+        "cut": cut,
+        "empty": empty,
+        # A period reaching today with nothing in it yet: when the newest receipt of these stores came in, so a
+        # quiet morning and tills that stopped sending can be told apart.
+        "newest": _newest_receipt(f) if empty and cut else None,
     }
+
+
+def _newest_receipt(f: Filters) -> dt.datetime | None:
+    return Sale.objects.filter(store_id__in=f.store_ids).aggregate(newest=Max("occurred_at"))["newest"]
 
 
 def _daily_of(f: Filters, store_rows: dict | None, daily_rows: dict | None) -> dict[date, dict]:

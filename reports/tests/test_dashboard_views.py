@@ -1,5 +1,6 @@
 """The dashboard pages and partials through the test client: figures shown, roles, HTMX, bad input."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -265,3 +266,18 @@ def test_staff_without_a_store_get_an_empty_page_not_an_error(chain, name):
     assert response.status_code == 200
     assert "you are not assigned to a store yet" in body
     assert "£22.90" not in body and "£12.90" not in body
+
+
+def test_today_with_no_receipt_yet_says_when_the_newest_came_in(world):
+    product = ProductFactory(mrp=Decimal("5.00"), dp=Decimal("4.50"))
+    yesterday = timezone.localtime() - timedelta(days=1)
+    post_sale(store=world.store_own, lines=[(product, 1, None)], when=yesterday)
+
+    body = get(world.owner, "reports:dashboard", query="period=today").content.decode()
+
+    note = body.split('data-testid="dash-empty">', 1)[1].split("</p>", 1)[0]
+    assert "No sales in this period for these stores yet: the newest receipt is from" in note
+    assert f"{timezone.localtime(yesterday):%a %-d %b %H:%M}" in note and "check that the tills are sending" in note
+    assert "Health" in note  # the owner may open it
+    staff_note = get(world.staff, "reports:dashboard", query="period=today").content.decode()
+    assert "newest receipt" in staff_note and "Health</a>" not in staff_note
