@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Max, QuerySet, Sum
 from django.utils import timezone
 
 from inventory.selectors import stores_visible
@@ -26,6 +26,12 @@ def import_batches_visible(*, user) -> QuerySet[ImportBatch]:
         .select_related("created_by", "mapping", "store")
         .order_by("-created_at", "-pk")
     )
+
+
+def newest_receipt_at(*, user):
+    """When the newest receipt of the user's stores was rung up (None without one): the home panel says it when
+    nothing has come in today."""
+    return Sale.objects.for_user(user).aggregate(at=Max("occurred_at"))["at"]
 
 
 def store_takings(*, user, today: date | None = None) -> list[dict]:

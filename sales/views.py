@@ -22,7 +22,7 @@ from retailops.uploads import SizeLimitUploadHandler
 from .filters import SaleFilter
 from .forms import ImportUploadForm, size_text
 from .models import ImportBatch
-from .selectors import import_batches_visible, sales_visible, store_takings
+from .selectors import import_batches_visible, newest_receipt_at, sales_visible, store_takings
 from .services import import_batch_create, import_batch_phase, import_batch_run_again
 from .tasks import import_sales_enqueue
 
@@ -43,6 +43,8 @@ class StoreTakingsPartialView(RolePermissionMixin, TemplateView):
         context["total_today"] = sum(r["today"] for r in rows)
         context["total_week"] = sum(r["week"] for r in rows)
         context["now"] = timezone.localtime()
+        if rows and not any(r["today_tx"] for r in rows):  # a quiet morning, or tills that stopped sending?
+            context["newest"] = newest_receipt_at(user=self.request.user)
         return context
 
 

@@ -6,6 +6,7 @@ import sys
 import pytest
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 
 from inventory.tests.factories import PASSWORD
 
@@ -95,3 +96,19 @@ def test_one_menu_entry_is_current_the_most_specific(client, world):
     current = [chunk.split(">", 1)[1].split("<", 1)[0] for chunk in page.split('aria-current="page"')[1:]]
     assert current == ["Calendar"]
 
+
+def test_the_takings_panel_says_when_the_newest_receipt_came_in_when_none_came_today(client, world):
+    from datetime import timedelta  # noqa: PLC0415 — only this test moves the clock back
+
+    from inventory.tests.factories import ProductFactory  # noqa: PLC0415
+    from sales.tests.factories import post_sale  # noqa: PLC0415
+
+    product = ProductFactory()
+    at = timezone.localtime() - timedelta(days=2)
+    post_sale(store=world.store_own, lines=[(product, 1, None)], when=at)
+    post_sale(store=world.store_other, lines=[(product, 1, None)], when=at + timedelta(hours=5))
+    login(client, world.staff)
+    panel = client.get(reverse("sales:store_takings")).content.decode()
+    assert f"the newest is from {at:%a %-d %b %H:%M}" in panel  # staff: their own store's newest, not the other's
+    post_sale(store=world.store_own, lines=[(product, 1, None)])
+    assert "takings-newest" not in client.get(reverse("sales:store_takings")).content.decode()
