@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -382,20 +383,30 @@ def shrinkage_lines(*, user, date_from: date, date_to: date, store_id: int | Non
     )
 
 
-def _sales_cost(*, user, date_from: date, date_to: date, store_id: int | None, key: str | None) -> dict:
+def _sales_costs(*, user, date_from: date, date_to: date, store_id: int | None) -> dict:
     """Cost of goods sold in the period from the ledger's sales and returns, each line at its cost to the penny
-    (as the rollups round each sale line)."""
+    (as the rollups round each sale line), by every key the shrinkage report divides by: one pass over the
+    ledger, grouped by store × product × month, summed here ({key: {value: cost}}; key None: the total)."""
 
     cost = Sum(Round(-F("quantity") * F("unit_cost"), 2), output_field=DecimalField(max_digits=16, decimal_places=2))
     qs = sold_movements(first=date_from, last=date_to).for_user(user)
     if store_id:
         qs = qs.filter(store_id=store_id)
-    if key is None:
-        return {None: qs.aggregate(total=cost)["total"] or ZERO}
-    if key == "month":
-        qs = qs.annotate(month=TruncMonth("occurred_at"))
-    rows = qs.order_by().values(key).annotate(total=cost)
-    return {row[key]: row["total"] or ZERO for row in rows}
+    rows = (
+        qs.annotate(month=TruncMonth("occurred_at"))
+        .order_by()
+        .values("store_id", "product_id", "product__category_id", "month")
+        .annotate(total=cost)
+    )
+    out: dict = {key: defaultdict(lambda: ZERO) for key in ("store_id", "product_id", "product__category_id")}
+    out["month"] = defaultdict(lambda: ZERO)
+    out[None] = defaultdict(lambda: ZERO)
+    for row in rows:
+        total = row["total"] or ZERO
+        for key in ("store_id", "product_id", "product__category_id", "month"):
+            out[key][row[key]] += total
+        out[None][None] += total
+    return out
 
 
 def shrinkage_report(
@@ -410,6 +421,7 @@ def shrinkage_report(
     """
 
     lines = _reconciled_lines(user=user, date_from=date_from, date_to=date_to, store_id=store_id)
+    costs = _sales_costs(user=user, date_from=date_from, date_to=date_to, store_id=store_id)
     value_field: DecimalField = DecimalField(max_digits=16, decimal_places=2)
     loss = Sum(Case(When(variance_value__lt=0, then=-F("variance_value")), default=ZERO, output_field=value_field))
     found = Sum(Case(When(variance_value__gt=0, then=F("variance_value")), default=ZERO, output_field=value_field))
@@ -436,15 +448,15 @@ def shrinkage_report(
         qs = lines.order_by().values(*fields).annotate(**measures).order_by(order)
         if limit:
             qs = qs[:limit]
-        sales = _sales_cost(user=user, date_from=date_from, date_to=date_to, store_id=store_id, key=sales_key)
+        sales = costs[sales_key]
         return [finish(row, sales.get(row[key]) if key else None) for row in qs]
 
     total = lines.aggregate(**measures)
-    total_sales = _sales_cost(user=user, date_from=date_from, date_to=date_to, store_id=store_id, key=None)
+    total_sales = costs[None]
     by_month = list(
         lines.annotate(month=TruncMonth("counted_at")).order_by().values("month").annotate(**measures).order_by("month")
     )
-    month_sales = _sales_cost(user=user, date_from=date_from, date_to=date_to, store_id=store_id, key="month")
+    month_sales = costs["month"]
     month_sales = {(m.date() if hasattr(m, "date") else m): v for m, v in month_sales.items()}
     by_month = [finish(row, month_sales.get(_as_date(row["month"]))) for row in by_month]
     for row in by_month:

@@ -201,9 +201,12 @@ def _grouped_sums(qs, names: tuple[str, ...], fields: tuple[str, ...], counts: t
     """Σ of `fields` (Decimals) and `counts` (ints) of a rollup query per value of `names` (a tuple key when
     there are several)."""
     rows = qs.values(*names).annotate(**{k: Sum(k) for k in fields + counts}).order_by()
+    # Each sum to its column's decimal places: SQLite adds decimals as floats, and a day's 0.09999999999999998
+    # would otherwise reach the pages as 0.0999999999999999 (PostgreSQL adds them exactly: no change there).
+    exp = {k: Decimal(1).scaleb(-qs.model._meta.get_field(k).decimal_places) for k in fields}
     return {
         tuple(r[n] for n in names) if len(names) > 1 else r[names[0]]: {
-            **{k: _d(r[k]) for k in fields},
+            **{k: _d(r[k]).quantize(exp[k]) for k in fields},
             **{k: int(r[k] or 0) for k in counts},
         }
         for r in rows
