@@ -541,7 +541,6 @@ def spend_evaluate(
     cutoff: pd.Timestamp,
     horizon_days: int = 91,
     summary: pd.DataFrame | None = None,
-    level: bool = True,
 ) -> SpendEvaluation:
     """Train both spend models on data up to `cutoff`, score them (and their blend) on (cutoff, cutoff + horizon].
 
@@ -579,21 +578,20 @@ def spend_evaluate(
         preds["blend"] = spend_blend(preds[shape], preds[total])
         results["blend"] = {**regression_metrics(actual, preds["blend"], past=past), "shape": shape, "total": total}
     results["past_spend_capture_top20"] = top_share(actual, past)
-    checked: dict | None = None
+    # The kept figure with its level check, as the run would have shown it at the cut-off.
     backtests: dict[pd.Timestamp, dict] = {}
-    if level:  # the kept figure with its level check, as the run would have shown it at the cut-off
-        roles = blend_roles(results) if chosen == "blend" else None
-        checked = level_check(
-            train,
-            as_of=cutoff,
-            model=total_model(chosen, roles),
-            horizon_days=horizon_days,
-            evaluations=backtests,
-            warm=prob,
-        )
-        if checked:
-            preds["level_checked"] = preds[chosen] * checked["factor"]
-            results["level_checked"] = {**regression_metrics(actual, preds["level_checked"], past=past), "of": chosen}
+    roles = blend_roles(results) if chosen == "blend" else None
+    checked = level_check(
+        train,
+        as_of=cutoff,
+        model=total_model(chosen, roles),
+        horizon_days=horizon_days,
+        evaluations=backtests,
+        warm=prob,
+    )
+    if checked:
+        preds["level_checked"] = preds[chosen] * checked["factor"]
+        results["level_checked"] = {**regression_metrics(actual, preds["level_checked"], past=past), "of": chosen}
     holdout = pd.DataFrame({"actual": actual, **{k: v.reindex(actual.index) for k, v in preds.items()}})
     return SpendEvaluation(cutoff, horizon_days, results, chosen, params, holdout, season, checked, backtests)
 
