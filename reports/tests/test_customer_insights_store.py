@@ -50,5 +50,5 @@ def test_the_insights_report_says_whose_segments_it_shows(world):
     def filters(query):
         return parse_filters(user=world.owner, params=QueryDict(query), today=timezone.localdate())
 
-    assert customers(filters("period=7d"))["members_of"] is None
-    assert customers(filters(f"period=7d&store={world.store_own.pk}"))["members_of"] == world.store_own
+    assert customers(filters("period=30d"))["members_of"] is None
+    assert customers(filters(f"period=30d&store={world.store_own.pk}"))["members_of"] == world.store_own

@@ -281,3 +281,17 @@ def test_today_with_no_receipt_yet_says_when_the_newest_came_in(world):
     assert "Health" in note  # the owner may open it
     staff_note = get(world.staff, "reports:dashboard", query="period=today").content.decode()
     assert "newest receipt" in staff_note and "Health</a>" not in staff_note
+
+
+def test_a_selection_of_stores_in_more_than_one_currency_says_its_totals_add_them_at_face_value(world):
+    world.store_other.currency = "EUR"
+    world.store_other.save(update_fields=["currency"])
+
+    every = get(world.owner, "reports:dashboard", query="period=30d").content.decode()
+    notice = every.split('data-testid="dash-notices">', 1)[1].split("</ul>", 1)[0]
+    assert "more than one currency (EUR: OTH; the rest GBP)" in notice and "no exchange rate" in notice
+
+    euro = get(world.owner, "reports:dashboard", query=f"period=30d&store={world.store_other.pk}").content.decode()
+    assert "These stores trade in EUR (EUR: OTH): their amounts are shown with £." in euro
+    pounds = get(world.owner, "reports:dashboard", query=f"period=30d&store={world.store_own.pk}").content.decode()
+    assert "dash-notices" not in pounds
