@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.http import Http404
 from django.utils import timezone
 
 from inventory.models import Category, Store
 from inventory.selectors import stores_visible
 from retailops.filtersets import IsoDateFilter, ModelIdFilter, QueryParamsFilterSet, StrippedChoiceFilter, ValuesFilter
+from retailops.money import currency_notices
 
 MAX_DAYS = 731  # two years: enough for "this year vs last year", bounded for the rollup queries
 PERIODS = {
@@ -144,27 +144,6 @@ class DashboardFilter(QueryParamsFilterSet):
     def __init__(self, data=None, *args, chains: list[str] | tuple[str, ...] = (), **kwargs):
         super().__init__(data, *args, **kwargs)
         self.filters["chain"].extra["choices"] = [(c, c) for c in chains]  # the chains of the user's stores
-
-
-def currency_notices(stores) -> list[str]:
-    """What an owner must know before adding these stores' money up: RetailOps keeps no exchange rates, so a
-    selection of stores trading in other currencies is added at face value and shown with one symbol."""
-    base = settings.RETAILOPS["CURRENCY"]
-    symbol = settings.RETAILOPS["CURRENCY_SYMBOL"]
-    by_currency: dict[str, list[str]] = {}
-    for store in stores:
-        by_currency.setdefault(store.currency, []).append(store.code)
-    others = {c: codes for c, codes in by_currency.items() if c != base}
-    if not others:
-        return []
-    listed = "; ".join(f"{c}: {', '.join(codes[:6])}{' …' if len(codes) > 6 else ''}" for c, codes in others.items())
-    if len(by_currency) == 1:
-        return [f"These stores trade in {next(iter(others))} ({listed}): their amounts are shown with {symbol}."]
-    return [
-        f"These stores trade in more than one currency ({listed}; the rest {base}). Totals and rankings add their "
-        f"amounts at face value, with no exchange rate, and show them with {symbol}: choose one currency's stores "
-        "(a chain, say) for figures you can bank."
-    ]
 
 
 def parse_filters(

@@ -16,6 +16,7 @@ from django.views.generic import DetailView, ListView, TemplateView
 from inventory.selectors import stores_visible, user_can_see_costs
 from retailops.exports import export_response
 from retailops.htmx import HtmxPartialMixin
+from retailops.money import currency_notices
 from retailops.permissions import RolePermissionMixin
 from retailops.uploads import SizeLimitUploadHandler
 
@@ -43,6 +44,7 @@ class StoreTakingsPartialView(RolePermissionMixin, TemplateView):
         context["total_today"] = sum(r["today"] for r in rows)
         context["total_week"] = sum(r["week"] for r in rows)
         context["now"] = timezone.localtime()
+        context["currency_notices"] = currency_notices([r["store"] for r in rows])  # the totals add them up
         if rows and not any(r["today_tx"] for r in rows):  # a quiet morning, or tills that stopped sending?
             context["newest"] = newest_receipt_at(user=self.request.user)
         return context

@@ -112,3 +112,14 @@ def test_the_takings_panel_says_when_the_newest_receipt_came_in_when_none_came_t
     assert f"the newest is from {at:%a %-d %b %H:%M}" in panel  # staff: their own store's newest, not the other's
     post_sale(store=world.store_own, lines=[(product, 1, None)])
     assert "takings-newest" not in client.get(reverse("sales:store_takings")).content.decode()
+
+
+def test_the_takings_panel_says_when_its_totals_add_two_currencies(client, world):
+    login(client, world.owner)
+    assert "takings-currency" not in client.get(reverse("sales:store_takings")).content.decode()
+    world.store_other.currency = "EUR"
+    world.store_other.save(update_fields=["currency"])
+    panel = client.get(reverse("sales:store_takings")).content.decode()
+    assert "more than one currency (EUR: OTH; the rest GBP)" in panel
+    login(client, world.staff)  # staff see their own (pound) store only: nothing to warn of
+    assert "takings-currency" not in client.get(reverse("sales:store_takings")).content.decode()
