@@ -186,7 +186,8 @@ def forecast_accuracy(*, user, f: Filters) -> dict:
 def customers(f: Filters) -> dict:
     """Segments, buyers per month, MRP vs DP buying (customer_selectors.insights, the Customer insights page)
     and points liability at the period's end (points_liability, the Points page)."""
-    months = 12 if f.days <= 366 else 24
+    # Only the months the period touches: the report shows nothing of the months before it (the page shows 12).
+    months = (f.end.year - f.start.year) * 12 + f.end.month - f.start.month + 1
     data = customer_selectors.insights(months=months, store_id=_store_id(f), today=f.end)
     liability = points_liability(day=f.end, store_ids=f.store_ids)
     in_period = [r for r in data["chain_repeat"] if f.start.replace(day=1) <= r["month"] <= f.end]
