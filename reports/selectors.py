@@ -46,6 +46,7 @@ from inventory.models import (
 )
 from retailops.money import currency_symbol, money
 from sales.models import RollupChange, Sale, SaleLine, SalesDaily, StoreDaily
+from sales.selectors import newest_receipt_at
 
 from .filters import Filters
 
@@ -606,12 +607,8 @@ def sales_kpis(f: Filters) -> dict:
         "empty": empty,
         # A period reaching today with nothing in it yet: when the newest receipt of these stores came in, so a
         # quiet morning and tills that stopped sending can be told apart.
-        "newest": _newest_receipt(f) if empty and cut else None,
+        "newest": newest_receipt_at(store_ids=f.store_ids) if empty and cut else None,
     }
-
-
-def _newest_receipt(f: Filters) -> dt.datetime | None:
-    return Sale.objects.filter(store_id__in=f.store_ids).aggregate(newest=Max("occurred_at"))["newest"]
 
 
 def _daily_of(f: Filters, store_rows: dict | None, daily_rows: dict | None) -> dict[date, dict]:

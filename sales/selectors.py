@@ -28,10 +28,10 @@ def import_batches_visible(*, user) -> QuerySet[ImportBatch]:
     )
 
 
-def newest_receipt_at(*, user):
-    """When the newest receipt of the user's stores was rung up (None without one): the home panel says it when
-    nothing has come in today."""
-    return Sale.objects.for_user(user).aggregate(at=Max("occurred_at"))["at"]
+def newest_receipt_at(*, store_ids):
+    """When the newest receipt of these stores was rung up (None without one): the home panel and the Sales
+    dashboard say it when nothing has come in today."""
+    return Sale.objects.filter(store_id__in=list(store_ids)).aggregate(at=Max("occurred_at"))["at"]
 
 
 def store_takings(*, user, today: date | None = None) -> list[dict]:

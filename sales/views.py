@@ -46,7 +46,7 @@ class StoreTakingsPartialView(RolePermissionMixin, TemplateView):
         context["now"] = timezone.localtime()
         context["currency_notices"] = currency_notices([r["store"] for r in rows])  # the totals add them up
         if rows and not any(r["today_tx"] for r in rows):  # a quiet morning, or tills that stopped sending?
-            context["newest"] = newest_receipt_at(user=self.request.user)
+            context["newest"] = newest_receipt_at(store_ids=[r["store"].pk for r in rows])
         return context
 
 
